@@ -1,0 +1,299 @@
+//! The durable state of backstop: tenants, destinations, parameters, users, and the job, task,
+//! set, round, piece, plan and context records that the executor fills.
+//!
+//! `Catalog` is the only writer of durable state. Each change is one transaction, committed to
+//! disk before the caller answers its client. Every write bumps a generation number, which lets
+//! `views` cache what it read until the next change.
+
+pub mod parameters;
+pub mod schema;
+pub mod settings;
+pub mod sqlite;
+pub mod store;
+pub mod tenants;
+pub mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use store::{Row, Store, Txn, Value};
+
+/// Tenant id of the system itself; user tenants are numbered from [`FIRST_USER_TENANT_ID`].
+pub const SYS_TENANT_ID: i64 = 1;
+pub const FIRST_USER_TENANT_ID: i64 = 1001;
+
+/// Version of the catalog's table layout, kept in `meta`.
+const SCHEMA_VERSION: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("catalog I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the catalog has layout version {found}, this server knows {SCHEMA_VERSION}")]
+    UnknownVersion { found: String },
+}
+
+/// Microseconds since the Unix epoch, the catalog's time unit.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+pub struct Catalog {
+    store: Box<dyn Store>,
+    generation: AtomicU64,
+    installation_id: String,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("installation_id", &self.installation_id)
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Opens (creating on first use) the embedded catalog in `data_dir/catalog.db`.
+    pub fn open(data_dir: &Path) -> Result<Arc<Catalog>, CatalogError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| CatalogError::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let store = sqlite::SqliteStore::open(&data_dir.join("catalog.db"))?;
+        Self::with_store(Box::new(store))
+    }
+
+    pub fn with_store(store: Box<dyn Store>) -> Result<Arc<Catalog>, CatalogError> {
+        let mut installation_id = String::new();
+        store.write(&mut |tx| {
+            for table in schema::TABLES {
+                tx.execute(&table.create_sql(), &[])?;
+            }
+            installation_id = init_meta(tx)?;
+            seed(tx)
+        })?;
+        Ok(Arc::new(Catalog {
+            store,
+            generation: AtomicU64::new(1),
+            installation_id,
+        }))
+    }
+
+    /// The id stamped into every destination this installation writes.
+    pub fn installation_id(&self) -> &str {
+        &self.installation_id
+    }
+
+    /// Changes whenever anything was written; equal generations read equal data.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` as one durable transaction.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&dyn Txn) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.store.write(&mut |tx| {
+            let f = f.take().expect("a catalog transaction body runs once");
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(out.expect("committed transaction produced its value"))
+    }
+
+    pub fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CatalogError> {
+        self.store.read(sql, params)
+    }
+
+    /// Every visible column of `table`, in declaration order.
+    pub fn scan(&self, table: &schema::TableDef) -> Result<Vec<Row>, CatalogError> {
+        let columns: Vec<&str> = table.visible_columns().map(|c| c.name).collect();
+        self.read(
+            &format!("SELECT {} FROM {}", columns.join(", "), table.name),
+            &[],
+        )
+    }
+
+    /// Allocates the next value of a named sequence inside `tx`.
+    pub fn next_id(tx: &dyn Txn, sequence: &str) -> Result<i64, CatalogError> {
+        let rows = tx.query(
+            "SELECT next_value FROM sequence WHERE name = ?",
+            &[sequence.into()],
+        )?;
+        let next = rows.first().and_then(|r| r[0].as_i64()).unwrap_or(1);
+        tx.execute(
+            "INSERT INTO sequence (name, next_value) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET next_value = excluded.next_value",
+            &[sequence.into(), (next + 1).into()],
+        )?;
+        Ok(next)
+    }
+
+    /// Views created with `CREATE VIEW`, as `(schema, name, definition)`, oldest first.
+    pub fn user_views(&self) -> Result<Vec<(String, String, String)>, CatalogError> {
+        let rows = self.read(
+            "SELECT schema_name, view_name, definition FROM user_view ORDER BY create_time",
+            &[],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let def = r.pop().and_then(Value::into_string).unwrap_or_default();
+                let name = r.pop().and_then(Value::into_string).unwrap_or_default();
+                let schema = r.pop().and_then(Value::into_string).unwrap_or_default();
+                (schema, name, def)
+            })
+            .collect())
+    }
+
+    pub fn save_user_view(
+        &self,
+        schema: &str,
+        name: &str,
+        definition: &str,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO user_view (schema_name, view_name, definition, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (schema_name, view_name) \
+                 DO UPDATE SET definition = excluded.definition",
+                &[
+                    schema.into(),
+                    name.into(),
+                    definition.into(),
+                    now_micros().into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn drop_user_view(&self, schema: &str, name: &str) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM user_view WHERE schema_name = ? AND view_name = ?",
+                &[schema.into(), name.into()],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn init_meta(tx: &dyn Txn) -> Result<String, CatalogError> {
+    let version = tx.query("SELECT value FROM meta WHERE key = 'schema_version'", &[])?;
+    match version.first().and_then(|r| r[0].as_str()) {
+        None => {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                &[SCHEMA_VERSION.into()],
+            )?;
+        }
+        Some(v) if v == SCHEMA_VERSION => {}
+        Some(v) => {
+            return Err(CatalogError::UnknownVersion {
+                found: v.to_string(),
+            });
+        }
+    }
+    let id = tx.query("SELECT value FROM meta WHERE key = 'installation_id'", &[])?;
+    if let Some(id) = id.first().and_then(|r| r[0].as_str()) {
+        return Ok(id.to_string());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('installation_id', ?)",
+        &[id.clone().into()],
+    )?;
+    Ok(id)
+}
+
+/// Rows every installation has: the system tenant, the id sequences, the default parameters.
+fn seed(tx: &dyn Txn) -> Result<(), CatalogError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO tenant (tenant_id, tenant_name, kind, log_mode, status, create_time) \
+         VALUES (?, 'sys', 'system', 'NOARCHIVELOG', 'NORMAL', ?)",
+        &[SYS_TENANT_ID.into(), now_micros().into()],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO sequence (name, next_value) VALUES ('tenant', ?)",
+        &[FIRST_USER_TENANT_ID.into()],
+    )?;
+    for def in parameters::PARAMETERS {
+        if let Some(default) = def.default {
+            tx.execute(
+                "INSERT OR IGNORE INTO parameter (tenant_id, name, value, raw_value, update_time) \
+                 VALUES (?, ?, ?, ?, ?)",
+                &[
+                    SYS_TENANT_ID.into(),
+                    def.name.into(),
+                    default.into(),
+                    default.into(),
+                    now_micros().into(),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Hides the secrets of a destination URI (`access_key`, `secret`, `password`, the password of
+/// `user:password@`) so that it can be shown in a view or a log line.
+pub fn mask_secrets(uri: &str) -> String {
+    let mut out = uri.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                out.replace_range(start..scheme_end + 3 + at, "***");
+            }
+        }
+    }
+    let Some(q) = out.find('?') else { return out };
+    let (base, query) = out.split_at(q + 1);
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_key(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}{}", masked.join("&"))
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["key", "secret", "password", "token"]
+        .iter()
+        .any(|s| key.contains(s))
+        && key != "access_id"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(
+            mask_secrets("s3://b/p?endpoint=http://h&access_id=AK&access_key=SK"),
+            "s3://b/p?endpoint=http://h&access_id=AK&access_key=***"
+        );
+        assert_eq!(
+            mask_secrets("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(mask_secrets("file:///backup"), "file:///backup");
+    }
+}

@@ -1,0 +1,40 @@
+//! ALTER SYSTEM SET: destinations and the parameters of SPEC §5, system-wide or per tenant.
+
+use super::Outcome;
+use super::destination::Destination;
+use crate::catalog::parameters::{self, ArchiveDest, Kind};
+use crate::catalog::{Catalog, SYS_TENANT_ID, mask_secrets};
+use crate::error::{SqlError, SqlResult};
+use crate::sql::ast::SetValue;
+
+pub fn apply(
+    catalog: &Catalog,
+    name: &str,
+    value: &SetValue,
+    tenant: Option<&str>,
+) -> SqlResult<Outcome> {
+    let def = parameters::lookup(name).ok_or_else(|| {
+        let known: Vec<&str> = parameters::PARAMETERS.iter().map(|p| p.name).collect();
+        SqlError::invalid_value(format!("unrecognized parameter {name}"))
+            .with_hint(format!("parameters: {}", known.join(", ")))
+    })?;
+    let text = match value {
+        SetValue::String(s) | SetValue::Number(s) | SetValue::Word(s) => s.as_str(),
+    };
+    let raw = parameters::normalize(def, text).map_err(|e| SqlError::invalid_value(e.message))?;
+    let tenant_id = match tenant {
+        Some(t) => super::tenant::find(catalog, t)?.id,
+        None => SYS_TENANT_ID,
+    };
+    match def.kind {
+        Kind::DestinationUri => Destination::parse(&raw)?.prepare(catalog.installation_id())?,
+        Kind::ArchiveDest => {
+            let dest = ArchiveDest::parse(&raw).map_err(SqlError::invalid_value)?;
+            Destination::parse(&dest.location)?.prepare(catalog.installation_id())?;
+        }
+        _ => {}
+    }
+    catalog.set_parameter(tenant_id, def.name, &mask_secrets(&raw), &raw)?;
+    tracing::info!(parameter = def.name, value = %mask_secrets(&raw), tenant_id, "parameter set");
+    Ok(Outcome::Done("ALTER SYSTEM"))
+}

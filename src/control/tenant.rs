@@ -1,0 +1,134 @@
+//! CREATE / ALTER / DROP TENANT: register the sources backstop protects.
+
+use std::path::{Path, PathBuf};
+
+use super::Outcome;
+use crate::catalog::Catalog;
+use crate::catalog::tenants::{NewTenant, TenantKind};
+use crate::error::{SqlError, SqlResult};
+
+pub fn create(
+    catalog: &Catalog,
+    name: &str,
+    source: &str,
+    log_source: Option<&str>,
+    pgdata: Option<&str>,
+) -> SqlResult<Outcome> {
+    if name == "sys" || name == "all" {
+        return Err(SqlError::invalid_value(format!(
+            "'{name}' is reserved and cannot name a tenant"
+        )));
+    }
+    if catalog.tenant_by_name(name)?.is_some() {
+        return Err(SqlError::duplicate(format!("tenant {name} already exists"))
+            .with_ob("OB_TENANT_EXIST", -5157));
+    }
+    let kind = if source.starts_with("postgres://") || source.starts_with("postgresql://") {
+        TenantKind::Postgres
+    } else {
+        TenantKind::Directory
+    };
+    match kind {
+        TenantKind::Directory => {
+            if pgdata.is_some() {
+                return Err(SqlError::invalid_value(
+                    "PGDATA applies to PostgreSQL tenants only, whose SOURCE is postgres://...",
+                ));
+            }
+            readable_directory("SOURCE", source)?;
+        }
+        _ => {
+            check_postgres_uri(source)?;
+            let pgdata = pgdata.ok_or_else(|| {
+                SqlError::invalid_value("a PostgreSQL tenant needs PGDATA = '/abs/path/of/data'")
+            })?;
+            let dir = absolute_dir("PGDATA", pgdata)?;
+            if !dir.join("PG_VERSION").is_file() {
+                return Err(SqlError::invalid_value(format!(
+                    "PGDATA {pgdata} is not a PostgreSQL data directory (no PG_VERSION file)"
+                )));
+            }
+        }
+    }
+    if let Some(log) = log_source {
+        readable_directory("LOG_SOURCE", log)?;
+    }
+    let tenant = catalog.create_tenant(&NewTenant {
+        name: name.to_string(),
+        kind,
+        source: source.to_string(),
+        log_source: log_source.map(str::to_string),
+        pgdata: pgdata.map(str::to_string),
+    })?;
+    tracing::info!(tenant = %tenant.name, tenant_id = tenant.id, "tenant created");
+    Ok(Outcome::Done("CREATE TENANT"))
+}
+
+pub fn set_log_source(catalog: &Catalog, name: &str, log_source: &str) -> SqlResult<Outcome> {
+    let tenant = find(catalog, name)?;
+    if tenant.kind == TenantKind::Directory {
+        readable_directory("LOG_SOURCE", log_source)?;
+    }
+    catalog.set_log_source(tenant.id, log_source)?;
+    Ok(Outcome::Done("ALTER TENANT"))
+}
+
+pub fn drop(catalog: &Catalog, name: &str) -> SqlResult<Outcome> {
+    let tenant = find(catalog, name)?;
+    catalog.drop_tenant(tenant.id)?;
+    tracing::info!(tenant = %tenant.name, tenant_id = tenant.id, "tenant dropped; its backups stay");
+    Ok(Outcome::Done("DROP TENANT"))
+}
+
+pub fn find(catalog: &Catalog, name: &str) -> SqlResult<crate::catalog::tenants::Tenant> {
+    catalog.tenant_by_name(name)?.ok_or_else(|| {
+        SqlError::undefined(format!("tenant {name} does not exist"))
+            .with_ob("OB_TENANT_NOT_EXIST", -5161)
+            .with_hint("SELECT tenant_name FROM oceanbase.dba_ob_tenants lists the tenants")
+    })
+}
+
+/// `dir:///abs/path` as an absolute path that exists and can be listed.
+fn readable_directory(what: &str, uri: &str) -> SqlResult<PathBuf> {
+    let path = uri.strip_prefix("dir://").ok_or_else(|| {
+        SqlError::invalid_value(format!(
+            "{what} '{uri}' is not a directory URI: write dir:///absolute/path"
+        ))
+    })?;
+    let dir = absolute_dir(what, path)?;
+    std::fs::read_dir(&dir).map_err(|e| {
+        SqlError::invalid_value(format!(
+            "{what} {} cannot be read by the server: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir)
+}
+
+fn absolute_dir(what: &str, path: &str) -> SqlResult<PathBuf> {
+    let dir = Path::new(path);
+    if !dir.is_absolute() {
+        return Err(SqlError::invalid_value(format!(
+            "{what} path {path} must be absolute"
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(SqlError::invalid_value(format!(
+            "{what} {path} does not exist or is not a directory"
+        )));
+    }
+    Ok(dir.to_path_buf())
+}
+
+fn check_postgres_uri(uri: &str) -> SqlResult<()> {
+    let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(SqlError::invalid_value(format!(
+            "SOURCE '{}' names no host: write postgres://user@host:port/db",
+            crate::catalog::mask_secrets(uri)
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,1610 @@
+//! Backup of a directory tree into a repository, as one pipeline of bounded channels.
+//!
+//! ```text
+//! walk + read + chunk + hash (calling thread) --chunks--> compress workers --+
+//!        \---------------------- manifest entries, in walk order ----------+--> packer
+//! packer --sealed packs, checkpoints--> writers (own threads) --> destination
+//! ```
+//!
+//! The calling thread walks the source in sorted order, reuses unchanged files from the parent
+//! set or the checkpoint (merge-join on path), and cuts the other files into chunks, skipping
+//! holes and storing zero runs as holes. Workers compress chunks the repository does not have
+//! yet. The packer appends them to packs, writes the manifest segments and decides checkpoints.
+//! Writers put packs and checkpoints. Every channel is bounded, so memory stays around a few
+//! packs whatever the tree size. The set becomes visible only at the end: final index file,
+//! then set descriptor, then the checkpoint is dropped.
+//!
+//! Every chunk gets a sequence number. The packer tracks the lowest number not yet in a durable
+//! pack (the watermark); an entry is durable once all chunks numbered before its end are, which
+//! makes the durable entries a prefix of the walk: that prefix is what a checkpoint stores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use zstd::bulk::Compressor;
+
+use super::checkpoint::{Checkpoint, CheckpointInfo, encode_checkpoint, read_checkpoint};
+use super::chunker::{Chunker, ContentId, MAX_CHUNK, is_zero};
+use super::error::EngineError;
+use super::format::FORMAT_VERSION;
+use super::index::{IndexedPack, RepositoryIndex, encode_index};
+use super::manifest::{
+    Extent, ManifestCursor, ManifestEntry, ManifestReader, SegmentBuilder, SegmentRef,
+};
+use super::pack::{Compression, PackBuilder, compress_chunk, pack_object_name};
+use super::progress::Progress;
+use super::repository::{Repository, TenantRef};
+use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
+use crate::source::{
+    DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, WalkErrorKind, scan_totals,
+};
+use crate::storage::Backend;
+
+/// How many times a file that changes while it is read is read in all.
+const MAX_READ_ATTEMPTS: u32 = 3;
+/// Read-ahead buffer of the reader: a few maximal chunks.
+const READ_BUFFER: usize = 4 * MAX_CHUNK;
+/// A checkpoint due to the 1% rule seals the open pack early only when it holds this much.
+const EARLY_SEAL_MIN: usize = 4 << 20;
+/// How often the packer wakes up when no message arrives, to look at checkpoints.
+const PACKER_TICK: Duration = Duration::from_millis(20);
+
+/// What to back up, where it goes, and how.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    pub tenant_name: String,
+    pub tenant_id: i64,
+    pub set_id: i64,
+    /// Root of the directory tree.
+    pub source: PathBuf,
+    /// The tenant's previous set: unchanged files reuse its chunks (the set is then `INC`).
+    pub parent_set_id: Option<i64>,
+    /// zstd level (1 is fast and usually best for backups).
+    pub compression_level: i32,
+    /// Compression workers; 0 means one per core.
+    pub concurrency: usize,
+    /// A checkpoint is saved at least this often (and every 1% of the input).
+    pub checkpoint_interval: Duration,
+    /// List unreadable files and go on instead of failing.
+    pub skip_unreadable: bool,
+    /// Go on from the checkpoint of (tenant, set) if there is one.
+    pub resume: bool,
+}
+
+/// What happened to a file that changed during the backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// It changed while being read; reading it again gave a consistent copy.
+    ReadAgain { attempts: u32 },
+    /// It kept changing; the last read is stored and marked as changed during read.
+    StoredAsLastRead { attempts: u32 },
+    /// It disappeared before it could be read; it is not in the set.
+    Vanished,
+}
+
+/// A file that changed while the backup ran (for the task's COMMENT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    pub path: PathBuf,
+    pub outcome: FileOutcome,
+}
+
+/// A file left out of the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedFile {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The result of a finished backup.
+#[derive(Debug, Clone)]
+pub struct BackupSummary {
+    pub descriptor: SetDescriptor,
+    pub changed_files: Vec<ChangedFile>,
+    /// Unreadable files left out because of `skip_unreadable`.
+    pub skipped_unreadable: Vec<SkippedFile>,
+    /// Devices, FIFOs and sockets, which are not backed up.
+    pub skipped_special: Vec<PathBuf>,
+    /// Entries in the set.
+    pub file_count: u64,
+    /// Logical bytes of the files in the set.
+    pub total_bytes: u64,
+    /// Bytes read from the source by this run.
+    pub bytes_read: u64,
+    /// Files read by this run.
+    pub files_read: u64,
+    /// Files reused unchanged from the parent set.
+    pub files_unchanged: u64,
+    /// Files reused from the checkpoint of an interrupted run.
+    pub files_resumed: u64,
+    /// Bytes written to the destination by this run.
+    pub bytes_written: u64,
+    /// Checkpoints saved by this run.
+    pub checkpoints: u32,
+}
+
+/// A chunk on its way to a compression worker.
+struct ChunkJob {
+    seq: u64,
+    id: ContentId,
+    data: Vec<u8>,
+}
+
+enum PackerMsg {
+    /// A chunk; `stored` is `None` when the repository already has it.
+    Chunk {
+        seq: u64,
+        id: ContentId,
+        raw_length: u32,
+        stored: Option<(Vec<u8>, Compression)>,
+    },
+    /// The next manifest entry in walk order; durable once every chunk numbered below `dep` is.
+    Entry { entry: ManifestEntry, dep: u64 },
+}
+
+enum WriteJob {
+    Pack {
+        number: u32,
+        object: String,
+        data: Vec<u8>,
+    },
+    Checkpoint {
+        index: Option<(String, Vec<u8>)>,
+        tail: Option<(SegmentRef, Vec<u8>)>,
+        checkpoint: Checkpoint,
+    },
+}
+
+/// State shared by every thread of one backup, including the writers, which may outlive a
+/// cancelled call by one put.
+struct Shared {
+    backend: Arc<dyn Backend>,
+    /// Cancelled by the caller's token or by the first error.
+    stop: CancellationToken,
+    error: Mutex<Option<EngineError>>,
+    durable_packs: Mutex<HashSet<u32>>,
+    checkpoint_busy: AtomicBool,
+    bytes_written: AtomicU64,
+}
+
+impl Shared {
+    fn fail(&self, err: EngineError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+        self.stop.cancel();
+    }
+
+    fn take_error(&self) -> Option<EngineError> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn put(&self, object: &str, data: &[u8]) -> Result<(), EngineError> {
+        self.backend.put(object, data)?;
+        self.bytes_written
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Backs up `req.source` as set `req.set_id` of the tenant.
+///
+/// Returns [`EngineError::Cancelled`] soon after `cancel` fires; a checkpoint saved before that
+/// stays, so `resume` can go on from it (the caller drops it with
+/// [`Repository::delete_checkpoint`] when the task is not to be restarted).
+pub fn backup(
+    repo: &Repository,
+    req: &BackupRequest,
+    progress: &Progress,
+    cancel: &CancellationToken,
+    on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
+) -> Result<BackupSummary, EngineError> {
+    let backend = repo.backend();
+    if !repo.is_writable() {
+        return Err(EngineError::ReadOnly {
+            destination: backend.describe(),
+        });
+    }
+    if !req.source.is_dir() {
+        return Err(EngineError::SourceMissing {
+            path: req.source.clone(),
+        });
+    }
+    if super::set::read_set(backend, req.tenant_id, req.set_id)?.is_some() {
+        return Err(EngineError::SetExists {
+            destination: backend.describe(),
+            tenant_id: req.tenant_id,
+            set_id: req.set_id,
+        });
+    }
+    let start_time = chrono::Utc::now();
+    let (repo_index, unreadable_index) = RepositoryIndex::load(backend)?;
+    for damaged in &unreadable_index {
+        tracing::warn!(object = %damaged.object, error = %damaged.error, "index file ignored; its chunks will be stored again");
+    }
+    let parent = req
+        .parent_set_id
+        .map(|parent| repo.find_set(&TenantRef::Id(req.tenant_id), parent))
+        .transpose()?;
+    let checkpoint = if req.resume {
+        match read_checkpoint(backend, req.tenant_id, req.set_id) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint unreadable; starting the set from scratch");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let shared = Arc::new(Shared {
+        backend: repo.backend_arc(),
+        stop: cancel.child_token(),
+        error: Mutex::new(None),
+        durable_packs: Mutex::new(HashSet::new()),
+        checkpoint_busy: AtomicBool::new(false),
+        bytes_written: AtomicU64::new(0),
+    });
+    let workers = if req.concurrency == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        req.concurrency
+    };
+    let level = req.compression_level;
+
+    let (write_tx, write_rx) = mpsc::sync_channel::<WriteJob>(0);
+    let (event_tx, event_rx) = mpsc::channel::<CheckpointInfo>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    spawn_writers(&shared, write_rx, event_tx, done_tx, 2, req);
+
+    let session: Mutex<HashMap<ContentId, u32>> = Mutex::new(HashMap::new());
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<ChunkJob>(workers * 2);
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+    let (packer_tx, packer_rx) = mpsc::sync_channel::<PackerMsg>(workers * 2 + 8);
+
+    let mut reader = Reader {
+        req,
+        progress,
+        shared: &shared,
+        repo_index: &repo_index,
+        chunker: Chunker::new(),
+        buffer: Vec::new(),
+        seq: 0,
+        chunk_tx,
+        packer_tx: packer_tx.clone(),
+        needed_index_files: HashSet::new(),
+        outcome: ReaderOutcome::default(),
+    };
+    let mut checkpoints = 0u32;
+    let (packer_outcome, outcome, reader_index_files) = std::thread::scope(|scope| {
+        let prescan_stop = shared.stop.clone();
+        scope.spawn(move || {
+            let (bytes, files) = scan_totals(&req.source, &prescan_stop);
+            progress.total_bytes.store(bytes, Ordering::Relaxed);
+            progress.total_files.store(files, Ordering::Relaxed);
+        });
+        for _ in 0..workers {
+            let rx = Arc::clone(&chunk_rx);
+            let tx = packer_tx.clone();
+            let (shared, repo_index, session) = (&shared, &repo_index, &session);
+            scope.spawn(move || compress_worker(shared, repo_index, session, rx, tx, level));
+        }
+        drop(packer_tx);
+        let packer = Packer::new(&shared, &repo_index, &session, req, progress, write_tx);
+        let packer = scope.spawn(move || packer.run(packer_rx));
+
+        let parent_cursor = parent
+            .as_ref()
+            .map(|p| ManifestCursor::new(ManifestReader::new(backend, &p.manifest)));
+        let checkpoint_cursor = checkpoint
+            .as_ref()
+            .map(|c| ManifestCursor::new(ManifestReader::new(backend, &c.manifest)));
+        let walked = reader.walk(
+            parent_cursor,
+            checkpoint_cursor,
+            &mut |info| {
+                checkpoints += 1;
+                on_checkpoint(info)
+            },
+            &event_rx,
+        );
+        if let Err(e) = walked {
+            shared.fail(e);
+        }
+        let Reader {
+            chunk_tx,
+            packer_tx,
+            outcome,
+            needed_index_files,
+            ..
+        } = reader;
+        drop(chunk_tx);
+        drop(packer_tx);
+        let packed = packer.join().expect("the packer thread does not panic");
+        (packed, outcome, needed_index_files)
+    });
+
+    if !shared.stop.is_cancelled() {
+        // Every writer holds a `done` sender; recv fails once the last one has exited.
+        while done_rx.recv().is_ok() {}
+    }
+    for info in event_rx.try_iter() {
+        checkpoints += 1;
+        on_checkpoint(&info);
+    }
+    if let Some(err) = shared.take_error() {
+        return Err(err);
+    }
+    if cancel.is_cancelled() || shared.stop.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+    let mut index_files = packer_outcome.index_files;
+    if !packer_outcome.unindexed.is_empty() {
+        let (object, bytes) = encode_index(&packer_outcome.unindexed);
+        shared.put(&object, &bytes)?;
+        index_files.push(ObjectRef {
+            object,
+            size: bytes.len() as u64,
+        });
+    }
+    let mut needed: Vec<u32> = reader_index_files
+        .union(&packer_outcome.needed_index_files)
+        .copied()
+        .collect();
+    needed.sort_unstable();
+    for number in needed {
+        let (object, size) = repo_index.index_file(number);
+        if !index_files.iter().any(|f| f.object == object) {
+            index_files.push(ObjectRef {
+                object: object.to_string(),
+                size,
+            });
+        }
+    }
+    let mut descriptor = SetDescriptor {
+        format_version: FORMAT_VERSION,
+        tenant_name: req.tenant_name.clone(),
+        tenant_id: req.tenant_id,
+        set_id: req.set_id,
+        backup_type: if parent.is_some() {
+            BackupType::Incremental
+        } else {
+            BackupType::Full
+        },
+        parent_set_id: parent.as_ref().map(|p| p.set_id),
+        start_time: start_time.to_rfc3339(),
+        end_time: chrono::Utc::now().to_rfc3339(),
+        input_bytes: packer_outcome.bytes,
+        output_bytes: shared.bytes_written.load(Ordering::Relaxed),
+        file_count: packer_outcome.files,
+        manifest: packer_outcome.segments,
+        index_files,
+    };
+    let descriptor_bytes = write_set(backend, &descriptor)?;
+    descriptor.output_bytes += descriptor_bytes;
+    progress.add_output(descriptor_bytes);
+    repo.delete_checkpoint(req.tenant_id, req.set_id)?;
+    Ok(BackupSummary {
+        file_count: descriptor.file_count,
+        total_bytes: descriptor.input_bytes,
+        bytes_written: descriptor.output_bytes,
+        descriptor,
+        changed_files: outcome.changed_files,
+        skipped_unreadable: outcome.skipped_unreadable,
+        skipped_special: outcome.skipped_special,
+        bytes_read: outcome.bytes_read,
+        files_read: outcome.files_read,
+        files_unchanged: outcome.files_unchanged,
+        files_resumed: outcome.files_resumed,
+        checkpoints,
+    })
+}
+
+fn spawn_writers(
+    shared: &Arc<Shared>,
+    jobs: Receiver<WriteJob>,
+    events: Sender<CheckpointInfo>,
+    done: Sender<()>,
+    count: usize,
+    req: &BackupRequest,
+) {
+    let jobs = Arc::new(Mutex::new(jobs));
+    for _ in 0..count {
+        let (shared, jobs, events, done) = (
+            Arc::clone(shared),
+            Arc::clone(&jobs),
+            events.clone(),
+            done.clone(),
+        );
+        let (tenant_id, set_id) = (req.tenant_id, req.set_id);
+        std::thread::spawn(move || {
+            let _done = done;
+            loop {
+                let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok(job) = job else { break };
+                if shared.stop.is_cancelled() {
+                    break;
+                }
+                match job {
+                    WriteJob::Pack {
+                        number,
+                        object,
+                        data,
+                    } => match shared.put(&object, &data) {
+                        Ok(()) => {
+                            shared
+                                .durable_packs
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(number);
+                        }
+                        Err(e) => shared.fail(e),
+                    },
+                    WriteJob::Checkpoint {
+                        index,
+                        tail,
+                        checkpoint,
+                    } => {
+                        let written = write_checkpoint(&shared, index, tail, &checkpoint);
+                        shared.checkpoint_busy.store(false, Ordering::Release);
+                        match written {
+                            Ok(object) => {
+                                let _ = events.send(CheckpointInfo {
+                                    tenant_id,
+                                    set_id,
+                                    object,
+                                    bytes_done: checkpoint.bytes_done,
+                                    files_done: checkpoint.files_done,
+                                    time: SystemTime::now(),
+                                });
+                            }
+                            Err(e) => shared.fail(e),
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Index first, then the tail segment, then the checkpoint that references both.
+fn write_checkpoint(
+    shared: &Shared,
+    index: Option<(String, Vec<u8>)>,
+    tail: Option<(SegmentRef, Vec<u8>)>,
+    checkpoint: &Checkpoint,
+) -> Result<String, EngineError> {
+    if let Some((object, bytes)) = index {
+        shared.put(&object, &bytes)?;
+    }
+    if let Some((reference, bytes)) = tail {
+        shared.put(&reference.object, &bytes)?;
+    }
+    let (object, bytes) = encode_checkpoint(checkpoint);
+    shared.put(&object, &bytes)?;
+    Ok(object)
+}
+
+fn compress_worker(
+    shared: &Shared,
+    repo_index: &RepositoryIndex,
+    session: &Mutex<HashMap<ContentId, u32>>,
+    jobs: Arc<Mutex<Receiver<ChunkJob>>>,
+    out: SyncSender<PackerMsg>,
+    level: i32,
+) {
+    let mut compressor = match Compressor::new(level) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.fail(EngineError::io(
+                "set up compression level",
+                format!("zstd:{level}"),
+                e,
+            ));
+            return;
+        }
+    };
+    loop {
+        let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(job) = job else { return };
+        if shared.stop.is_cancelled() {
+            return;
+        }
+        let known = repo_index.contains(&job.id)
+            || session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&job.id);
+        let stored = (!known).then(|| compress_chunk(&mut compressor, &job.data));
+        let msg = PackerMsg::Chunk {
+            seq: job.seq,
+            id: job.id,
+            raw_length: job.data.len() as u32,
+            stored,
+        };
+        if out.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// What the packer hands back when the input is exhausted.
+struct PackerOutcome {
+    /// Durable packs not yet listed in an index file.
+    unindexed: Vec<IndexedPack>,
+    /// Index files written for checkpoints.
+    index_files: Vec<ObjectRef>,
+    /// Numbers of repository index files locating chunks this set reused.
+    needed_index_files: HashSet<u32>,
+    segments: Vec<SegmentRef>,
+    files: u64,
+    bytes: u64,
+}
+
+/// A finished manifest segment and what its entries depend on.
+struct WrittenSegment {
+    reference: SegmentRef,
+    max_dep: u64,
+    files: u64,
+    bytes: u64,
+}
+
+struct Packer<'a> {
+    shared: &'a Arc<Shared>,
+    repo_index: &'a RepositoryIndex,
+    session: &'a Mutex<HashMap<ContentId, u32>>,
+    req: &'a BackupRequest,
+    progress: &'a Progress,
+    write_tx: SyncSender<WriteJob>,
+    open: PackBuilder,
+    open_number: u32,
+    /// Sealed packs not yet in an index file, by number.
+    sealed: BTreeMap<u32, IndexedPack>,
+    /// Lowest chunk number depending on each pack that is not known durable yet.
+    pending_packs: BTreeMap<u32, u64>,
+    /// Every chunk numbered below this has been received.
+    received_below: u64,
+    received_ahead: BTreeSet<u64>,
+    needed_index_files: HashSet<u32>,
+    segments: Vec<WrittenSegment>,
+    builder: SegmentBuilder,
+    /// (dep, files so far, bytes so far) for each entry of `builder`.
+    builder_deps: Vec<(u64, u64, u64)>,
+    files: u64,
+    bytes: u64,
+    index_files: Vec<ObjectRef>,
+    last_checkpoint: Instant,
+    last_checkpoint_input: u64,
+    last_checkpoint_files: u64,
+    interval_due: bool,
+}
+
+impl<'a> Packer<'a> {
+    fn new(
+        shared: &'a Arc<Shared>,
+        repo_index: &'a RepositoryIndex,
+        session: &'a Mutex<HashMap<ContentId, u32>>,
+        req: &'a BackupRequest,
+        progress: &'a Progress,
+        write_tx: SyncSender<WriteJob>,
+    ) -> Packer<'a> {
+        Packer {
+            shared,
+            repo_index,
+            session,
+            req,
+            progress,
+            write_tx,
+            open: PackBuilder::new(),
+            open_number: 0,
+            sealed: BTreeMap::new(),
+            pending_packs: BTreeMap::new(),
+            received_below: 0,
+            received_ahead: BTreeSet::new(),
+            needed_index_files: HashSet::new(),
+            segments: Vec::new(),
+            builder: SegmentBuilder::new(),
+            builder_deps: Vec::new(),
+            files: 0,
+            bytes: 0,
+            index_files: Vec::new(),
+            last_checkpoint: Instant::now(),
+            last_checkpoint_input: 0,
+            last_checkpoint_files: 0,
+            interval_due: false,
+        }
+    }
+
+    fn run(mut self, rx: Receiver<PackerMsg>) -> PackerOutcome {
+        let finished = loop {
+            if self.shared.stop.is_cancelled() {
+                break false;
+            }
+            let handled = match rx.recv_timeout(PACKER_TICK) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => Ok(()),
+                Err(RecvTimeoutError::Disconnected) => break true,
+            };
+            if let Err(e) = handled.and_then(|()| self.maybe_checkpoint()) {
+                self.shared.fail(e);
+                break false;
+            }
+        };
+        if finished && let Err(e) = self.finish() {
+            self.shared.fail(e);
+        }
+        PackerOutcome {
+            unindexed: self.sealed.into_values().collect(),
+            index_files: self.index_files,
+            needed_index_files: self.needed_index_files,
+            segments: self.segments.into_iter().map(|s| s.reference).collect(),
+            files: self.files,
+            bytes: self.bytes,
+        }
+    }
+
+    fn handle(&mut self, msg: PackerMsg) -> Result<(), EngineError> {
+        match msg {
+            PackerMsg::Chunk {
+                seq,
+                id,
+                raw_length,
+                stored,
+            } => self.add_chunk(seq, id, raw_length, stored),
+            PackerMsg::Entry { entry, dep } => self.add_entry(entry, dep),
+        }
+    }
+
+    fn add_chunk(
+        &mut self,
+        seq: u64,
+        id: ContentId,
+        raw_length: u32,
+        stored: Option<(Vec<u8>, Compression)>,
+    ) -> Result<(), EngineError> {
+        self.received_ahead.insert(seq);
+        while self.received_ahead.remove(&self.received_below) {
+            self.received_below += 1;
+        }
+        if let Some(location) = self.repo_index.lookup(&id) {
+            self.needed_index_files.insert(location.index_file);
+            return Ok(());
+        }
+        let in_session = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied();
+        let pack = match (in_session, stored) {
+            (Some(pack), _) => pack,
+            (None, Some((data, compression))) => {
+                self.open.add(id, &data, raw_length, compression);
+                self.session
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, self.open_number);
+                self.open_number
+            }
+            (None, None) => {
+                return Err(EngineError::corrupt(
+                    &pack_object_name(&id),
+                    "chunk deduplicated against nothing (internal error)",
+                ));
+            }
+        };
+        let lowest = self.pending_packs.entry(pack).or_insert(seq);
+        *lowest = (*lowest).min(seq);
+        if self.open.is_full() {
+            self.seal_open()?;
+        }
+        Ok(())
+    }
+
+    fn seal_open(&mut self) -> Result<(), EngineError> {
+        let pack = std::mem::take(&mut self.open).seal();
+        let number = self.open_number;
+        self.open_number += 1;
+        let object = pack_object_name(&pack.id);
+        self.sealed.insert(
+            number,
+            IndexedPack {
+                id: pack.id,
+                size: pack.data.len() as u64,
+                blobs: pack.entries,
+            },
+        );
+        self.send_write(WriteJob::Pack {
+            number,
+            object,
+            data: pack.data,
+        })
+    }
+
+    /// Hands a job to the writers without ever blocking past a cancel.
+    fn send_write(&self, mut job: WriteJob) -> Result<(), EngineError> {
+        loop {
+            match self.write_tx.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => {
+                    if self.shared.stop.is_cancelled() {
+                        return Err(EngineError::Cancelled);
+                    }
+                    job = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(EngineError::Cancelled),
+            }
+        }
+    }
+
+    fn add_entry(&mut self, entry: ManifestEntry, dep: u64) -> Result<(), EngineError> {
+        self.files += 1;
+        if entry.kind == EntryKind::File {
+            self.bytes += entry.size;
+        }
+        self.builder.push(&entry);
+        self.builder_deps.push((dep, self.files, self.bytes));
+        if self.builder.is_full() {
+            self.flush_segment()?;
+        }
+        Ok(())
+    }
+
+    fn flush_segment(&mut self) -> Result<(), EngineError> {
+        let (reference, stored) = self.builder.finish(self.req.compression_level);
+        self.shared.put(&reference.object, &stored)?;
+        self.progress.add_output(stored.len() as u64);
+        let (max_dep, files, bytes) = self.builder_deps.last().copied().unwrap_or((0, 0, 0));
+        self.segments.push(WrittenSegment {
+            reference,
+            max_dep,
+            files,
+            bytes,
+        });
+        self.builder = SegmentBuilder::new();
+        self.builder_deps.clear();
+        Ok(())
+    }
+
+    /// The lowest chunk number that is not yet in a durable pack.
+    fn watermark(&mut self) -> u64 {
+        let durable = self
+            .shared
+            .durable_packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.pending_packs.retain(|pack, _| !durable.contains(pack));
+        self.pending_packs
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(self.received_below)
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<(), EngineError> {
+        if self.shared.checkpoint_busy.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let input = self.progress.input_bytes.load(Ordering::Relaxed);
+        let total = self.progress.total_bytes.load(Ordering::Relaxed);
+        let percent_due =
+            total > 0 && input - self.last_checkpoint_input.min(input) >= (total / 100).max(1);
+        self.interval_due |= self.last_checkpoint.elapsed() >= self.req.checkpoint_interval;
+        if !self.interval_due && !percent_due {
+            return Ok(());
+        }
+        let watermark = self.watermark();
+        let durable_segments = self
+            .segments
+            .iter()
+            .take_while(|s| s.max_dep <= watermark)
+            .count();
+        let tail_entries = if durable_segments == self.segments.len() {
+            self.builder_deps
+                .iter()
+                .take_while(|(dep, _, _)| *dep <= watermark)
+                .count()
+        } else {
+            0
+        };
+        let (files_done, bytes_done) = match tail_entries {
+            0 => durable_segments.checked_sub(1).map_or((0, 0), |last| {
+                (self.segments[last].files, self.segments[last].bytes)
+            }),
+            n => (self.builder_deps[n - 1].1, self.builder_deps[n - 1].2),
+        };
+        if files_done <= self.last_checkpoint_files {
+            // Nothing new is durable: the open pack holds it. Seal it now when the interval
+            // demands a checkpoint, or when it is big enough not to make a tiny pack.
+            if !self.open.is_empty()
+                && (self.interval_due || self.open.stored_len() >= EARLY_SEAL_MIN)
+                && self.pending_packs.contains_key(&self.open_number)
+            {
+                self.seal_open()?;
+            }
+            return Ok(());
+        }
+        let durable: HashSet<u32> = self
+            .shared
+            .durable_packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ready: Vec<u32> = self
+            .sealed
+            .keys()
+            .copied()
+            .filter(|n| durable.contains(n))
+            .collect();
+        let index = (!ready.is_empty()).then(|| {
+            let packs: Vec<IndexedPack> =
+                ready.iter().filter_map(|n| self.sealed.remove(n)).collect();
+            let (object, bytes) = encode_index(&packs);
+            self.index_files.push(ObjectRef {
+                object: object.clone(),
+                size: bytes.len() as u64,
+            });
+            (object, bytes)
+        });
+        let mut manifest: Vec<SegmentRef> = self.segments[..durable_segments]
+            .iter()
+            .map(|s| s.reference.clone())
+            .collect();
+        let tail = (tail_entries > 0).then(|| {
+            let (reference, bytes) = self
+                .builder
+                .prefix(tail_entries)
+                .finish(self.req.compression_level);
+            manifest.push(reference.clone());
+            (reference, bytes)
+        });
+        let checkpoint = Checkpoint {
+            format_version: FORMAT_VERSION,
+            tenant_id: self.req.tenant_id,
+            set_id: self.req.set_id,
+            created: chrono::Utc::now().to_rfc3339(),
+            manifest,
+            index_files: self.index_files.clone(),
+            bytes_done,
+            files_done,
+        };
+        self.shared.checkpoint_busy.store(true, Ordering::Release);
+        self.send_write(WriteJob::Checkpoint {
+            index,
+            tail,
+            checkpoint,
+        })?;
+        self.last_checkpoint = Instant::now();
+        self.last_checkpoint_input = input;
+        self.last_checkpoint_files = files_done;
+        self.interval_due = false;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        if !self.open.is_empty() {
+            self.seal_open()?;
+        }
+        if !self.builder.is_empty() || self.segments.is_empty() {
+            self.flush_segment()?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ReaderOutcome {
+    changed_files: Vec<ChangedFile>,
+    skipped_unreadable: Vec<SkippedFile>,
+    skipped_special: Vec<PathBuf>,
+    bytes_read: u64,
+    files_read: u64,
+    files_unchanged: u64,
+    files_resumed: u64,
+}
+
+/// Why a file could not be read.
+enum ReadFailure {
+    Vanished,
+    Unreadable(std::io::Error),
+    Stopped,
+}
+
+/// A file read into chunks.
+struct FileRead {
+    meta: Metadata,
+    extents: Vec<Extent>,
+    attempts: u32,
+    consistent: bool,
+}
+
+/// The calling thread's part: walk, reuse, read, chunk, hash.
+struct Reader<'a> {
+    req: &'a BackupRequest,
+    progress: &'a Progress,
+    shared: &'a Arc<Shared>,
+    repo_index: &'a RepositoryIndex,
+    chunker: Chunker,
+    buffer: Vec<u8>,
+    seq: u64,
+    chunk_tx: SyncSender<ChunkJob>,
+    packer_tx: SyncSender<PackerMsg>,
+    needed_index_files: HashSet<u32>,
+    outcome: ReaderOutcome,
+}
+
+impl Reader<'_> {
+    fn walk<'m>(
+        &mut self,
+        mut parent: Option<ManifestCursor<'m>>,
+        mut checkpoint: Option<ManifestCursor<'m>>,
+        on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
+        events: &Receiver<CheckpointInfo>,
+    ) -> Result<(), EngineError> {
+        for walked in DirectoryWalk::new(&self.req.source) {
+            for info in events.try_iter() {
+                on_checkpoint(&info);
+            }
+            self.progress.output_bytes.store(
+                self.shared.bytes_written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+            if self.shared.stop.is_cancelled() {
+                return Ok(());
+            }
+            let walked = match walked {
+                Ok(entry) => entry,
+                Err(e) => match e.kind {
+                    WalkErrorKind::RootMissing => {
+                        return Err(EngineError::SourceMissing { path: e.path });
+                    }
+                    WalkErrorKind::Vanished => {
+                        self.outcome.changed_files.push(ChangedFile {
+                            path: e.path,
+                            outcome: FileOutcome::Vanished,
+                        });
+                        continue;
+                    }
+                    WalkErrorKind::Unreadable => {
+                        self.unreadable(e.path, e.source)?;
+                        continue;
+                    }
+                },
+            };
+            let entry = match walked.meta.kind {
+                EntryKind::Special => {
+                    self.outcome.skipped_special.push(walked.full_path);
+                    continue;
+                }
+                EntryKind::Directory | EntryKind::Symlink => plain_entry(&walked, Vec::new()),
+                EntryKind::File => {
+                    match self.reuse(&walked, checkpoint.as_mut(), parent.as_mut())? {
+                        Some(entry) => entry,
+                        None => match self.read_file(&walked)? {
+                            Some(entry) => entry,
+                            None => continue,
+                        },
+                    }
+                }
+            };
+            self.progress.finish_file();
+            let msg = PackerMsg::Entry {
+                entry,
+                dep: self.seq,
+            };
+            if self.packer_tx.send(msg).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn unreadable(&mut self, path: PathBuf, source: std::io::Error) -> Result<(), EngineError> {
+        if !self.req.skip_unreadable {
+            return Err(EngineError::UnreadableFile { path, source });
+        }
+        self.outcome.skipped_unreadable.push(SkippedFile {
+            path,
+            reason: source.to_string(),
+        });
+        Ok(())
+    }
+
+    /// The entry of an unchanged file taken from the checkpoint or the parent set, when both
+    /// its metadata match and every chunk it needs is indexed.
+    fn reuse<'m>(
+        &mut self,
+        walked: &WalkEntry,
+        checkpoint: Option<&mut ManifestCursor<'m>>,
+        parent: Option<&mut ManifestCursor<'m>>,
+    ) -> Result<Option<ManifestEntry>, EngineError> {
+        for (cursor, from_checkpoint) in [(checkpoint, true), (parent, false)] {
+            let Some(cursor) = cursor else { continue };
+            let Some(previous) = cursor.find(&walked.path)? else {
+                continue;
+            };
+            if !unchanged(previous, &walked.meta) {
+                continue;
+            }
+            let mut index_files = Vec::new();
+            let all_indexed = previous.extents.iter().all(|extent| match extent {
+                Extent::Chunk { id, .. } => self
+                    .repo_index
+                    .lookup(id)
+                    .map(|l| index_files.push(l.index_file))
+                    .is_some(),
+                Extent::Zero { .. } => true,
+            });
+            if !all_indexed {
+                continue;
+            }
+            self.needed_index_files.extend(index_files);
+            if from_checkpoint {
+                self.outcome.files_resumed += 1;
+            } else {
+                self.outcome.files_unchanged += 1;
+            }
+            self.progress.add_input(walked.meta.size);
+            return Ok(Some(plain_entry(walked, previous.extents.clone())));
+        }
+        Ok(None)
+    }
+
+    /// Reads a file into chunks; `Ok(None)` when it vanished or was skipped as unreadable.
+    fn read_file(&mut self, walked: &WalkEntry) -> Result<Option<ManifestEntry>, EngineError> {
+        self.progress
+            .set_current_file(Some(walked.full_path.clone()));
+        let read = match self.read_consistently(walked) {
+            Ok(read) => read,
+            Err(ReadFailure::Stopped) => return Ok(None),
+            Err(ReadFailure::Vanished) => {
+                self.outcome.changed_files.push(ChangedFile {
+                    path: walked.full_path.clone(),
+                    outcome: FileOutcome::Vanished,
+                });
+                return Ok(None);
+            }
+            Err(ReadFailure::Unreadable(e)) => {
+                self.unreadable(walked.full_path.clone(), e)?;
+                return Ok(None);
+            }
+        };
+        self.outcome.files_read += 1;
+        if read.attempts > 1 || !read.consistent {
+            let outcome = if read.consistent {
+                FileOutcome::ReadAgain {
+                    attempts: read.attempts,
+                }
+            } else {
+                FileOutcome::StoredAsLastRead {
+                    attempts: read.attempts,
+                }
+            };
+            self.outcome.changed_files.push(ChangedFile {
+                path: walked.full_path.clone(),
+                outcome,
+            });
+        }
+        let mut entry = plain_entry(walked, read.extents);
+        entry.mode = read.meta.mode;
+        entry.uid = read.meta.uid;
+        entry.gid = read.meta.gid;
+        entry.mtime_ns = read.meta.mtime_ns;
+        entry.ctime_ns = read.meta.ctime_ns;
+        entry.inode = read.meta.inode;
+        entry.dev = read.meta.dev;
+        entry.size = entry.extents.iter().map(Extent::length).sum();
+        entry.changed_during_read = !read.consistent;
+        Ok(Some(entry))
+    }
+
+    fn read_consistently(&mut self, walked: &WalkEntry) -> Result<FileRead, ReadFailure> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let file = SourceFile::open(&walked.full_path).map_err(classify_open_error)?;
+            let extents = self.read_extents(&file)?;
+            let change = file.change_since_open().map_err(ReadFailure::Unreadable)?;
+            let consistent = change.is_none();
+            if consistent || attempts >= MAX_READ_ATTEMPTS {
+                return Ok(FileRead {
+                    meta: *file.metadata(),
+                    extents,
+                    attempts,
+                    consistent,
+                });
+            }
+        }
+    }
+
+    /// Cuts the data regions of `file` into chunks and sends the new ones to the workers;
+    /// holes and runs of zeroes become zero extents.
+    fn read_extents(&mut self, file: &SourceFile) -> Result<Vec<Extent>, ReadFailure> {
+        let size = file.metadata().size;
+        let mut extents = Vec::new();
+        let mut pos = 0u64;
+        while let Some((start, end)) = file
+            .next_data_region(pos, size)
+            .map_err(ReadFailure::Unreadable)?
+        {
+            push_zero(&mut extents, start - pos);
+            let read_end = self.chunk_region(file, start, end, &mut extents)?;
+            pos = read_end;
+            if read_end < end {
+                // The file shrank under us: what was read is all there is.
+                return Ok(extents);
+            }
+        }
+        push_zero(&mut extents, size.saturating_sub(pos));
+        Ok(extents)
+    }
+
+    /// Chunks `[start, end)`; returns where reading stopped (before `end` if the file shrank).
+    fn chunk_region(
+        &mut self,
+        file: &SourceFile,
+        start: u64,
+        end: u64,
+        extents: &mut Vec<Extent>,
+    ) -> Result<u64, ReadFailure> {
+        if self.buffer.len() != READ_BUFFER {
+            self.buffer = vec![0u8; READ_BUFFER];
+        }
+        let mut head = 0usize;
+        let mut filled = 0usize;
+        let mut read_pos = start;
+        let mut at_end = false;
+        loop {
+            if !at_end && filled - head < MAX_CHUNK {
+                self.buffer.copy_within(head..filled, 0);
+                filled -= head;
+                head = 0;
+                while !at_end && filled < READ_BUFFER {
+                    let want = ((READ_BUFFER - filled) as u64).min(end - read_pos) as usize;
+                    if want == 0 {
+                        at_end = true;
+                        break;
+                    }
+                    let n = file
+                        .read_at(&mut self.buffer[filled..filled + want], read_pos)
+                        .map_err(ReadFailure::Unreadable)?;
+                    filled += n;
+                    read_pos += n as u64;
+                    if n < want {
+                        at_end = true;
+                    }
+                }
+            }
+            let Some(cut) = self.chunker.next_cut(&self.buffer[head..filled], at_end) else {
+                return Ok(read_pos);
+            };
+            if self.shared.stop.is_cancelled() {
+                return Err(ReadFailure::Stopped);
+            }
+            self.emit_chunk(head, cut, extents)?;
+            head += cut;
+        }
+    }
+
+    fn emit_chunk(
+        &mut self,
+        head: usize,
+        len: usize,
+        extents: &mut Vec<Extent>,
+    ) -> Result<(), ReadFailure> {
+        let data = &self.buffer[head..head + len];
+        self.outcome.bytes_read += len as u64;
+        self.progress.add_input(len as u64);
+        if is_zero(data) {
+            push_zero(extents, len as u64);
+            return Ok(());
+        }
+        let id = ContentId::of(data);
+        extents.push(Extent::Chunk {
+            id,
+            length: len as u32,
+        });
+        let job = ChunkJob {
+            seq: self.seq,
+            id,
+            data: data.to_vec(),
+        };
+        self.seq += 1;
+        self.chunk_tx.send(job).map_err(|_| ReadFailure::Stopped)
+    }
+}
+
+fn classify_open_error(e: std::io::Error) -> ReadFailure {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ELOOP) | Some(libc::ENOTDIR) => ReadFailure::Vanished,
+        _ if e.kind() == std::io::ErrorKind::InvalidInput => ReadFailure::Vanished,
+        _ => ReadFailure::Unreadable(e),
+    }
+}
+
+fn push_zero(extents: &mut Vec<Extent>, length: u64) {
+    if length == 0 {
+        return;
+    }
+    if let Some(Extent::Zero { length: last }) = extents.last_mut() {
+        *last += length;
+    } else {
+        extents.push(Extent::Zero { length });
+    }
+}
+
+/// Whether a file is the same as when `previous` recorded it.
+fn unchanged(previous: &ManifestEntry, now: &Metadata) -> bool {
+    previous.kind == EntryKind::File
+        && !previous.changed_during_read
+        && previous.size == now.size
+        && previous.mtime_ns == now.mtime_ns
+        && previous.ctime_ns == now.ctime_ns
+        && previous.inode == now.inode
+}
+
+fn plain_entry(walked: &WalkEntry, extents: Vec<Extent>) -> ManifestEntry {
+    let meta = &walked.meta;
+    ManifestEntry {
+        path: walked.path.clone(),
+        kind: meta.kind,
+        mode: meta.mode,
+        uid: meta.uid,
+        gid: meta.gid,
+        size: if meta.kind == EntryKind::File {
+            meta.size
+        } else {
+            0
+        },
+        mtime_ns: meta.mtime_ns,
+        ctime_ns: meta.ctime_ns,
+        inode: meta.inode,
+        dev: meta.dev,
+        changed_during_read: false,
+        symlink_target: walked.symlink_target.clone().unwrap_or_default(),
+        extents,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::manifest::ManifestReader;
+    use crate::engine::repository::TenantRef;
+    use crate::engine::restore::RestoreMethod;
+    use crate::engine::testkit::*;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    fn manifest_of(repo: &Repository, set_id: i64) -> Vec<ManifestEntry> {
+        let set = repo.find_set(&TenantRef::Id(TENANT), set_id).unwrap();
+        ManifestReader::new(repo.backend(), &set.manifest)
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn full_backup_restores_every_fidelity_case_including_a_sparse_file_over_4_gib() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let huge = 4 * (1u64 << 30) + 5 * (1 << 20) + 123;
+        sparse_file(&source.join("sparse.img"), huge);
+        let repo = new_repo(&dir.path().join("repo"));
+
+        let summary = run_backup(&repo, &request(1, &source)).unwrap();
+
+        assert_eq!(summary.descriptor.backup_type, BackupType::Full);
+        assert!(
+            summary.changed_files.is_empty(),
+            "{:?}",
+            summary.changed_files
+        );
+        assert!(summary.total_bytes > huge);
+        assert!(
+            summary.bytes_read < 32 << 20,
+            "holes must be skipped, read {} bytes",
+            summary.bytes_read
+        );
+        assert!(
+            summary.bytes_written < 12 << 20,
+            "zeroes and text must not be stored raw: {} bytes",
+            summary.bytes_written
+        );
+        let target = assert_restores_to(&repo, 1, &source, dir.path());
+        let restored = fs::metadata(target.join("sparse.img")).unwrap();
+        assert!(
+            restored.blocks() * 512 < 64 << 20,
+            "the restored sparse file must keep its holes ({} blocks)",
+            restored.blocks()
+        );
+        assert!(fs::metadata(target.join("zeroes.bin")).unwrap().blocks() * 512 < 1 << 20);
+    }
+
+    #[test]
+    fn unchanged_incremental_reads_nothing_and_changed_one_restores_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        let full = run_backup(&repo, &request(1, &source)).unwrap();
+        assert!(full.bytes_read > 10 << 20);
+
+        let mut req = request(2, &source);
+        req.parent_set_id = Some(1);
+        let unchanged = run_backup(&repo, &req).unwrap();
+        assert_eq!(unchanged.descriptor.backup_type, BackupType::Incremental);
+        assert_eq!(unchanged.bytes_read, 0);
+        assert_eq!(unchanged.files_read, 0);
+        assert_eq!(unchanged.files_unchanged, full.files_read);
+        assert_restores_to(&repo, 2, &source, dir.path());
+
+        fs::write(source.join("a/b/c/deep.txt"), text(99, 20_000)).unwrap();
+        fs::write(source.join("new.bin"), noise(98, 700_000)).unwrap();
+        fs::remove_file(source.join("noise.bin")).unwrap();
+        let mut req = request(3, &source);
+        req.parent_set_id = Some(2);
+        let changed = run_backup(&repo, &req).unwrap();
+        assert_eq!(changed.files_read, 2);
+        assert_eq!(changed.bytes_read, 20_000 + 700_000);
+
+        // The incremental set stands alone: its parents' descriptors are not needed.
+        fs::remove_file(dir.path().join("repo/sets/1001/1.set")).unwrap();
+        fs::remove_file(dir.path().join("repo/sets/1001/2.set")).unwrap();
+        assert_restores_to(&repo, 3, &source, dir.path());
+        let listed: Vec<i64> = repo.list_sets().unwrap().iter().map(|s| s.set_id).collect();
+        assert_eq!(listed, vec![3]);
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_reported_and_stored_consistently_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let busy = source.join("busy.log");
+        fs::write(&busy, noise(5, 24 << 20)).unwrap();
+        let repo = new_repo(&dir.path().join("repo"));
+        let writing = std::sync::Arc::new(AtomicBool::new(true));
+        let writer = {
+            let (busy, writing) = (busy.clone(), writing.clone());
+            std::thread::spawn(move || {
+                let file = fs::OpenOptions::new().write(true).open(&busy).unwrap();
+                let mut n = 0u64;
+                while writing.load(Ordering::Relaxed) {
+                    std::os::unix::fs::FileExt::write_all_at(
+                        &file,
+                        &n.to_le_bytes(),
+                        (n * 4096) % (24 << 20),
+                    )
+                    .unwrap();
+                    n += 1;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            })
+        };
+        let summary = run_backup(&repo, &request(1, &source));
+        writing.store(false, Ordering::Relaxed);
+        writer.join().unwrap();
+        let summary = summary.unwrap();
+        let reported: Vec<_> = summary
+            .changed_files
+            .iter()
+            .filter(|c| c.path == busy)
+            .collect();
+        assert_eq!(reported.len(), 1, "{:?}", summary.changed_files);
+        assert!(matches!(
+            reported[0].outcome,
+            FileOutcome::StoredAsLastRead {
+                attempts: MAX_READ_ATTEMPTS
+            } | FileOutcome::ReadAgain { .. }
+        ));
+        let entry = manifest_of(&repo, 1)
+            .into_iter()
+            .find(|e| e.path == b"busy.log")
+            .unwrap();
+        assert_eq!(
+            entry.changed_during_read,
+            matches!(reported[0].outcome, FileOutcome::StoredAsLastRead { .. })
+        );
+        // Everything else restores exactly; the busy file restores to what was read.
+        let target = dir.path().join("target");
+        crate::engine::testkit::run_restore(&repo, 1, &target, RestoreMethod::Full).unwrap();
+        let root_mtime = fs::metadata(&source).unwrap().modified().unwrap();
+        fs::remove_file(&busy).unwrap();
+        fs::remove_file(target.join("busy.log")).unwrap();
+        set_mtime(&source, root_mtime);
+        set_mtime(&target, root_mtime);
+        assert_same_tree(&source, &target);
+    }
+
+    /// Runs as a child process (see `unreadable_file_fails_naming_it_or_is_skipped`) when the
+    /// tests run as root, whose reads chmod 000 cannot block.
+    #[test]
+    #[ignore = "helper run by unreadable_file_fails_naming_it_or_is_skipped as an unprivileged child"]
+    fn unreadable_file_child() {
+        let Ok(base) = std::env::var("BACKSTOP_UNREADABLE_DIR") else {
+            return;
+        };
+        check_unreadable(Path::new(&base));
+    }
+
+    fn check_unreadable(base: &Path) {
+        let source = base.join("source");
+        let repo = new_repo(&base.join("repo"));
+        let err = run_backup(&repo, &request(1, &source)).unwrap_err();
+        match &err {
+            EngineError::UnreadableFile { path, .. } => {
+                assert_eq!(path, &source.join("closed"), "{err}")
+            }
+            other => panic!("expected an unreadable file error, got {other}"),
+        }
+        assert!(err.to_string().contains("closed"));
+        assert!(repo.list_sets().unwrap().is_empty());
+
+        let mut req = request(2, &source);
+        req.skip_unreadable = true;
+        let summary = run_backup(&repo, &req).unwrap();
+        assert_eq!(summary.skipped_unreadable.len(), 1);
+        assert_eq!(summary.skipped_unreadable[0].path, source.join("closed"));
+        let paths: Vec<Vec<u8>> = manifest_of(&repo, 2).into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, vec![b"".to_vec(), b"open".to_vec()]);
+    }
+
+    #[test]
+    fn unreadable_file_fails_naming_it_or_is_skipped() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir(&source).unwrap();
+        fs::write(source.join("open"), b"readable").unwrap();
+        fs::write(source.join("closed"), b"secret").unwrap();
+        fs::set_permissions(source.join("closed"), fs::Permissions::from_mode(0o000)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            check_unreadable(dir.path());
+            return;
+        }
+        // As root every file is readable, so run the check as user nobody in a child process
+        // (a copy of this test binary that nobody may execute).
+        let nobody = 65534;
+        let exe = dir.path().join("engine-tests");
+        fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        for path in [dir.path(), &source, &source.join("open"), &exe] {
+            std::os::unix::fs::chown(path, Some(nobody), Some(nobody)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let output = std::process::Command::new(&exe)
+            .args([
+                "--ignored",
+                "--exact",
+                "engine::backup::tests::unreadable_file_child",
+            ])
+            .env("BACKSTOP_UNREADABLE_DIR", dir.path())
+            .uid(nobody)
+            .gid(nobody)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn cancel_mid_backup_is_prompt_and_earlier_sets_still_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let root_mtime = fs::metadata(&source).unwrap().modified().unwrap();
+        for i in 0..6 {
+            fs::write(source.join(format!("big-{i}")), noise(100 + i, 16 << 20)).unwrap();
+        }
+        let cancel = CancellationToken::new();
+        let progress = Progress::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150));
+                cancel.cancel();
+                Instant::now()
+            })
+        };
+        let result = backup(&repo, &request(2, &source), &progress, &cancel, &mut |_| {});
+        let returned = Instant::now();
+        let cancelled_at = canceller.join().unwrap();
+        assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+        let delay = returned.duration_since(cancelled_at);
+        assert!(delay < Duration::from_millis(200), "cancel took {delay:?}");
+        assert!(progress.input_bytes.load(Ordering::Relaxed) < 96 << 20);
+        let sets: Vec<i64> = repo.list_sets().unwrap().iter().map(|s| s.set_id).collect();
+        assert_eq!(sets, vec![1]);
+        for i in 0..6 {
+            fs::remove_file(source.join(format!("big-{i}"))).unwrap();
+        }
+        set_mtime(&source, root_mtime);
+        assert_restores_to(&repo, 1, &source, dir.path());
+    }
+
+    #[test]
+    fn resumed_backup_reads_less_and_matches_an_uninterrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir(&source).unwrap();
+        for i in 0..40 {
+            fs::write(source.join(format!("file-{i:02}")), noise(200 + i, 1 << 20)).unwrap();
+        }
+        let repo = new_repo(&dir.path().join("repo"));
+        let cancel = CancellationToken::new();
+        let mut req = request(1, &source);
+        req.checkpoint_interval = Duration::ZERO;
+        let mut saved = Vec::new();
+        let interrupted = backup(&repo, &req, &Progress::new(), &cancel, &mut |info| {
+            saved.push(info.clone());
+            if info.files_done >= 10 {
+                cancel.cancel();
+            }
+        });
+        assert!(
+            matches!(interrupted, Err(EngineError::Cancelled)),
+            "{interrupted:?}"
+        );
+        let last = saved.last().expect("a checkpoint was saved");
+        assert!(last.files_done >= 10);
+        assert!(repo.list_sets().unwrap().is_empty());
+
+        req.resume = true;
+        let resumed = run_backup(&repo, &req).unwrap();
+        assert!(resumed.files_resumed >= 9, "{resumed:?}");
+        assert!(resumed.bytes_read <= (40 - resumed.files_resumed) << 20);
+        assert!(resumed.bytes_read < 40 << 20);
+        assert!(
+            repo.backend()
+                .size("checkpoints/1001/1.ckpt")
+                .unwrap()
+                .is_none()
+        );
+        assert_restores_to(&repo, 1, &source, dir.path());
+
+        let straight = run_backup(&repo, &request(2, &source)).unwrap();
+        assert_eq!(straight.files_resumed, 0);
+        assert_eq!(manifest_of(&repo, 1), manifest_of(&repo, 2));
+    }
+
+    #[test]
+    fn a_set_id_is_written_once_and_a_missing_source_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        assert!(matches!(
+            run_backup(&repo, &request(1, &source)),
+            Err(EngineError::SetExists { set_id: 1, .. })
+        ));
+        let gone = dir.path().join("gone");
+        let err = run_backup(&repo, &request(2, &gone)).unwrap_err();
+        assert!(matches!(err, EngineError::SourceMissing { .. }));
+        assert!(err.to_string().contains("gone"));
+        let read_only = Repository::open(&dir.path().join("repo")).unwrap();
+        assert!(matches!(
+            run_backup(&read_only, &request(3, &source)),
+            Err(EngineError::ReadOnly { .. })
+        ));
+    }
+}

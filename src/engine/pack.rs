@@ -1,0 +1,306 @@
+//! Pack files: many chunks in one object, so a destination holds few large objects.
+//!
+//! A pack is its blobs back to back, then a trailer that lists them, so a pack describes itself
+//! and the index can be rebuilt from packs alone:
+//!
+//! ```text
+//! blob*  trailer  trailer_length:u32le  "BKSTPK01"
+//! trailer = count:varint (id:[u8;32] offset:varint length:varint raw_length:varint compression:u8)*
+//! ```
+//!
+//! A blob is a chunk stored raw or as one zstd frame. A pack is named by the BLAKE3 of all its
+//! bytes (`packs/<2 hex>/<64 hex>.pack`), and every blob is checked against its chunk id when it
+//! is read, so damage is always detected and named.
+
+use zstd::bulk::{Compressor, Decompressor};
+
+use super::chunker::ContentId;
+use super::codec::{Decoder, Encoder};
+use super::error::EngineError;
+
+/// A pack is sealed once it holds this many bytes.
+pub const PACK_TARGET: usize = 32 << 20;
+const PACK_MAGIC: &[u8; 8] = b"BKSTPK01";
+/// Chunks smaller than this are compressed without first testing a sample.
+const SAMPLE_THRESHOLD: usize = 256 * 1024;
+const SAMPLE_LEN: usize = 64 * 1024;
+
+/// How a blob's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Raw,
+    Zstd,
+}
+
+impl Compression {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Compression::Raw => 0,
+            Compression::Zstd => 1,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Compression> {
+        match code {
+            0 => Some(Compression::Raw),
+            1 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Where one chunk lies in a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobEntry {
+    pub id: ContentId,
+    pub offset: u32,
+    pub length: u32,
+    pub raw_length: u32,
+    pub compression: Compression,
+}
+
+/// The object name of a pack.
+pub fn pack_object_name(id: &ContentId) -> String {
+    let hex = id.to_hex();
+    format!("packs/{}/{hex}.pack", &hex[..2])
+}
+
+/// Compresses a chunk at `level`, or keeps it raw when compression does not save at least
+/// 1/64 of it. Large chunks are first judged on a sample from their middle, so incompressible
+/// data (media, archives, encrypted files) costs almost nothing to store.
+pub fn compress_chunk(compressor: &mut Compressor<'static>, raw: &[u8]) -> (Vec<u8>, Compression) {
+    let saves_enough = |raw_len: usize, stored: usize| stored + raw_len / 64 < raw_len;
+    if raw.len() >= SAMPLE_THRESHOLD {
+        let start = raw.len() / 2 - SAMPLE_LEN / 2;
+        let sample = &raw[start..start + SAMPLE_LEN];
+        match compressor.compress(sample) {
+            Ok(stored) if saves_enough(sample.len(), stored.len()) => {}
+            _ => return (raw.to_vec(), Compression::Raw),
+        }
+    }
+    match compressor.compress(raw) {
+        Ok(stored) if saves_enough(raw.len(), stored.len()) => (stored, Compression::Zstd),
+        _ => (raw.to_vec(), Compression::Raw),
+    }
+}
+
+/// Turns a stored blob back into its chunk, checking length and id; `object` names the pack in
+/// the error when anything is wrong.
+pub fn decode_blob(
+    decompressor: &mut Decompressor<'static>,
+    object: &str,
+    entry: &BlobEntry,
+    stored: &[u8],
+) -> Result<Vec<u8>, EngineError> {
+    let damaged = |what: String| {
+        EngineError::corrupt(
+            object,
+            format!("chunk {} at offset {}: {what}", entry.id, entry.offset),
+        )
+    };
+    if stored.len() != entry.length as usize {
+        return Err(damaged(format!(
+            "{} bytes stored, {} expected (pack truncated?)",
+            stored.len(),
+            entry.length
+        )));
+    }
+    let raw = match entry.compression {
+        Compression::Raw => stored.to_vec(),
+        Compression::Zstd => decompressor
+            .decompress(stored, entry.raw_length as usize)
+            .map_err(|e| damaged(format!("does not decompress: {e}")))?,
+    };
+    if raw.len() != entry.raw_length as usize {
+        return Err(damaged(format!(
+            "{} bytes after decompression, {} expected",
+            raw.len(),
+            entry.raw_length
+        )));
+    }
+    if ContentId::of(&raw) != entry.id {
+        return Err(damaged("content does not match its checksum".into()));
+    }
+    Ok(raw)
+}
+
+/// A pack being filled.
+#[derive(Debug)]
+pub struct PackBuilder {
+    data: Vec<u8>,
+    entries: Vec<BlobEntry>,
+}
+
+/// A finished pack, ready to be stored under [`pack_object_name`] of its id.
+#[derive(Debug)]
+pub struct SealedPack {
+    pub id: ContentId,
+    pub data: Vec<u8>,
+    pub entries: Vec<BlobEntry>,
+}
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        PackBuilder::new()
+    }
+}
+
+impl PackBuilder {
+    pub fn new() -> PackBuilder {
+        PackBuilder {
+            data: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Appends a stored blob.
+    pub fn add(&mut self, id: ContentId, stored: &[u8], raw_length: u32, compression: Compression) {
+        if self.data.capacity() == 0 {
+            self.data.reserve_exact(PACK_TARGET + PACK_TARGET / 8);
+        }
+        self.entries.push(BlobEntry {
+            id,
+            offset: self.data.len() as u32,
+            length: stored.len() as u32,
+            raw_length,
+            compression,
+        });
+        self.data.extend_from_slice(stored);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of blobs added so far.
+    pub fn stored_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the pack has reached its target size and should be sealed.
+    pub fn is_full(&self) -> bool {
+        self.data.len() >= PACK_TARGET
+    }
+
+    /// Appends the trailer and names the pack.
+    pub fn seal(self) -> SealedPack {
+        let PackBuilder { mut data, entries } = self;
+        let mut trailer = Encoder::new();
+        trailer.u64(entries.len() as u64);
+        for entry in &entries {
+            trailer.raw(&entry.id.0);
+            trailer.u64(entry.offset as u64);
+            trailer.u64(entry.length as u64);
+            trailer.u64(entry.raw_length as u64);
+            trailer.u8(entry.compression.code());
+        }
+        data.extend_from_slice(&trailer.buf);
+        data.extend_from_slice(&(trailer.buf.len() as u32).to_le_bytes());
+        data.extend_from_slice(PACK_MAGIC);
+        SealedPack {
+            id: ContentId::of(&data),
+            data,
+            entries,
+        }
+    }
+}
+
+/// Reads the blob list from a whole pack, checking it is consistent with the pack's size.
+pub fn read_pack_trailer(object: &str, pack: &[u8]) -> Result<Vec<BlobEntry>, EngineError> {
+    let bad = |what: String| EngineError::corrupt(object, format!("pack trailer {what}"));
+    if pack.len() < 12 || &pack[pack.len() - 8..] != PACK_MAGIC {
+        return Err(bad("missing (not a pack, or truncated)".into()));
+    }
+    let length_at = pack.len() - 12;
+    let trailer_len =
+        u32::from_le_bytes(pack[length_at..length_at + 4].try_into().expect("4 bytes")) as usize;
+    if trailer_len > length_at {
+        return Err(bad("length is larger than the pack".into()));
+    }
+    let blobs_end = length_at - trailer_len;
+    let mut dec = Decoder::new(&pack[blobs_end..length_at]);
+    let decode = |dec: &mut Decoder| -> Result<Vec<BlobEntry>, super::codec::DecodeError> {
+        let count = dec.u64()?;
+        let mut entries = Vec::new();
+        for _ in 0..count {
+            let id = ContentId(dec.array::<32>()?);
+            let offset = dec.u32()?;
+            let length = dec.u32()?;
+            let raw_length = dec.u32()?;
+            let compression =
+                Compression::from_code(dec.u8()?).ok_or(super::codec::DecodeError {
+                    what: "unknown compression",
+                    offset: dec.position(),
+                })?;
+            entries.push(BlobEntry {
+                id,
+                offset,
+                length,
+                raw_length,
+                compression,
+            });
+        }
+        Ok(entries)
+    };
+    let entries = decode(&mut dec).map_err(|e| bad(format!("unreadable: {e}")))?;
+    if let Some(entry) = entries
+        .iter()
+        .find(|e| e.offset as usize + e.length as usize > blobs_end)
+    {
+        return Err(bad(format!("lists chunk {} past the blobs", entry.id)));
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn packs_round_trip_and_damage_is_named() {
+        let mut compressor = Compressor::new(1).unwrap();
+        let mut decompressor = Decompressor::new().unwrap();
+        let text = b"backstop ".repeat(50_000);
+        let mut noise = vec![0u8; 300_000];
+        rand::rngs::StdRng::seed_from_u64(1).fill(&mut noise[..]);
+        let mut builder = PackBuilder::new();
+        for raw in [&text[..], &noise[..]] {
+            let (stored, compression) = compress_chunk(&mut compressor, raw);
+            builder.add(ContentId::of(raw), &stored, raw.len() as u32, compression);
+        }
+        let sealed = builder.seal();
+        assert_eq!(sealed.entries[0].compression, Compression::Zstd);
+        assert_eq!(sealed.entries[1].compression, Compression::Raw);
+        let name = pack_object_name(&sealed.id);
+        let entries = read_pack_trailer(&name, &sealed.data).unwrap();
+        assert_eq!(entries, sealed.entries);
+        for (entry, raw) in entries.iter().zip([&text[..], &noise[..]]) {
+            let stored = &sealed.data[entry.offset as usize..][..entry.length as usize];
+            assert_eq!(
+                decode_blob(&mut decompressor, &name, entry, stored).unwrap(),
+                raw
+            );
+        }
+        let mut damaged = sealed.data.clone();
+        damaged[entries[0].offset as usize + 10] ^= 0xff;
+        let stored = &damaged[entries[0].offset as usize..][..entries[0].length as usize];
+        let err = decode_blob(&mut decompressor, &name, &entries[0], stored).unwrap_err();
+        assert!(err.to_string().contains(&name), "{err}");
+    }
+
+    #[test]
+    fn garbage_trailers_are_errors_not_panics() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for len in [0usize, 5, 12, 13, 100, 4096] {
+            for _ in 0..50 {
+                let mut garbage = vec![0u8; len];
+                rng.fill(&mut garbage[..]);
+                if len >= 8 {
+                    garbage[len - 8..].copy_from_slice(PACK_MAGIC);
+                }
+                let _ = read_pack_trailer("packs/x", &garbage);
+            }
+        }
+    }
+}

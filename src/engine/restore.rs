@@ -1,0 +1,663 @@
+//! Restore of a backup set into a target directory.
+//!
+//! The manifest is streamed twice. The first pass creates directories, symlinks and files in
+//! walk order and gathers file contents into batches (bounded in files and bytes); a batch's
+//! chunks are grouped by pack, neighbouring blobs are read with one ranged get, and `concurrency`
+//! threads decode, verify and `pwrite` them. Files are created sparse at their full size, so zero
+//! extents stay holes. The second pass walks the same order with a stack of open directories to
+//! set directory metadata once their children are done and, for `method=delta`, to delete what
+//! the set does not have. A marker file says the target is incomplete until the very end, so a
+//! cancelled or failed restore is recognisable.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio_util::sync::CancellationToken;
+use zstd::bulk::Decompressor;
+
+use super::chunker::{ContentId, is_zero};
+use super::error::EngineError;
+use super::index::{ChunkLocation, RepositoryIndex};
+use super::manifest::{Extent, ManifestEntry, ManifestReader};
+use super::pack::{decode_blob, pack_object_name};
+use super::progress::Progress;
+use super::repository::{Repository, TenantRef};
+use super::set::SetDescriptor;
+use crate::source::{EntryKind, SourceFile};
+
+/// Name of the file that marks a target whose restore has not finished.
+pub const INCOMPLETE_MARKER: &str = ".backstop-restore-incomplete";
+const BATCH_FILES: usize = 1024;
+const BATCH_BYTES: u64 = 512 << 20;
+/// Blobs closer than this in a pack are read with one ranged get.
+const COALESCE_GAP: u64 = 256 * 1024;
+const MAX_RANGE: u64 = 16 << 20;
+
+/// How to treat a target that already has files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreMethod {
+    /// The target must be empty (or absent).
+    Full,
+    /// Rewrite only files whose contents differ, fix metadata, delete what the set lacks.
+    Delta,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreSummary {
+    /// Entries in the set.
+    pub entries: u64,
+    /// Files whose contents were written.
+    pub files_written: u64,
+    /// Files already identical in the target (delta only).
+    pub files_unchanged: u64,
+    /// Entries deleted from the target because the set does not have them (delta only).
+    pub entries_removed: u64,
+    /// Bytes of file contents written.
+    pub bytes_written: u64,
+}
+
+/// Restores set `set_id` of `tenant` into `target`.
+#[allow(clippy::too_many_arguments)]
+pub fn restore(
+    repo: &Repository,
+    tenant: &TenantRef,
+    set_id: i64,
+    target: &Path,
+    method: RestoreMethod,
+    concurrency: usize,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<RestoreSummary, EngineError> {
+    let set = repo.find_set(tenant, set_id)?;
+    let index = load_set_index(repo, &set)?;
+    prepare_target(target, method)?;
+    let marker = target.join(INCOMPLETE_MARKER);
+    File::create(&marker).map_err(|e| EngineError::io("create restore marker", &marker, e))?;
+    progress
+        .total_bytes
+        .store(set.input_bytes, std::sync::atomic::Ordering::Relaxed);
+    progress
+        .total_files
+        .store(set.file_count, std::sync::atomic::Ordering::Relaxed);
+
+    let workers = if concurrency == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        concurrency
+    };
+    let mut restorer = Restorer {
+        repo,
+        index: &index,
+        target,
+        method,
+        workers,
+        progress,
+        cancel,
+        batch: Batch::default(),
+        summary: RestoreSummary::default(),
+        is_root: unsafe_geteuid() == 0,
+    };
+    for entry in ManifestReader::new(repo.backend(), &set.manifest) {
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        restorer.place(entry?)?;
+    }
+    restorer.run_batch()?;
+    restorer.finish_directories(&set)?;
+    Ok(restorer.summary)
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Loads the index and makes sure every index file the set names is there and readable.
+fn load_set_index(repo: &Repository, set: &SetDescriptor) -> Result<RepositoryIndex, EngineError> {
+    let (index, unreadable) = RepositoryIndex::load(repo.backend())?;
+    for needed in &set.index_files {
+        if index.has_index_file(&needed.object) {
+            continue;
+        }
+        if let Some(damaged) = unreadable.into_iter().find(|u| u.object == needed.object) {
+            return Err(damaged.error);
+        }
+        return Err(EngineError::missing_object(
+            &needed.object,
+            &format!("set {} of tenant {}", set.set_id, set.tenant_name),
+        ));
+    }
+    Ok(index)
+}
+
+fn prepare_target(target: &Path, method: RestoreMethod) -> Result<(), EngineError> {
+    match fs::read_dir(target) {
+        Ok(mut entries) => {
+            let occupied = entries.any(|e| {
+                e.map(|e| e.file_name() != INCOMPLETE_MARKER)
+                    .unwrap_or(true)
+            });
+            if occupied && method == RestoreMethod::Full {
+                return Err(EngineError::TargetNotEmpty {
+                    target: target.to_path_buf(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(target)
+            .map_err(|e| EngineError::io("create restore target", target, e)),
+        Err(e) => Err(EngineError::io("open restore target", target, e)),
+    }
+}
+
+/// Where one chunk goes.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    file: usize,
+    offset: u64,
+}
+
+/// A file whose contents are being written by the current batch.
+#[derive(Debug)]
+struct BatchFile {
+    path: PathBuf,
+    entry: ManifestEntry,
+    /// All its extents are placed; its metadata is set when the batch ends.
+    complete: bool,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    files: Vec<BatchFile>,
+    chunks: HashMap<ContentId, Vec<Placement>>,
+    bytes: u64,
+}
+
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.files.len() >= BATCH_FILES || self.bytes >= BATCH_BYTES
+    }
+}
+
+/// Neighbouring blobs of one pack, read with one ranged get.
+struct RangeJob {
+    pack: u32,
+    start: u64,
+    end: u64,
+    blobs: Vec<(ContentId, ChunkLocation)>,
+}
+
+struct Restorer<'a> {
+    repo: &'a Repository,
+    index: &'a RepositoryIndex,
+    target: &'a Path,
+    method: RestoreMethod,
+    workers: usize,
+    progress: &'a Progress,
+    cancel: &'a CancellationToken,
+    batch: Batch,
+    summary: RestoreSummary,
+    is_root: bool,
+}
+
+impl Restorer<'_> {
+    fn path_of(&self, relative: &[u8]) -> PathBuf {
+        if relative.is_empty() {
+            self.target.to_path_buf()
+        } else {
+            self.target.join(OsStr::from_bytes(relative))
+        }
+    }
+
+    /// First pass: creates one entry, or queues its contents.
+    fn place(&mut self, entry: ManifestEntry) -> Result<(), EngineError> {
+        self.summary.entries += 1;
+        let path = self.path_of(&entry.path);
+        match entry.kind {
+            EntryKind::Directory => {
+                if !entry.path.is_empty() {
+                    self.make_directory(&path)?;
+                }
+                self.progress.finish_file();
+            }
+            EntryKind::Symlink => {
+                self.make_symlink(&path, &entry)?;
+                self.progress.finish_file();
+            }
+            EntryKind::File => self.place_file(path, entry)?,
+            EntryKind::Special => {}
+        }
+        Ok(())
+    }
+
+    fn make_directory(&self, path: &Path) -> Result<(), EngineError> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                // Its final mode is set in the second pass; until then we must be able to write.
+                let mode = meta.permissions().mode() | 0o700;
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                    .map_err(|e| EngineError::io("make writable", path, e))
+            }
+            Ok(_) => {
+                remove_any(path)?;
+                fs::create_dir(path).map_err(|e| EngineError::io("create directory", path, e))
+            }
+            Err(_) => {
+                fs::create_dir(path).map_err(|e| EngineError::io("create directory", path, e))
+            }
+        }
+    }
+
+    fn make_symlink(&mut self, path: &Path, entry: &ManifestEntry) -> Result<(), EngineError> {
+        let target = OsStr::from_bytes(&entry.symlink_target);
+        match fs::symlink_metadata(path) {
+            Ok(meta)
+                if meta.file_type().is_symlink()
+                    && fs::read_link(path).is_ok_and(|t| t.as_os_str() == target) => {}
+            Ok(_) => {
+                remove_any(path)?;
+                self.summary.entries_removed += 1;
+                symlink(target, path).map_err(|e| EngineError::io("create symlink", path, e))?;
+            }
+            Err(_) => {
+                symlink(target, path).map_err(|e| EngineError::io("create symlink", path, e))?
+            }
+        }
+        apply_metadata(path, entry, self.is_root)
+    }
+
+    fn place_file(&mut self, path: PathBuf, entry: ManifestEntry) -> Result<(), EngineError> {
+        if self.method == RestoreMethod::Delta {
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() && meta.len() == entry.size => {
+                    if same_content(&path, &entry)
+                        .map_err(|e| EngineError::io("compare existing file", &path, e))?
+                    {
+                        apply_metadata(&path, &entry, self.is_root)?;
+                        self.summary.files_unchanged += 1;
+                        self.progress.add_input(entry.size);
+                        self.progress.finish_file();
+                        return Ok(());
+                    }
+                    remove_any(&path)?;
+                }
+                Ok(_) => remove_any(&path)?,
+                Err(_) => {}
+            }
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| EngineError::io("create file", &path, e))?;
+        file.set_len(entry.size)
+            .map_err(|e| EngineError::io("size file", &path, e))?;
+        drop(file);
+        self.summary.files_written += 1;
+        let extents = entry.extents.clone();
+        self.batch.files.push(BatchFile {
+            path,
+            entry,
+            complete: false,
+        });
+        let mut offset = 0u64;
+        for extent in extents {
+            if let Extent::Chunk { id, length } = extent {
+                let file = self.batch.files.len() - 1;
+                self.batch
+                    .chunks
+                    .entry(id)
+                    .or_default()
+                    .push(Placement { file, offset });
+                self.batch.bytes += length as u64;
+                if self.batch.bytes >= BATCH_BYTES {
+                    self.run_batch()?;
+                }
+            }
+            offset += extent.length();
+        }
+        if let Some(last) = self.batch.files.last_mut() {
+            last.complete = true;
+        }
+        if self.batch.is_full() {
+            self.run_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued chunks, then sets the metadata of the files that are complete.
+    fn run_batch(&mut self) -> Result<(), EngineError> {
+        let jobs = self.plan_ranges()?;
+        let jobs = Mutex::new(jobs.into_iter());
+        let failure: Mutex<Option<EngineError>> = Mutex::new(None);
+        let stop = self.cancel.child_token();
+        let batch = &self.batch;
+        let (repo, index, progress) = (self.repo, self.index, self.progress);
+        std::thread::scope(|scope| {
+            for _ in 0..self.workers {
+                scope.spawn(|| {
+                    let Ok(mut decompressor) = Decompressor::new() else {
+                        return;
+                    };
+                    loop {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some(job) = next else { return };
+                        let done = write_range(
+                            repo,
+                            index,
+                            batch,
+                            &job,
+                            &mut decompressor,
+                            progress,
+                            &stop,
+                        );
+                        if let Err(e) = done {
+                            failure
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
+                            stop.cancel();
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(err);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        self.summary.bytes_written += self.batch.bytes;
+        for file in self.batch.files.iter().filter(|f| f.complete) {
+            apply_metadata(&file.path, &file.entry, self.is_root)?;
+            self.progress.finish_file();
+        }
+        self.batch.files.retain(|f| !f.complete);
+        self.batch.chunks.clear();
+        self.batch.bytes = 0;
+        Ok(())
+    }
+
+    /// Groups the batch's chunks by pack and merges neighbours into ranged reads.
+    fn plan_ranges(&self) -> Result<Vec<RangeJob>, EngineError> {
+        let mut by_pack: BTreeMap<u32, Vec<(ContentId, ChunkLocation)>> = BTreeMap::new();
+        for (id, placements) in &self.batch.chunks {
+            let Some(location) = self.index.lookup(id) else {
+                let file = &self.batch.files[placements[0].file].path;
+                return Err(EngineError::corrupt(
+                    &format!("chunk {id}"),
+                    format!(
+                        "needed by {} but listed in none of the set's index files",
+                        file.display()
+                    ),
+                ));
+            };
+            by_pack
+                .entry(location.pack)
+                .or_default()
+                .push((*id, *location));
+        }
+        let mut jobs = Vec::new();
+        for (pack, mut blobs) in by_pack {
+            blobs.sort_by_key(|(_, l)| l.offset);
+            let mut current: Option<RangeJob> = None;
+            for (id, location) in blobs {
+                let start = location.offset as u64;
+                let end = start + location.length as u64;
+                if let Some(job) = current.as_mut()
+                    && start <= job.end + COALESCE_GAP
+                    && end - job.start <= MAX_RANGE
+                {
+                    job.end = job.end.max(end);
+                    job.blobs.push((id, location));
+                    continue;
+                }
+                jobs.extend(current.take());
+                current = Some(RangeJob {
+                    pack,
+                    start,
+                    end,
+                    blobs: vec![(id, location)],
+                });
+            }
+            jobs.extend(current);
+        }
+        Ok(jobs)
+    }
+
+    /// Second pass: directory metadata once their children are done and, for delta, removal
+    /// of entries the set does not have.
+    fn finish_directories(&mut self, set: &SetDescriptor) -> Result<(), EngineError> {
+        struct OpenDir {
+            path: Vec<u8>,
+            entry: ManifestEntry,
+            children: HashSet<Vec<u8>>,
+        }
+        let mut stack: Vec<OpenDir> = Vec::new();
+        for entry in ManifestReader::new(self.repo.backend(), &set.manifest) {
+            if self.cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let entry = entry?;
+            let (parent, name) = split_parent(&entry.path);
+            while let Some(top) = stack.last() {
+                if top.path == parent && !entry.path.is_empty() {
+                    break;
+                }
+                let done = stack.pop().expect("stack is not empty");
+                self.close_directory(done.path, done.entry, done.children)?;
+            }
+            if let Some(top) = stack.last_mut() {
+                top.children.insert(name.to_vec());
+            }
+            if entry.kind == EntryKind::Directory {
+                stack.push(OpenDir {
+                    path: entry.path.clone(),
+                    entry,
+                    children: HashSet::new(),
+                });
+            }
+        }
+        while let Some(done) = stack.pop() {
+            self.close_directory(done.path, done.entry, done.children)?;
+        }
+        Ok(())
+    }
+
+    fn close_directory(
+        &mut self,
+        relative: Vec<u8>,
+        entry: ManifestEntry,
+        children: HashSet<Vec<u8>>,
+    ) -> Result<(), EngineError> {
+        let path = self.path_of(&relative);
+        if self.method == RestoreMethod::Delta {
+            let listing =
+                fs::read_dir(&path).map_err(|e| EngineError::io("list directory", &path, e))?;
+            for child in listing {
+                let child = child.map_err(|e| EngineError::io("list directory", &path, e))?;
+                let name = child.file_name();
+                let keep = children.contains(name.as_bytes())
+                    || (relative.is_empty() && name == INCOMPLETE_MARKER);
+                if !keep {
+                    remove_any(&child.path())?;
+                    self.summary.entries_removed += 1;
+                }
+            }
+        }
+        if relative.is_empty() {
+            // Last step of the restore: the marker goes before the root's mtime is set, since
+            // removing it changes that mtime.
+            let marker = path.join(INCOMPLETE_MARKER);
+            fs::remove_file(&marker)
+                .map_err(|e| EngineError::io("remove restore marker", &marker, e))?;
+        }
+        apply_metadata(&path, &entry, self.is_root)
+    }
+}
+
+/// Reads one range of a pack and writes each of its blobs wherever the batch needs it.
+fn write_range(
+    repo: &Repository,
+    index: &RepositoryIndex,
+    batch: &Batch,
+    job: &RangeJob,
+    decompressor: &mut Decompressor<'static>,
+    progress: &Progress,
+    stop: &CancellationToken,
+) -> Result<(), EngineError> {
+    let (pack_id, _) = index.pack(job.pack);
+    let object = pack_object_name(&pack_id);
+    let length = (job.end - job.start) as usize;
+    let bytes = repo.backend().get_range(&object, job.start, length)?;
+    if bytes.len() < length {
+        return Err(EngineError::corrupt(
+            &object,
+            format!(
+                "truncated: {} bytes at offset {} expected, {} found",
+                length,
+                job.start,
+                bytes.len()
+            ),
+        ));
+    }
+    let mut open_files: HashMap<usize, File> = HashMap::new();
+    for (id, location) in &job.blobs {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        let at = (location.offset as u64 - job.start) as usize;
+        let stored = &bytes[at..at + location.length as usize];
+        let raw = decode_blob(decompressor, &object, &location.blob_entry(*id), stored)?;
+        for placement in batch.chunks.get(id).into_iter().flatten() {
+            let path = &batch.files[placement.file].path;
+            let file = match open_files.entry(placement.file) {
+                std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                    OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| EngineError::io("open restored file", path, e))?,
+                ),
+            };
+            file.write_all_at(&raw, placement.offset)
+                .map_err(|e| EngineError::io("write restored file", path, e))?;
+            progress.add_input(raw.len() as u64);
+            progress.add_output(raw.len() as u64);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` already holds exactly the entry's contents.
+fn same_content(path: &Path, entry: &ManifestEntry) -> io::Result<bool> {
+    let file = SourceFile::open(path)?;
+    let mut buf = Vec::new();
+    let mut offset = 0u64;
+    for extent in &entry.extents {
+        let end = offset + extent.length();
+        match extent {
+            Extent::Chunk { id, length } => {
+                buf.resize(*length as usize, 0);
+                if file.read_at(&mut buf, offset)? != buf.len() || ContentId::of(&buf) != *id {
+                    return Ok(false);
+                }
+            }
+            Extent::Zero { .. } => {
+                let mut pos = offset;
+                while let Some((start, stop)) = file.next_data_region(pos, end)? {
+                    let mut at = start;
+                    while at < stop {
+                        let len = (stop - at).min(4 << 20) as usize;
+                        buf.resize(len, 0);
+                        if file.read_at(&mut buf, at)? != len || !is_zero(&buf) {
+                            return Ok(false);
+                        }
+                        at += len as u64;
+                    }
+                    pos = stop;
+                }
+            }
+        }
+        offset = end;
+    }
+    Ok(true)
+}
+
+fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => (&[], path),
+    }
+}
+
+fn remove_any(path: &Path) -> Result<(), EngineError> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    removed.map_err(|e| EngineError::io("remove", path, e))
+}
+
+/// Sets owner (when running as root), permissions and modification time, never following a
+/// symlink. The mtime goes last because the other changes would not move it but writes would.
+fn apply_metadata(path: &Path, entry: &ManifestEntry, is_root: bool) -> Result<(), EngineError> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| EngineError::io("encode path", path, io::Error::other(e)))?;
+    if is_root {
+        // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
+        if unsafe { libc::lchown(c_path.as_ptr(), entry.uid, entry.gid) } != 0 {
+            return Err(EngineError::io(
+                "set owner of",
+                path,
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    if entry.kind != EntryKind::Symlink {
+        fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))
+            .map_err(|e| EngineError::io("set permissions of", path, e))?;
+    }
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: entry.mtime_ns.div_euclid(1_000_000_000) as libc::time_t,
+            tv_nsec: entry.mtime_ns.rem_euclid(1_000_000_000) as libc::c_long,
+        },
+    ];
+    // SAFETY: c_path is valid and `times` holds exactly the two timespecs utimensat reads.
+    let set = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if set != 0 {
+        return Err(EngineError::io(
+            "set mtime of",
+            path,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}

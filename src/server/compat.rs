@@ -1,0 +1,298 @@
+//! What PostgreSQL clients send besides queries: `SET`, `SHOW`, `RESET`, transaction control,
+//! and psql's catalog queries. Each gets the answer a driver expects, so psql, JDBC, psycopg and
+//! Grafana connect and work unchanged.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use regex::Regex;
+
+use super::Shared;
+use super::psql::{self, PsqlQuery, Relation};
+use super::session::Session;
+use crate::error::{SqlError, SqlResult};
+use crate::views::Views;
+
+/// A client-compatibility answer.
+pub enum Answer {
+    Tag(&'static str),
+    Rows(RecordBatch),
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// A result of text values cast to the given types.
+pub fn batch(
+    columns: &[(&str, DataType)],
+    rows: Vec<Vec<Option<String>>>,
+) -> SqlResult<RecordBatch> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, t)| Field::new(*n, t.clone(), true))
+        .collect();
+    let arrays = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| {
+            let text: StringArray = rows.iter().map(|r| r[i].clone()).collect();
+            cast(&text, ty).map_err(|e| SqlError::internal(e.to_string()))
+        })
+        .collect::<SqlResult<Vec<ArrayRef>>>()?;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| SqlError::internal(e.to_string()))
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("compat patterns are valid")
+}
+
+fn unquote(value: &str) -> String {
+    let v = value.trim().trim_end_matches(';').trim();
+    if v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') {
+        v[1..v.len() - 1].replace("''", "'")
+    } else {
+        v.trim_matches('"').to_string()
+    }
+}
+
+/// Answers `sql` if it is a compatibility statement; `None` sends it on to DataFusion.
+pub async fn answer(shared: &Shared, session: &Session, sql: &str) -> Option<SqlResult<Answer>> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    let upper = text.to_ascii_uppercase();
+    let first = upper.split_whitespace().next().unwrap_or_default();
+    match first {
+        "BEGIN" | "START" if upper.starts_with("START TRANSACTION") || first == "BEGIN" => {
+            Some(Ok(Answer::Begin))
+        }
+        "COMMIT" | "END" => Some(Ok(Answer::Commit)),
+        "ROLLBACK" | "ABORT" => Some(Ok(Answer::Rollback)),
+        "SET" => set(shared, session, text),
+        "RESET" => {
+            let name = text[5..].trim();
+            session.reset_var(name);
+            if name.eq_ignore_ascii_case("tenant") || name.eq_ignore_ascii_case("all") {
+                Views::set_session_tenant(&session.ctx, crate::catalog::SYS_TENANT_ID);
+            }
+            Some(Ok(Answer::Tag("RESET")))
+        }
+        "DISCARD" => Some(Ok(Answer::Tag("DISCARD ALL"))),
+        "DEALLOCATE" => Some(Ok(Answer::Tag("DEALLOCATE"))),
+        "SHOW" => Some(show(session, text)),
+        _ => match psql::recognise(sql) {
+            Some(query) => Some(psql_answer(shared, query).await),
+            None => None,
+        },
+    }
+}
+
+fn set(shared: &Shared, session: &Session, text: &str) -> Option<SqlResult<Answer>> {
+    let caps = re(
+        r"(?is)^SET\s+(?:SESSION\s+|LOCAL\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\s+TO\s+)\s*(.*)$",
+    )
+    .captures(text);
+    let Some(caps) = caps else {
+        // SET TIME ZONE 'UTC', SET SESSION CHARACTERISTICS ...: accepted, nothing to keep.
+        return Some(Ok(Answer::Tag("SET")));
+    };
+    let name = caps[1].to_ascii_lowercase();
+    let value = unquote(&caps[2]);
+    if name.starts_with("datafusion.") {
+        return None;
+    }
+    if name == "tenant" {
+        let tenant_id = if value.eq_ignore_ascii_case("sys") {
+            crate::catalog::SYS_TENANT_ID
+        } else {
+            match shared.catalog.tenant_by_name(&value) {
+                Ok(Some(t)) => t.id,
+                Ok(None) => {
+                    return Some(Err(SqlError::undefined(format!(
+                        "tenant {value} does not exist"
+                    ))
+                    .with_ob("OB_TENANT_NOT_EXIST", -5161)));
+                }
+                Err(e) => return Some(Err(e.into())),
+            }
+        };
+        Views::set_session_tenant(&session.ctx, tenant_id);
+    }
+    session.set_var(&name, &value);
+    Some(Ok(Answer::Tag("SET")))
+}
+
+fn show(session: &Session, text: &str) -> SqlResult<Answer> {
+    let rest = text[4..].trim();
+    let name = if rest.eq_ignore_ascii_case("TRANSACTION ISOLATION LEVEL") {
+        "transaction_isolation".to_string()
+    } else {
+        rest.trim_matches('"').to_ascii_lowercase()
+    };
+    let value = session.var(&name).ok_or_else(|| {
+        SqlError::undefined(format!("unrecognized configuration parameter \"{name}\""))
+    })?;
+    Ok(Answer::Rows(batch(
+        &[(name.as_str(), DataType::Utf8)],
+        vec![vec![Some(value)]],
+    )?))
+}
+
+/// Every relation of the query catalog, as psql will list it.
+async fn relations(shared: &Shared) -> Vec<Relation> {
+    let ctx = shared.views.session();
+    let mut out = Vec::new();
+    for schema_name in psql::schemas() {
+        let Some(schema) = ctx
+            .catalog(crate::views::CATALOG_NAME)
+            .and_then(|c| c.schema(schema_name))
+        else {
+            continue;
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        for name in names {
+            if let Ok(Some(table)) = schema.table(&name).await {
+                let columns = table
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), psql::format_type(f.data_type())))
+                    .collect();
+                out.push(Relation {
+                    schema: schema_name.to_string(),
+                    name,
+                    columns,
+                });
+            }
+        }
+    }
+    out
+}
+
+async fn psql_answer(shared: &Shared, query: PsqlQuery) -> SqlResult<Answer> {
+    let relations = relations(shared).await;
+    let text = |s: &str| Some(s.to_string());
+    let rows = match query {
+        PsqlQuery::ListSchemas => {
+            let rows = psql::schemas()
+                .into_iter()
+                .map(|s| vec![text(s), text("backstop")])
+                .collect();
+            batch(&[("Name", DataType::Utf8), ("Owner", DataType::Utf8)], rows)?
+        }
+        PsqlQuery::ListRelations {
+            kinds,
+            schema,
+            name,
+        } => {
+            let rows = psql::list(&relations, &kinds, &schema, &name)
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        text(&r.schema),
+                        text(&r.name),
+                        text("view"),
+                        text("backstop"),
+                    ]
+                })
+                .collect();
+            batch(
+                &[
+                    ("Schema", DataType::Utf8),
+                    ("Name", DataType::Utf8),
+                    ("Type", DataType::Utf8),
+                    ("Owner", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+        PsqlQuery::FindRelation { schema, name } => {
+            let rows = psql::find(&relations, &schema, &name)
+                .into_iter()
+                .map(|r| vec![Some(r.oid().to_string()), text(&r.schema), text(&r.name)])
+                .collect();
+            batch(
+                &[
+                    ("oid", DataType::Int64),
+                    ("nspname", DataType::Utf8),
+                    ("relname", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+        PsqlQuery::RelationInfo { oid } => {
+            let found = relations.iter().any(|r| r.oid() == oid);
+            let row = vec![
+                text("0"),
+                text("v"),
+                text("false"),
+                text("false"),
+                text("false"),
+                text("false"),
+                text("false"),
+                text("false"),
+                text("false"),
+                text(""),
+                text("0"),
+                text(""),
+                text("p"),
+                text("d"),
+                None,
+            ];
+            batch(
+                &[
+                    ("relchecks", DataType::Int64),
+                    ("relkind", DataType::Utf8),
+                    ("relhasindex", DataType::Boolean),
+                    ("relhasrules", DataType::Boolean),
+                    ("relhastriggers", DataType::Boolean),
+                    ("relrowsecurity", DataType::Boolean),
+                    ("relforcerowsecurity", DataType::Boolean),
+                    ("relhasoids", DataType::Boolean),
+                    ("relispartition", DataType::Boolean),
+                    ("reloptions", DataType::Utf8),
+                    ("reltablespace", DataType::Int64),
+                    ("reloftype", DataType::Utf8),
+                    ("relpersistence", DataType::Utf8),
+                    ("relreplident", DataType::Utf8),
+                    ("amname", DataType::Utf8),
+                ],
+                if found { vec![row] } else { vec![] },
+            )?
+        }
+        PsqlQuery::Columns { oid } => {
+            let rows = relations
+                .iter()
+                .filter(|r| r.oid() == oid)
+                .flat_map(|r| r.columns.iter())
+                .map(|(name, ty)| {
+                    vec![
+                        text(name),
+                        text(ty),
+                        None,
+                        text("false"),
+                        None,
+                        text(""),
+                        text(""),
+                    ]
+                })
+                .collect();
+            batch(
+                &[
+                    ("attname", DataType::Utf8),
+                    ("format_type", DataType::Utf8),
+                    ("pg_get_expr", DataType::Utf8),
+                    ("attnotnull", DataType::Boolean),
+                    ("attcollation", DataType::Utf8),
+                    ("attidentity", DataType::Utf8),
+                    ("attgenerated", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+    };
+    Ok(Answer::Rows(rows))
+}

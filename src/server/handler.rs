@@ -1,0 +1,413 @@
+//! The query handlers: every statement a client sends, in the simple or the extended protocol,
+//! goes to `control` when it is backstop's own and to DataFusion otherwise.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use futures::Sink;
+use futures::stream;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use super::Shared;
+use super::compat::{self, Answer};
+use super::encode;
+use super::session::Session;
+use crate::control::{Caller, Outcome};
+use crate::error::{SqlError, SqlResult, from_datafusion};
+use crate::sql::ast::{Command, Role};
+use crate::sql::{self, Parsed};
+
+/// A statement prepared with the extended protocol.
+#[derive(Clone)]
+pub enum Prepared {
+    Backstop(Command),
+    /// SET, SHOW, transaction control: answered by `compat` when executed.
+    Compat(String),
+    Query {
+        sql: String,
+        plan: LogicalPlan,
+    },
+}
+
+pub struct Backend {
+    shared: Arc<Shared>,
+    parser: Arc<StatementParser>,
+}
+
+impl Backend {
+    pub fn new(shared: Arc<Shared>) -> Backend {
+        Backend {
+            parser: Arc::new(StatementParser {
+                shared: shared.clone(),
+            }),
+            shared,
+        }
+    }
+}
+
+fn session_of<C: ClientInfo + ?Sized>(shared: &Shared, client: &C) -> Arc<Session> {
+    client.session_extensions().get_or_insert_with(|| {
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        Session::new(shared.views.session(), user)
+    })
+}
+
+fn caller(shared: &Shared, session: &Session) -> SqlResult<Caller> {
+    let user = shared.catalog.user(&session.user)?.ok_or_else(|| {
+        SqlError::not_permitted(format!("user {} no longer exists", session.user))
+    })?;
+    Ok(Caller {
+        user: user.name,
+        role: user.role,
+    })
+}
+
+fn is_compat(sql: &str) -> bool {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    let first = upper.split_whitespace().next().unwrap_or_default();
+    let keyword = matches!(
+        first,
+        "SET"
+            | "SHOW"
+            | "RESET"
+            | "BEGIN"
+            | "START"
+            | "COMMIT"
+            | "END"
+            | "ROLLBACK"
+            | "ABORT"
+            | "DISCARD"
+            | "DEALLOCATE"
+    );
+    (keyword && !upper.starts_with("SET DATAFUSION.")) || super::psql::recognise(sql).is_some()
+}
+
+fn query_response(
+    batches: &[RecordBatch],
+    schema: &datafusion::arrow::datatypes::Schema,
+    format: &Format,
+) -> PgWireResult<Response> {
+    let fields = Arc::new(encode::fields(schema, format));
+    let rows = encode::rows(batches, fields.clone())?;
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        stream::iter(rows.into_iter().map(Ok)),
+    )))
+}
+
+impl Shared {
+    async fn run_command(&self, session: &Session, command: Command) -> SqlResult<Response> {
+        let caller = caller(self, session)?;
+        let control = self.control.clone();
+        let outcome = tokio::task::spawn_blocking(move || control.apply(&caller, &command))
+            .await
+            .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))??;
+        Ok(match outcome {
+            Outcome::Done(tag) => Response::Execution(Tag::new(tag)),
+        })
+    }
+
+    async fn run_compat(
+        &self,
+        session: &Session,
+        sql: &str,
+        format: &Format,
+    ) -> Option<PgWireResult<Response>> {
+        let answer = compat::answer(self, session, sql).await?;
+        Some(match answer {
+            Err(e) => Err(e.into()),
+            Ok(Answer::Tag(tag)) => Ok(Response::Execution(Tag::new(tag))),
+            Ok(Answer::Begin) => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            Ok(Answer::Commit) => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Ok(Answer::Rollback) => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Ok(Answer::Rows(batch)) => query_response(&[batch.clone()], &batch.schema(), format),
+        })
+    }
+
+    /// Plans a DataFusion statement for `session`, checking the caller may run it.
+    async fn plan(&self, session: &Session, sql: &str) -> SqlResult<LogicalPlan> {
+        let plan = self
+            .views
+            .plan(&session.ctx, sql)
+            .await
+            .map_err(from_datafusion)?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(DdlStatement::CreateView(_) | DdlStatement::DropView(_))
+        ) {
+            let caller = caller(self, session)?;
+            if caller.role < Role::Operator {
+                return Err(SqlError::not_permitted(format!(
+                    "permission denied: creating and dropping views needs the operator role, and \
+                     {} has the monitor role",
+                    caller.user
+                )));
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn run_plan(
+        &self,
+        session: &Session,
+        sql: &str,
+        plan: LogicalPlan,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let is_ddl = matches!(plan, LogicalPlan::Ddl(_));
+        let df = self
+            .views
+            .execute(&session.ctx, sql, plan)
+            .await
+            .map_err(from_datafusion)?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await.map_err(from_datafusion)?;
+        if is_ddl {
+            let tag = if sql.trim_start().to_ascii_uppercase().starts_with("DROP") {
+                "DROP VIEW"
+            } else {
+                "CREATE VIEW"
+            };
+            return Ok(Response::Execution(Tag::new(tag)));
+        }
+        query_response(&batches, &schema, format)
+    }
+
+    async fn run_one(&self, session: &Session, parsed: Parsed) -> PgWireResult<Response> {
+        match parsed {
+            Parsed::Backstop(command) => Ok(self.run_command(session, command).await?),
+            Parsed::Other(text) => {
+                if let Some(answer) = self.run_compat(session, &text, &Format::UnifiedText).await {
+                    return answer;
+                }
+                let plan = self.plan(session, &text).await?;
+                self.run_plan(session, &text, plan, &Format::UnifiedText)
+                    .await
+            }
+        }
+    }
+}
+
+fn df_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    from_datafusion(e).into()
+}
+
+fn parse(sql: &str) -> SqlResult<Vec<Parsed>> {
+    sql::parse(sql).map_err(|e| SqlError::syntax(e.message, e.position))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Backend {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(&self.shared, client);
+        let mut responses = Vec::new();
+        for parsed in parse(query)? {
+            match self.shared.run_one(&session, parsed).await {
+                Ok(response) => responses.push(response),
+                Err(e) => {
+                    responses.push(Response::Error(Box::new(e.into())));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+pub struct StatementParser {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut parsed = parse(sql)?;
+        if parsed.len() > 1 {
+            return Err(SqlError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+                1,
+            )
+            .into());
+        }
+        let Some(one) = parsed.pop() else {
+            return Ok(None);
+        };
+        Ok(Some(match one {
+            Parsed::Backstop(command) => Prepared::Backstop(command),
+            Parsed::Other(text) if is_compat(&text) => Prepared::Compat(text),
+            Parsed::Other(text) => {
+                let session = session_of(&self.shared, client);
+                let plan = self.shared.plan(&session, &text).await?;
+                Prepared::Query { sql: text, plan }
+            }
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        let Prepared::Query { plan, .. } = stmt else {
+            return Ok(vec![]);
+        };
+        let types = plan.get_parameter_types().map_err(|e| df_error(e))?;
+        let mut ordered: Vec<(usize, Type)> = types
+            .into_iter()
+            .filter_map(|(name, ty)| {
+                let index = name.trim_start_matches('$').parse::<usize>().ok()?;
+                Some((index, ty.map_or(Type::UNKNOWN, |t| encode::pg_type(&t))))
+            })
+            .collect();
+        ordered.sort_by_key(|(i, _)| *i);
+        Ok(ordered.into_iter().map(|(_, t)| t).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.cloned().unwrap_or_default();
+        Ok(match stmt {
+            Prepared::Query { plan, .. } if !matches!(plan, LogicalPlan::Ddl(_)) => {
+                encode::fields(plan.schema().as_arrow(), &format)
+            }
+            Prepared::Compat(sql) if sql.trim_start().to_ascii_uppercase().starts_with("SHOW") => {
+                let name = sql.trim().trim_end_matches(';')[4..]
+                    .trim()
+                    .to_ascii_lowercase();
+                let name = if name == "transaction isolation level" {
+                    "transaction_isolation".into()
+                } else {
+                    name
+                };
+                vec![FieldInfo::new(
+                    name,
+                    None,
+                    None,
+                    Type::VARCHAR,
+                    format.format_for(0),
+                )]
+            }
+            _ => vec![],
+        })
+    }
+}
+
+/// Decodes bound parameter `i` as the type the plan expects.
+fn parameter(
+    portal: &Portal<Prepared>,
+    i: usize,
+    expected: Option<&DataType>,
+) -> PgWireResult<ScalarValue> {
+    let sent = portal.statement.parameter_types.get(i).cloned().flatten();
+    let ty = sent.unwrap_or_else(|| expected.map_or(Type::UNKNOWN, encode::pg_type));
+    let value = match ty {
+        Type::INT2 => ScalarValue::Int16(portal.parameter::<i16>(i, &ty)?),
+        Type::INT4 => ScalarValue::Int32(portal.parameter::<i32>(i, &ty)?),
+        Type::INT8 => ScalarValue::Int64(portal.parameter::<i64>(i, &ty)?),
+        Type::FLOAT4 => ScalarValue::Float32(portal.parameter::<f32>(i, &ty)?),
+        Type::FLOAT8 => ScalarValue::Float64(portal.parameter::<f64>(i, &ty)?),
+        Type::BOOL => ScalarValue::Boolean(portal.parameter::<bool>(i, &ty)?),
+        Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+            portal
+                .parameter::<chrono::NaiveDateTime>(i, &ty)?
+                .map(|t| t.and_utc().timestamp_micros()),
+            None,
+        ),
+        _ => ScalarValue::Utf8(portal.parameter::<String>(i, &Type::VARCHAR)?),
+    };
+    match expected {
+        Some(dt) if value.data_type() != *dt => value
+            .cast_to(dt)
+            .map_err(|e| SqlError::invalid_value(format!("parameter ${}: {e}", i + 1)).into()),
+        _ => Ok(value),
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Backend {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(&self.shared, client);
+        let format = &portal.result_column_format;
+        match &portal.statement.statement {
+            Prepared::Backstop(command) => {
+                Ok(self.shared.run_command(&session, command.clone()).await?)
+            }
+            Prepared::Compat(sql) => self
+                .shared
+                .run_compat(&session, sql, format)
+                .await
+                .unwrap_or_else(|| Ok(Response::Execution(Tag::new("SET")))),
+            Prepared::Query { sql, plan } => {
+                let expected = plan.get_parameter_types().map_err(|e| df_error(e))?;
+                let values = (0..portal.parameter_len())
+                    .map(|i| {
+                        parameter(
+                            portal,
+                            i,
+                            expected
+                                .get(&format!("${}", i + 1))
+                                .and_then(Option::as_ref),
+                        )
+                    })
+                    .collect::<PgWireResult<Vec<_>>>()?;
+                let plan = if values.is_empty() {
+                    plan.clone()
+                } else {
+                    plan.clone()
+                        .with_param_values(ParamValues::from(values))
+                        .map_err(|e| df_error(e))?
+                };
+                self.shared.run_plan(&session, sql, plan, format).await
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The PostgreSQL wire front end: a listener, SCRAM-SHA-256 authentication against the
+//! catalog's users, optional TLS, query cancel, and one handler task per connection.
+
+mod auth;
+mod compat;
+mod encode;
+mod handler;
+mod psql;
+mod session;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pgwire::api::PgWireServerHandlers;
+use pgwire::api::auth::DefaultServerParameterProvider;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{
+    ConnectionManager,
+    auth::StartupHandler,
+    cancel::CancelHandler,
+    query::{ExtendedQueryHandler, SimpleQueryHandler},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::control::Control;
+use crate::views::Views;
+
+/// How the server is started.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The `admin` user's password on first start; generated and printed once when absent.
+    pub admin_password: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// What every connection shares.
+pub struct Shared {
+    pub catalog: Arc<Catalog>,
+    pub views: Arc<Views>,
+    pub control: Arc<Control>,
+}
+
+struct Handlers {
+    backend: Arc<handler::Backend>,
+    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// A started server: where it listens and how to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot open the catalog: {0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("cannot load the views: {0}")]
+    Views(#[from] datafusion::error::DataFusionError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+}
+
+/// Opens the catalog, creates the first admin if needed, and starts accepting connections.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let catalog = Catalog::open(&config.data_dir)?;
+    auth::bootstrap_admin(&catalog, &config)?;
+    let views = Views::open(catalog.clone()).await?;
+    let control = Arc::new(Control::new(catalog.clone()));
+    let shared = Arc::new(Shared {
+        catalog: catalog.clone(),
+        views,
+        control,
+    });
+
+    let tls = auth::tls_acceptor(&config)?;
+    let manager = Arc::new(ConnectionManager::new());
+    let mut scram = ScramAuth::new(Arc::new(auth::CatalogAuth::new(catalog.clone())));
+    scram.set_iterations(crate::catalog::users::SCRAM_ITERATIONS);
+    if let Some(cert) = &config.tls_cert {
+        let pem =
+            std::fs::read(cert).map_err(|e| StartError::Tls(format!("{}: {e}", cert.display())))?;
+        scram
+            .configure_certificate(&pem)
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+    }
+    let mut parameters = DefaultServerParameterProvider::default();
+    parameters.server_version = "16.6".to_string();
+    parameters.search_path = crate::views::VIEW_SCHEMA.to_string();
+    parameters.is_superuser = false;
+    let startup = SASLAuthStartupHandler::new(Arc::new(parameters))
+        .with_scram(scram)
+        .with_connection_manager(manager.clone());
+    let handlers = Arc::new(Handlers {
+        backend: Arc::new(handler::Backend::new(shared)),
+        startup: Arc::new(startup),
+        cancel: Arc::new(DefaultCancelHandler::new(manager)),
+    });
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let done = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (socket, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let handlers = handlers.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "backstop is listening");
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        done,
+    })
+}

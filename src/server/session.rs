@@ -1,0 +1,73 @@
+//! One client connection's state: its query session, its user, and its settings.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use datafusion::prelude::SessionContext;
+
+/// Run-time settings clients send at connect (`SET extra_float_digits = 3`, ...), answered back
+/// by `SHOW`; they do not change how backstop computes anything.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("server_version", "16.6"),
+    ("server_version_num", "160006"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("standard_conforming_strings", "on"),
+    ("integer_datetimes", "on"),
+    ("search_path", "oceanbase"),
+    ("application_name", ""),
+    ("extra_float_digits", "1"),
+    ("max_identifier_length", "63"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("statement_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("tenant", "sys"),
+];
+
+pub struct Session {
+    pub ctx: SessionContext,
+    pub user: String,
+    vars: Mutex<HashMap<String, String>>,
+}
+
+impl Session {
+    pub fn new(ctx: SessionContext, user: String) -> Session {
+        Session {
+            ctx,
+            user,
+            vars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn set_var(&self, name: &str, value: &str) {
+        self.vars
+            .lock()
+            .expect("session vars poisoned")
+            .insert(name.to_ascii_lowercase(), value.to_string());
+    }
+
+    pub fn reset_var(&self, name: &str) {
+        let mut vars = self.vars.lock().expect("session vars poisoned");
+        if name.eq_ignore_ascii_case("all") {
+            vars.clear();
+        } else {
+            vars.remove(&name.to_ascii_lowercase());
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        if let Some(v) = self.vars.lock().expect("session vars poisoned").get(&name) {
+            return Some(v.clone());
+        }
+        DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}

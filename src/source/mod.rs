@@ -1,0 +1,12 @@
+//! What is backed up: sources of files and their metadata.
+//!
+//! A source hands the engine entries in one deterministic order with their metadata captured,
+//! names as raw bytes (never assumed UTF-8), and file contents read with change detection.
+//! Directory trees live in [`directory`]; PostgreSQL clusters and log folders will follow.
+
+pub mod directory;
+
+pub use directory::{
+    DirectoryWalk, EntryKind, FileChange, Metadata, SourceFile, WalkEntry, WalkError,
+    WalkErrorKind, compare_paths, scan_totals,
+};

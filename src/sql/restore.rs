@@ -1,0 +1,313 @@
+//! Restore and validate (SPEC §2.5): `ALTER SYSTEM RESTORE` into a target, its `PREVIEW` of the
+//! sets and pieces it would use, `VALIDATE`, and cancelling either.
+
+use super::ast::{RestoreMethod, RestoreUntil, Statement, ValidateLevel, ValidateTarget};
+use super::cursor::{Cursor, Result};
+use super::statement::Head;
+
+pub(super) const HEADS: &[Head] = &[
+    Head {
+        words: &["ALTER", "SYSTEM", "RESTORE"],
+        parse: restore,
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "CANCEL", "RESTORE"],
+        parse: |c| {
+            Ok(Statement::CancelRestore {
+                name: c.parse_name()?,
+            })
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "VALIDATE"],
+        parse: validate,
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "CANCEL", "VALIDATE"],
+        parse: |c| {
+            Ok(Statement::CancelValidate {
+                job_id: if c.peek_number() {
+                    Some(c.parse_integer()?)
+                } else {
+                    None
+                },
+            })
+        },
+    },
+];
+
+/// `RESTORE new_name FROM tenant [AT 'uri'] [UNTIL ...] TO 'target' [WITH 'method=...']
+/// [DESCRIPTION [=] 'x']`, or, without a new name, `RESTORE FROM tenant [AT 'uri'] UNTIL ...
+/// PREVIEW`.
+fn restore(c: &mut Cursor) -> Result<Statement> {
+    if c.eat_keyword("FROM") {
+        return preview(c);
+    }
+    let new_name = c.parse_name()?;
+    c.expect_keyword("FROM")?;
+    let from = c.parse_name()?;
+    let at = c.parse_string_clause("AT")?;
+    let until = if c.eat_keyword("UNTIL") {
+        Some(parse_until(c)?)
+    } else {
+        None
+    };
+    c.expect_keyword("TO")?;
+    let to = c.parse_string()?;
+    let method = if c.eat_keyword("WITH") {
+        Some(parse_method(c)?)
+    } else {
+        None
+    };
+    let description = c.parse_string_clause("DESCRIPTION")?;
+    Ok(Statement::Restore {
+        new_name,
+        from,
+        at,
+        until,
+        to,
+        method,
+        description,
+    })
+}
+
+fn preview(c: &mut Cursor) -> Result<Statement> {
+    let from = c.parse_name()?;
+    let at = c.parse_string_clause("AT")?;
+    c.expect_keyword("UNTIL")?;
+    let until = parse_until(c)?;
+    c.expect_keyword("PREVIEW")?;
+    Ok(Statement::RestorePreview { from, at, until })
+}
+
+/// What follows `UNTIL`: `TIME [=] '...'` (kept as written) or `BACKUPSET [=] n`.
+fn parse_until(c: &mut Cursor) -> Result<RestoreUntil> {
+    let until = c.expect_one_of(&["TIME", "BACKUPSET"])?;
+    c.eat_eq();
+    match until {
+        "TIME" => c.parse_string().map(RestoreUntil::Time),
+        _ => c.parse_integer().map(RestoreUntil::BackupSet),
+    }
+}
+
+/// The string after `WITH`: `'method=full'` or `'method=delta'`.
+fn parse_method(c: &mut Cursor) -> Result<RestoreMethod> {
+    let (position, near) = (c.position(), c.text_here());
+    let option = c.parse_string()?;
+    let method = option
+        .split_once('=')
+        .filter(|(key, _)| key.trim().eq_ignore_ascii_case("method"))
+        .map(|(_, value)| value.trim().to_ascii_lowercase());
+    match method.as_deref() {
+        Some("full") => Ok(RestoreMethod::Full),
+        Some("delta") => Ok(RestoreMethod::Delta),
+        _ => Err(c.error_at(
+            position,
+            near,
+            "unknown restore option: expected 'method=full' or 'method=delta'",
+        )),
+    }
+}
+
+/// `VALIDATE {DATABASE | BACKUPSET [=] n | ARCHIVELOG_PIECE [=] n} [AT 'uri']
+/// [LEVEL [=] 'basic'|'physical']`
+fn validate(c: &mut Cursor) -> Result<Statement> {
+    let target = match c.expect_one_of(&["DATABASE", "BACKUPSET", "ARCHIVELOG_PIECE"])? {
+        "DATABASE" => ValidateTarget::Database,
+        "BACKUPSET" => {
+            c.eat_eq();
+            ValidateTarget::BackupSet(c.parse_integer()?)
+        }
+        _ => {
+            c.eat_eq();
+            ValidateTarget::ArchivelogPiece(c.parse_integer()?)
+        }
+    };
+    let at = c.parse_string_clause("AT")?;
+    let level = if c.eat_keyword("LEVEL") {
+        c.eat_eq();
+        Some(parse_level(c)?)
+    } else {
+        None
+    };
+    Ok(Statement::Validate { target, at, level })
+}
+
+fn parse_level(c: &mut Cursor) -> Result<ValidateLevel> {
+    let (position, near) = (c.position(), c.text_here());
+    let level = c.parse_string()?;
+    match level.to_ascii_lowercase().as_str() {
+        "basic" => Ok(ValidateLevel::Basic),
+        "physical" => Ok(ValidateLevel::Physical),
+        _ => Err(c.error_at(
+            position,
+            near,
+            "unknown validation level: expected 'basic' or 'physical'",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sql::ast::{
+        Command, RestoreMethod, RestoreUntil, Statement, ValidateLevel, ValidateTarget,
+    };
+    use crate::sql::testing::{command, error, statement};
+
+    #[test]
+    fn restore_with_only_the_required_clauses() {
+        assert_eq!(
+            statement("ALTER SYSTEM RESTORE New FROM Old TO 'dir:///restore'"),
+            Statement::Restore {
+                new_name: "new".into(),
+                from: "old".into(),
+                at: None,
+                until: None,
+                to: "dir:///restore".into(),
+                method: None,
+                description: None,
+            }
+        );
+    }
+
+    #[test]
+    fn restore_with_every_clause() {
+        assert_eq!(
+            command(
+                "ALTER SYSTEM RESTORE n FROM t AT 'file:///d,file:///a' \
+                 UNTIL TIME = '2024-05-01 12:00:00.5' TO 'dir:///x' WITH 'method=delta' \
+                 DESCRIPTION = 'drill' WAIT"
+            ),
+            Command {
+                statement: Statement::Restore {
+                    new_name: "n".into(),
+                    from: "t".into(),
+                    at: Some("file:///d,file:///a".into()),
+                    until: Some(RestoreUntil::Time("2024-05-01 12:00:00.5".into())),
+                    to: "dir:///x".into(),
+                    method: Some(RestoreMethod::Delta),
+                    description: Some("drill".into()),
+                },
+                wait: true,
+            }
+        );
+        assert_eq!(
+            statement(
+                "ALTER SYSTEM RESTORE n FROM t UNTIL BACKUPSET 4 TO 'dir:///x' \
+                 WITH ' Method = FULL ' DESCRIPTION 'x'"
+            ),
+            Statement::Restore {
+                new_name: "n".into(),
+                from: "t".into(),
+                at: None,
+                until: Some(RestoreUntil::BackupSet(4)),
+                to: "dir:///x".into(),
+                method: Some(RestoreMethod::Full),
+                description: Some("x".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn restore_needs_to() {
+        let sql = "ALTER SYSTEM RESTORE n FROM t UNTIL BACKUPSET = 4";
+        let e = error(sql);
+        assert_eq!(e.position, sql.len() + 1);
+        assert_eq!(
+            e.message,
+            "syntax error at end of input: expected TO after 4"
+        );
+        let e = error("ALTER SYSTEM RESTORE n FROM t 'dir:///x'");
+        assert_eq!(e.position, 31);
+        assert_eq!(
+            e.message,
+            "syntax error at or near \"'dir:///x'\": expected AT, UNTIL or TO after t"
+        );
+    }
+
+    #[test]
+    fn unknown_restore_method_points_at_the_string() {
+        let e = error("ALTER SYSTEM RESTORE n FROM t TO 'dir:///x' WITH 'method=quick'");
+        assert_eq!(e.position, 50);
+        assert_eq!(
+            e.message,
+            "syntax error at or near \"'method=quick'\": unknown restore option: expected \
+             'method=full' or 'method=delta'"
+        );
+    }
+
+    #[test]
+    fn preview() {
+        assert_eq!(
+            statement("ALTER SYSTEM RESTORE FROM t UNTIL TIME '2024-05-01 00:00:00' PREVIEW"),
+            Statement::RestorePreview {
+                from: "t".into(),
+                at: None,
+                until: RestoreUntil::Time("2024-05-01 00:00:00".into()),
+            }
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM RESTORE FROM t AT 'file:///d' UNTIL BACKUPSET = 9 PREVIEW"),
+            Statement::RestorePreview {
+                from: "t".into(),
+                at: Some("file:///d".into()),
+                until: RestoreUntil::BackupSet(9),
+            }
+        );
+        let e = error("ALTER SYSTEM RESTORE FROM t UNTIL BACKUPSET = 9 PREVIEW WAIT");
+        assert_eq!(e.position, 57);
+    }
+
+    #[test]
+    fn cancel_restore() {
+        assert_eq!(
+            statement("ALTER SYSTEM CANCEL RESTORE n"),
+            Statement::CancelRestore { name: "n".into() }
+        );
+    }
+
+    #[test]
+    fn validate() {
+        assert_eq!(
+            command("ALTER SYSTEM VALIDATE DATABASE WAIT"),
+            Command {
+                statement: Statement::Validate {
+                    target: ValidateTarget::Database,
+                    at: None,
+                    level: None,
+                },
+                wait: true,
+            }
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM VALIDATE BACKUPSET = 3 LEVEL = 'physical'"),
+            Statement::Validate {
+                target: ValidateTarget::BackupSet(3),
+                at: None,
+                level: Some(ValidateLevel::Physical),
+            }
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE 8 AT 'file:///other' LEVEL 'Basic'"),
+            Statement::Validate {
+                target: ValidateTarget::ArchivelogPiece(8),
+                at: Some("file:///other".into()),
+                level: Some(ValidateLevel::Basic),
+            }
+        );
+        let e = error("ALTER SYSTEM VALIDATE DATABASE LEVEL = 'deep'");
+        assert_eq!(e.position, 40);
+    }
+
+    #[test]
+    fn cancel_validate() {
+        assert_eq!(
+            statement("ALTER SYSTEM CANCEL VALIDATE"),
+            Statement::CancelValidate { job_id: None }
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM CANCEL VALIDATE 17"),
+            Statement::CancelValidate { job_id: Some(17) }
+        );
+    }
+}

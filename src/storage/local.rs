@@ -1,0 +1,269 @@
+//! The local filesystem destination (`file:///abs/path`).
+//!
+//! A put writes a temporary file beside its final name, fsyncs it, renames it into place and
+//! fsyncs the folder, so after a crash an object is either absent or whole. Folders created on
+//! the way are fsynced into their parents for the same reason.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{Backend, ObjectInfo, StorageError, TEMP_PREFIX};
+
+/// A destination that is a directory on a local (or locally mounted) filesystem.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    /// A backend rooted at `root`; nothing is touched until the first call.
+    pub fn new(root: PathBuf) -> LocalBackend {
+        LocalBackend { root }
+    }
+
+    /// The destination's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Turns an I/O error into the storage error a caller can act on: a full disk, a vanished
+    /// root, a missing object, or a plain I/O failure.
+    fn classify(&self, operation: &'static str, object: &str, err: io::Error) -> StorageError {
+        let destination = self.describe();
+        match err.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+                return StorageError::DestinationFull {
+                    destination,
+                    object: object.to_string(),
+                };
+            }
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ESTALE) | Some(libc::ENODEV) => {
+                if !self.root.is_dir() {
+                    return StorageError::DestinationMissing { destination };
+                }
+                if err.raw_os_error() == Some(libc::ENOENT) {
+                    return StorageError::NotFound {
+                        destination,
+                        object: object.to_string(),
+                    };
+                }
+            }
+            _ => {}
+        }
+        StorageError::Io {
+            destination,
+            operation,
+            object: object.to_string(),
+            source: err,
+        }
+    }
+
+    /// Makes sure `dir` exists and that its creation is durable, without ever creating the
+    /// destination root itself (a vanished root must fail, not be silently recreated).
+    fn ensure_dir(&self, dir: &Path, object: &str) -> Result<(), StorageError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if dir == self.root || !dir.starts_with(&self.root) {
+            return Err(StorageError::DestinationMissing {
+                destination: self.describe(),
+            });
+        }
+        let parent = dir.parent().unwrap_or(&self.root);
+        self.ensure_dir(parent, object)?;
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(self.classify("create folder", object, e)),
+        }
+        sync_dir(parent).map_err(|e| self.classify("fsync folder", object, e))
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn temp_name() -> String {
+    format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+impl Backend for LocalBackend {
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        let path = self.path_of(name);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        self.ensure_dir(&dir, name)?;
+        let temp = dir.join(temp_name());
+        let written = (|| -> io::Result<()> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            file.write_all(data)?;
+            file.sync_all()?;
+            fs::rename(&temp, &path)?;
+            sync_dir(&dir)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(self.classify("write", name, e));
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        fs::read(self.path_of(name)).map_err(|e| self.classify("read", name, e))
+    }
+
+    fn get_range(&self, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StorageError> {
+        let file = File::open(self.path_of(name)).map_err(|e| self.classify("read", name, e))?;
+        let mut buf = vec![0u8; length];
+        let mut filled = 0;
+        while filled < length {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.classify("read", name, e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        if !self.root.is_dir() {
+            return Err(StorageError::DestinationMissing {
+                destination: self.describe(),
+            });
+        }
+        let mut found = Vec::new();
+        let start = self.path_of(prefix.trim_end_matches('/'));
+        let mut pending = vec![start];
+        while let Some(dir) = pending.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.classify("list", prefix, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| self.classify("list", prefix, e))?;
+                let file_name = entry.file_name();
+                let Some(file_name) = file_name.to_str() else {
+                    continue;
+                };
+                if file_name.starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.classify("list", prefix, e)),
+                };
+                if meta.is_dir() {
+                    pending.push(entry.path());
+                } else if meta.is_file() {
+                    let Ok(relative) = entry.path().strip_prefix(&self.root).map(Path::to_path_buf)
+                    else {
+                        continue;
+                    };
+                    if let Some(name) = relative.to_str() {
+                        found.push(ObjectInfo {
+                            name: name.to_string(),
+                            size: meta.len(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.path_of(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.root.is_dir() => Ok(()),
+            Err(e) => Err(self.classify("delete", name, e)),
+        }
+    }
+
+    fn size(&self, name: &str) -> Result<Option<u64>, StorageError> {
+        match fs::metadata(self.path_of(name)) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) => match self.classify("stat", name, e) {
+                StorageError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    fn root_exists(&self) -> Result<bool, StorageError> {
+        Ok(self.root.is_dir())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_range_list_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().to_path_buf());
+        backend.put("packs/ab/abcd.pack", b"hello world").unwrap();
+        assert_eq!(backend.get("packs/ab/abcd.pack").unwrap(), b"hello world");
+        assert_eq!(
+            backend.get_range("packs/ab/abcd.pack", 6, 100).unwrap(),
+            b"world"
+        );
+        assert_eq!(backend.size("packs/ab/abcd.pack").unwrap(), Some(11));
+        assert_eq!(backend.size("packs/ab/none").unwrap(), None);
+        fs::write(dir.path().join("packs/ab/.tmp-leftover"), b"partial").unwrap();
+        let listed = backend.list("packs/").unwrap();
+        assert_eq!(
+            listed,
+            vec![ObjectInfo {
+                name: "packs/ab/abcd.pack".into(),
+                size: 11
+            }]
+        );
+        backend.delete("packs/ab/abcd.pack").unwrap();
+        backend.delete("packs/ab/abcd.pack").unwrap();
+        assert!(matches!(
+            backend.get("packs/ab/abcd.pack"),
+            Err(StorageError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn vanished_root_is_reported_as_missing_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        fs::create_dir(&root).unwrap();
+        let backend = LocalBackend::new(root.clone());
+        backend.put("sets/1/1.set", b"{}").unwrap();
+        fs::remove_dir_all(&root).unwrap();
+        assert!(matches!(
+            backend.put("sets/1/2.set", b"{}"),
+            Err(StorageError::DestinationMissing { .. })
+        ));
+        assert!(matches!(
+            backend.get("sets/1/1.set"),
+            Err(StorageError::DestinationMissing { .. })
+        ));
+        assert!(matches!(
+            backend.list("sets/"),
+            Err(StorageError::DestinationMissing { .. })
+        ));
+    }
+}

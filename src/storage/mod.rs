@@ -1,0 +1,114 @@
+//! Destinations: where a repository's objects live.
+//!
+//! A destination is a flat namespace of immutable objects named by `/`-separated relative paths
+//! (`packs/ab/ab12….pack`). The [`Backend`] trait is all the engine needs from one: atomic puts,
+//! whole and ranged gets, listing, deletion and size look-ups. [`local::LocalBackend`] implements
+//! it for `file:///abs/path`; an S3 backend implements the same seven calls.
+
+pub mod local;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use local::LocalBackend;
+
+/// Prefix of the temporary names objects are written under before their atomic rename; listings
+/// skip them, so an interrupted put never shows up as an object.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// One object found by [`Backend::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Object name relative to the destination root, `/`-separated.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What went wrong talking to a destination.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The destination has no room left (ENOSPC, EDQUOT); nothing half-written stays visible.
+    #[error("destination {destination} is full while writing {object}")]
+    DestinationFull { destination: String, object: String },
+    /// The destination's root is gone (unmounted, deleted, bucket removed).
+    #[error("destination {destination} does not exist or is no longer reachable")]
+    DestinationMissing { destination: String },
+    /// The named object does not exist.
+    #[error("object {object} not found in destination {destination}")]
+    NotFound { destination: String, object: String },
+    /// Any other I/O failure, with the operation and object it happened on.
+    #[error("{operation} of {object} in destination {destination} failed: {source}")]
+    Io {
+        destination: String,
+        operation: &'static str,
+        object: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The destination URI cannot be used.
+    #[error("unsupported destination {uri}: {reason}")]
+    Unsupported { uri: String, reason: String },
+}
+
+/// A destination holding a repository's objects.
+///
+/// Every call is synchronous and may be made from several threads at once.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A printable name of the destination (its URI), used in error messages.
+    fn describe(&self) -> String;
+    /// Stores `data` under `name` so that readers see either the old state or all of `data`,
+    /// and the object survives a crash once this returns.
+    fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError>;
+    /// Reads a whole object.
+    fn get(&self, name: &str) -> Result<Vec<u8>, StorageError>;
+    /// Reads `length` bytes at `offset`; returns fewer bytes only when the object is shorter.
+    fn get_range(&self, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StorageError>;
+    /// Lists every object whose name starts with `prefix` (a folder such as `packs/`), in no
+    /// particular order, without temporary objects.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
+    /// Removes an object; removing a missing object is not an error.
+    fn delete(&self, name: &str) -> Result<(), StorageError>;
+    /// The object's size, or `None` when it does not exist.
+    fn size(&self, name: &str) -> Result<Option<u64>, StorageError>;
+    /// Whether the destination root itself exists.
+    fn root_exists(&self) -> Result<bool, StorageError>;
+}
+
+/// Opens the destination a URI names. Only `file:///abs/path` is supported so far.
+pub fn open_destination(uri: &str) -> Result<Arc<dyn Backend>, StorageError> {
+    let Some(path) = uri.strip_prefix("file://") else {
+        return Err(StorageError::Unsupported {
+            uri: uri.to_string(),
+            reason: "only file:///absolute/path destinations are supported".into(),
+        });
+    };
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(StorageError::Unsupported {
+            uri: uri.to_string(),
+            reason: "the path must be absolute (file:///abs/path)".into(),
+        });
+    }
+    Ok(Arc::new(LocalBackend::new(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absolute_file_uris_are_accepted() {
+        assert!(open_destination("file:///tmp/x").is_ok());
+        assert!(matches!(
+            open_destination("file://relative/x"),
+            Err(StorageError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            open_destination("s3://bucket/x"),
+            Err(StorageError::Unsupported { .. })
+        ));
+    }
+}

@@ -1,0 +1,159 @@
+//! Shared by the integration tests: a real backstop server on 127.0.0.1 and real clients.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backstop::server::{RunningServer, ServerConfig};
+use tokio_postgres::{Client, NoTls};
+
+pub const ADMIN_PASSWORD: &str = "admin-secret";
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = TestServer::start_in(tmp.path().join("data")).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    pub async fn start_in(data_dir: PathBuf) -> TestServer {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.clone(),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            tls_cert: None,
+            tls_key: None,
+        };
+        let server = backstop::server::start(config)
+            .await
+            .expect("server starts");
+        TestServer {
+            server,
+            data_dir,
+            _tmp: None,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.addr.port()
+    }
+
+    pub async fn connect(&self) -> Client {
+        connect_as(self.port(), "admin", ADMIN_PASSWORD).await
+    }
+}
+
+pub async fn connect_as(port: u16, user: &str, password: &str) -> Client {
+    try_connect_as(port, user, password)
+        .await
+        .expect("connects")
+}
+
+pub async fn try_connect_as(
+    port: u16,
+    user: &str,
+    password: &str,
+) -> Result<Client, tokio_postgres::Error> {
+    let dsn = format!("host=127.0.0.1 port={port} user={user} password={password} dbname=backstop");
+    let (client, connection) = tokio_postgres::connect(&dsn, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| format!("not a db error: {e}"))
+}
+
+/// A backstop server as a child process, for tests that kill it.
+pub struct ChildServer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl ChildServer {
+    pub fn start(data_dir: &Path) -> ChildServer {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_backstop"))
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("BACKSTOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BACKSTOP_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("backstop binary starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "server did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ChildServer { child, port }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The psql client, installed by scripts/setup-test-env.sh.
+pub fn psql(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new("psql")
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "admin",
+            "-d",
+            "backstop",
+        ])
+        .args(args)
+        .env("PGPASSWORD", ADMIN_PASSWORD)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql is installed (run scripts/setup-test-env.sh)")
+}
