@@ -59,7 +59,7 @@ impl SqlError {
     }
 
     /// DETAIL carrying OceanBase's name and number for the condition, e.g.
-    /// `OB_BACKUP_IN_PROGRESS (-9041)`.
+    /// `OB_BACKUP_IN_PROGRESS (9041)`.
     pub fn with_ob(self, name: &str, number: i32) -> SqlError {
         self.with_detail(format!("{name} ({number})"))
     }

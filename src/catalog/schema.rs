@@ -112,7 +112,7 @@ pub const TABLES: &[TableDef] = &[
             backup_set_id: Int, initiator_tenant_id: Int, initiator_job_id: Int,
             executor_tenant_id: Text, plus_archivelog: Int, backup_type: Text, job_level: Text,
             encryption_mode: Text, start_ts: Time, end_ts: Time, status: Text, result: Int,
-            comment: Text, description: Text, path: Text, stop_mode: Text, restart_pass: Int,
+            error_code: Text, comment: Text, description: Text, path: Text, stop_mode: Text, restart_pass: Int,
             plan_name: Text, chain_id: Int, backup_dest: Text, max_backup_times: Int,
             copy_type: Text, piece_id: Int, validate_level: Text, restore_tenant_name: Text,
             restore_tenant_id: Int, backup_tenant_name: Text, backup_tenant_id: Int,

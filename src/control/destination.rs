@@ -43,7 +43,7 @@ impl Destination {
                         root.display()
                     ),
                 )
-                .with_ob("OB_INVALID_BACKUP_DEST", -9026)
+                .with_ob("OB_INVALID_BACKUP_DEST", 9026)
             })?;
         }
         let probe = root.join(format!(".backstop-probe-{}", std::process::id()));
@@ -57,7 +57,7 @@ impl Destination {
                         root.display()
                     ),
                 )
-                .with_ob("OB_INVALID_BACKUP_DEST", -9026)
+                .with_ob("OB_INVALID_BACKUP_DEST", 9026)
             })?;
         let repo = crate::engine::Repository::create_or_open(root, installation_id)
             .map_err(|e| crate::error::from_engine(&e))?;
@@ -68,7 +68,7 @@ impl Destination {
                 root.display(),
                 repo.installation_id()
             ))
-            .with_ob("OB_BACKUP_DEST_ALREADY_USED", -9054)
+            .with_ob("OB_BACKUP_DEST_ALREADY_USED", 9054)
             .with_hint(
                 "restore from it with RESTORE ... AT, or take it over with ALTER SYSTEM \
                         IMPORT BACKUP FROM 'uri'",
@@ -83,5 +83,5 @@ fn invalid(uri: &str, what: &str) -> SqlError {
         "'{}' is not a destination URI: {what}",
         crate::catalog::mask_secrets(uri)
     ))
-    .with_ob("OB_INVALID_BACKUP_DEST", -9026)
+    .with_ob("OB_INVALID_BACKUP_DEST", 9026)
 }

@@ -2,15 +2,25 @@
 //! the caller's role and the objects the statement names. One file per statement family; this
 //! file only dispatches.
 
+mod backup;
 mod destination;
+mod restore;
 mod system_set;
 mod tenant;
 mod user;
+mod validate;
+
+pub use destination::Destination;
+pub use tenant::find as find_tenant;
 
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
+
 use crate::catalog::Catalog;
+use crate::catalog::parameters::parse_duration;
 use crate::error::{SqlError, SqlResult};
+use crate::executor::Executor;
 use crate::sql::ast::{Command, Role, Statement};
 
 /// Who issued a statement.
@@ -25,15 +35,26 @@ pub struct Caller {
 pub enum Outcome {
     /// Done; the command tag to send (`ALTER SYSTEM`, `CREATE TENANT`, ...).
     Done(&'static str),
+    /// A job was started (and is durable); with `wait`, the client waits for its end.
+    Job { job_id: i64, wait: bool },
+    /// `WAIT JOB n`: wait for an existing job.
+    Wait { job_id: i64, timeout: Option<std::time::Duration> },
+    /// Rows to return (`RESTORE ... PREVIEW`).
+    Rows(RecordBatch),
 }
 
 pub struct Control {
     catalog: Arc<Catalog>,
+    executor: Arc<Executor>,
 }
 
 impl Control {
-    pub fn new(catalog: Arc<Catalog>) -> Control {
-        Control { catalog }
+    pub fn new(catalog: Arc<Catalog>, executor: Arc<Executor>) -> Control {
+        Control { catalog, executor }
+    }
+
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -71,11 +92,63 @@ impl Control {
                 tenant::set_log_source(&self.catalog, name, log_source)
             }
             Statement::DropTenant { name } => tenant::drop(&self.catalog, name),
-            Statement::SetParameter {
-                name,
-                value,
-                tenant,
-            } => system_set::apply(&self.catalog, name, value, tenant.as_deref()),
+            Statement::SetParameter { name, value, tenant } => {
+                system_set::apply(&self.catalog, &self.executor, name, value, tenant.as_deref())
+            }
+            Statement::Backup { incremental, scope, plus_archivelog, description } => {
+                let job_id = backup::start(
+                    &self.catalog,
+                    &self.executor,
+                    *incremental,
+                    scope,
+                    *plus_archivelog,
+                    description.as_deref(),
+                )?;
+                Ok(backup::outcome(job_id, command.wait))
+            }
+            Statement::Restore { new_name, from, at, until, to, method, description } => {
+                let job_id = restore::start(
+                    &self.executor,
+                    restore::Restore {
+                        new_name,
+                        from,
+                        at: at.as_deref(),
+                        until: until.as_ref(),
+                        to,
+                        method: *method,
+                        description: description.as_deref(),
+                    },
+                )?;
+                Ok(Outcome::Job { job_id, wait: command.wait })
+            }
+            Statement::RestorePreview { from, at, until } => {
+                restore::preview(&self.executor, from, at.as_deref(), until)
+            }
+            Statement::CancelRestore { name } => {
+                self.executor.cancel_restore(name)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::Validate { target, at, level } => {
+                let job_id =
+                    validate::start(&self.catalog, &self.executor, target, at.as_deref(), *level)?;
+                Ok(Outcome::Job { job_id, wait: command.wait })
+            }
+            Statement::CancelValidate { job_id } => {
+                self.executor.cancel_validate(*job_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::WaitJob { job_id, timeout } => {
+                let timeout = match timeout {
+                    Some(t) => Some(parse_duration(t).ok_or_else(|| {
+                        SqlError::invalid_value(format!(
+                            "TIMEOUT '{t}' is not a duration: write e.g. '30s' or '10m'"
+                        ))
+                    })?),
+                    None => None,
+                };
+                self.executor.job_state(*job_id)?;
+                Ok(Outcome::Wait { job_id: *job_id, timeout })
+            }
             Statement::CreateUser {
                 name,
                 password,

@@ -9,6 +9,7 @@ use crate::sql::ast::SetValue;
 
 pub fn apply(
     catalog: &Catalog,
+    executor: &crate::executor::Executor,
     name: &str,
     value: &SetValue,
     tenant: Option<&str>,
@@ -26,6 +27,14 @@ pub fn apply(
         Some(t) => super::tenant::find(catalog, t)?.id,
         None => SYS_TENANT_ID,
     };
+    let is_destination = matches!(def.kind, Kind::DestinationUri | Kind::ArchiveDest);
+    if is_destination && executor.has_running_jobs() {
+        return Err(SqlError::wrong_state(format!(
+            "{} cannot change while jobs are running",
+            def.name.to_ascii_uppercase()
+        ))
+        .with_hint("wait for the jobs in CDB_OB_BACKUP_JOBS to end, or cancel them"));
+    }
     match def.kind {
         Kind::DestinationUri => Destination::parse(&raw)?.prepare(catalog.installation_id())?,
         Kind::ArchiveDest => {

@@ -21,7 +21,7 @@ pub fn create(
     }
     if catalog.tenant_by_name(name)?.is_some() {
         return Err(SqlError::duplicate(format!("tenant {name} already exists"))
-            .with_ob("OB_TENANT_EXIST", -5157));
+            .with_ob("OB_TENANT_EXIST", 5157));
     }
     let kind = if source.starts_with("postgres://") || source.starts_with("postgresql://") {
         TenantKind::Postgres
@@ -83,7 +83,7 @@ pub fn drop(catalog: &Catalog, name: &str) -> SqlResult<Outcome> {
 pub fn find(catalog: &Catalog, name: &str) -> SqlResult<crate::catalog::tenants::Tenant> {
     catalog.tenant_by_name(name)?.ok_or_else(|| {
         SqlError::undefined(format!("tenant {name} does not exist"))
-            .with_ob("OB_TENANT_NOT_EXIST", -5161)
+            .with_ob("OB_TENANT_NOT_EXIST", 5161)
             .with_hint("SELECT tenant_name FROM oceanbase.dba_ob_tenants lists the tenants")
     })
 }

@@ -79,6 +79,22 @@ impl Repository {
         })
     }
 
+    /// Opens an existing repository for writing: the destination must still hold the format
+    /// file naming `installation_id`. A destination that vanished (an unmounted disk, a moved
+    /// folder) is reported, never silently created anew in its place.
+    pub fn open_for_write(root: &Path, installation_id: &str) -> Result<Repository, EngineError> {
+        let mut repo = Repository::open(root)?;
+        if repo.format.installation_id != installation_id {
+            return Err(EngineError::ForeignDestination {
+                destination: repo.backend.describe(),
+                owner: repo.format.installation_id.clone(),
+                ours: installation_id.to_string(),
+            });
+        }
+        repo.writable = true;
+        Ok(repo)
+    }
+
     /// Opens the repository at `root` for reading (restore, validate, listing), whatever
     /// installation owns it.
     pub fn open(root: &Path) -> Result<Repository, EngineError> {
@@ -165,5 +181,135 @@ impl Repository {
         Ok(self
             .backend
             .delete(&checkpoint_object_name(tenant_id, set_id))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use crate::engine::validate::{ValidateLevel, validate};
+    use crate::engine::{Progress, restore::RestoreMethod};
+    use std::fs;
+    use std::sync::atomic::AtomicU64;
+    use tokio_util::sync::CancellationToken;
+
+    fn physical_ok(repo: &Repository, set_id: i64) {
+        let report = validate(
+            repo,
+            &TenantRef::Id(TENANT),
+            set_id,
+            ValidateLevel::Physical,
+            &Progress::new(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        assert!(report.is_intact(), "{report:?}");
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_do_not_hurt_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let root = dir.path().join("repo");
+        let repo = new_repo(&root);
+        run_backup(&repo, &request(1, &source)).unwrap();
+        // What a crash at each step of a later backup leaves: half-written temporary files
+        // everywhere, a pack without index, a segment without set, a checkpoint.
+        for folder in [
+            "",
+            "packs/00",
+            "index",
+            "manifests",
+            "sets/1001",
+            "checkpoints/1001",
+        ] {
+            fs::create_dir_all(root.join(folder)).unwrap();
+            fs::write(root.join(folder).join(".tmp-0123abcd"), b"half writ").unwrap();
+        }
+        fs::write(root.join("packs/00/00aa.pack"), noise(1, 1000)).unwrap();
+        fs::write(root.join("manifests/00bb.seg"), b"orphan").unwrap();
+        fs::write(root.join("checkpoints/1001/2.ckpt"), b"{\"partial\": ").unwrap();
+
+        let reopened = Repository::create_or_open(&root, "test-installation").unwrap();
+        let sets: Vec<i64> = reopened
+            .list_sets()
+            .unwrap()
+            .iter()
+            .map(|s| s.set_id)
+            .collect();
+        assert_eq!(sets, vec![1]);
+        assert_restores_to(&reopened, 1, &source, dir.path());
+        physical_ok(&reopened, 1);
+        let mut req = request(2, &source);
+        req.resume = true;
+        req.parent_set_id = Some(1);
+        run_backup(&reopened, &req).unwrap();
+        assert_restores_to(&reopened, 2, &source, dir.path());
+        assert!(Repository::open(&root).unwrap().list_sets().unwrap().len() == 2);
+    }
+
+    #[test]
+    fn a_full_destination_fails_cleanly_and_earlier_sets_stay_restorable() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let root = dir.path().join("repo");
+        run_backup(&new_repo(&root), &request(1, &source)).unwrap();
+        let root_mtime = fs::metadata(&source).unwrap().modified().unwrap();
+        for i in 0..3 {
+            fs::write(source.join(format!("big-{i}")), noise(300 + i, 12 << 20)).unwrap();
+        }
+        let filling = Arc::new(FillingBackend {
+            inner: LocalBackend::new(root.clone()),
+            budget: AtomicU64::new(5 << 20),
+        });
+        let repo = Repository::create_or_open_backend(filling, "test-installation").unwrap();
+        let err = run_backup(&repo, &request(2, &source)).unwrap_err();
+        assert!(matches!(err, EngineError::DestinationFull { .. }), "{err}");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("full"));
+
+        let repo = new_repo(&root);
+        let sets: Vec<i64> = repo.list_sets().unwrap().iter().map(|s| s.set_id).collect();
+        assert_eq!(sets, vec![1]);
+        physical_ok(&repo, 1);
+        for i in 0..3 {
+            fs::remove_file(source.join(format!("big-{i}"))).unwrap();
+        }
+        set_mtime(&source, root_mtime);
+        assert_restores_to(&repo, 1, &source, dir.path());
+        run_backup(&repo, &request(2, &source)).unwrap();
+    }
+
+    #[test]
+    fn a_vanished_destination_is_reported_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let root = dir.path().join("repo");
+        let repo = new_repo(&root);
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let moved = dir.path().join("unmounted");
+        fs::rename(&root, &moved).unwrap();
+
+        let err = run_backup(&repo, &request(2, &source)).unwrap_err();
+        assert!(
+            matches!(err, EngineError::DestinationMissing { .. }),
+            "{err}"
+        );
+        let err = run_restore(&repo, 1, &dir.path().join("t"), RestoreMethod::Full).unwrap_err();
+        assert!(
+            matches!(err, EngineError::DestinationMissing { .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            Repository::open(&root),
+            Err(EngineError::DestinationMissing { .. })
+        ));
+
+        fs::rename(&moved, &root).unwrap();
+        assert_restores_to(&repo, 1, &source, dir.path());
     }
 }

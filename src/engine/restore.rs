@@ -661,3 +661,118 @@ fn apply_metadata(path: &Path, entry: &ManifestEntry, is_root: bool) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn delta_restore_rewrites_only_differing_files_and_removes_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let target = assert_restores_to(&repo, 1, &source, dir.path());
+
+        fs::write(target.join("a/b/c/deep.txt"), b"edited in the target").unwrap();
+        fs::write(target.join("text.log"), text(77, 5 << 20)).unwrap();
+        fs::set_permissions(target.join("secret"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(target.join("extra.txt"), b"not in the set").unwrap();
+        fs::create_dir_all(target.join("extra-dir/sub")).unwrap();
+        fs::remove_file(target.join("link")).unwrap();
+        fs::write(target.join("link"), b"a file where a symlink belongs").unwrap();
+        let untouched_inode = fs::metadata(target.join("noise.bin")).unwrap().ino();
+
+        let summary = run_restore(&repo, 1, &target, RestoreMethod::Delta).unwrap();
+
+        assert_eq!(summary.files_written, 2, "{summary:?}");
+        assert!(summary.files_unchanged >= 8, "{summary:?}");
+        assert!(summary.entries_removed >= 3, "{summary:?}");
+        assert_eq!(
+            fs::metadata(target.join("noise.bin")).unwrap().ino(),
+            untouched_inode
+        );
+        assert!(!target.join(INCOMPLETE_MARKER).exists());
+        assert_same_tree(&source, &target);
+    }
+
+    #[test]
+    fn a_non_empty_target_is_refused_without_delta() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let target = dir.path().join("target");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("precious"), b"keep me").unwrap();
+        let err = run_restore(&repo, 1, &target, RestoreMethod::Full).unwrap_err();
+        assert!(matches!(err, EngineError::TargetNotEmpty { .. }), "{err}");
+        assert!(err.to_string().contains("method=delta"));
+        assert_eq!(fs::read(target.join("precious")).unwrap(), b"keep me");
+        assert!(!target.join(INCOMPLETE_MARKER).exists());
+        let missing = run_restore(&repo, 9, &dir.path().join("t2"), RestoreMethod::Full);
+        assert!(matches!(
+            missing,
+            Err(EngineError::SetNotFound { set_id: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn a_cancelled_restore_leaves_the_target_marked_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let target = dir.path().join("target");
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let result = restore(
+            &repo,
+            &TenantRef::Name("files".into()),
+            1,
+            &target,
+            RestoreMethod::Full,
+            2,
+            &Progress::new(),
+            &cancel,
+        );
+        assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+        assert!(target.join(INCOMPLETE_MARKER).exists());
+        // A second attempt with delta finishes the job and clears the mark.
+        run_restore(&repo, 1, &target, RestoreMethod::Delta).unwrap();
+        assert_same_tree(&source, &target);
+    }
+
+    #[test]
+    fn restore_by_tenant_name_works_on_a_read_only_repository_of_another_installation() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        run_backup(&new_repo(&dir.path().join("repo")), &request(1, &source)).unwrap();
+        let foreign = Repository::create_or_open(&dir.path().join("repo"), "someone-else");
+        assert!(matches!(
+            foreign,
+            Err(EngineError::ForeignDestination { .. })
+        ));
+        let repo = Repository::open(&dir.path().join("repo")).unwrap();
+        assert_eq!(repo.installation_id(), "test-installation");
+        let target = dir.path().join("target");
+        restore(
+            &repo,
+            &TenantRef::Name("files".into()),
+            1,
+            &target,
+            RestoreMethod::Full,
+            0,
+            &Progress::new(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        assert_same_tree(&source, &target);
+    }
+}

@@ -252,3 +252,68 @@ pub fn objects(repo_root: &Path, folder: &str) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// A destination that runs out of space after `budget` bytes, leaving a partial temporary
+/// file behind as a real full disk would.
+#[derive(Debug)]
+pub struct FillingBackend {
+    pub inner: crate::storage::LocalBackend,
+    pub budget: std::sync::atomic::AtomicU64,
+}
+
+impl crate::storage::Backend for FillingBackend {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn put(&self, name: &str, data: &[u8]) -> Result<(), crate::storage::StorageError> {
+        use std::sync::atomic::Ordering;
+        let left = self.budget.load(Ordering::SeqCst);
+        if (data.len() as u64) > left {
+            let partial = self
+                .inner
+                .root()
+                .join(format!(".tmp-partial-{}", uuid::Uuid::new_v4()));
+            fs::write(partial, &data[..left as usize]).unwrap();
+            self.budget.store(0, Ordering::SeqCst);
+            return Err(crate::storage::StorageError::DestinationFull {
+                destination: self.describe(),
+                object: name.to_string(),
+            });
+        }
+        self.budget.fetch_sub(data.len() as u64, Ordering::SeqCst);
+        self.inner.put(name, data)
+    }
+
+    fn get(&self, name: &str) -> Result<Vec<u8>, crate::storage::StorageError> {
+        self.inner.get(name)
+    }
+
+    fn get_range(
+        &self,
+        name: &str,
+        offset: u64,
+        length: usize,
+    ) -> Result<Vec<u8>, crate::storage::StorageError> {
+        self.inner.get_range(name, offset, length)
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::storage::ObjectInfo>, crate::storage::StorageError> {
+        self.inner.list(prefix)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), crate::storage::StorageError> {
+        self.inner.delete(name)
+    }
+
+    fn size(&self, name: &str) -> Result<Option<u64>, crate::storage::StorageError> {
+        self.inner.size(name)
+    }
+
+    fn root_exists(&self) -> Result<bool, crate::storage::StorageError> {
+        self.inner.root_exists()
+    }
+}

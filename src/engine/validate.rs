@@ -306,3 +306,133 @@ fn check_pack(
     };
     Ok((bytes.len() as u64, Some(damage(problem))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::restore::RestoreMethod;
+    use crate::engine::testkit::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn check(repo: &Repository, set_id: i64, level: ValidateLevel) -> ValidateReport {
+        validate(
+            repo,
+            &TenantRef::Id(TENANT),
+            set_id,
+            level,
+            &Progress::new(),
+            &CancellationToken::new(),
+        )
+        .unwrap()
+    }
+
+    fn backed_up() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        (dir, repo)
+    }
+
+    fn relative(repo_root: &Path, path: &Path) -> String {
+        path.strip_prefix(repo_root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn an_intact_set_passes_both_levels() {
+        let (_dir, repo) = backed_up();
+        let basic = check(&repo, 1, ValidateLevel::Basic);
+        assert!(basic.is_intact(), "{basic:?}");
+        let physical = check(&repo, 1, ValidateLevel::Physical);
+        assert!(physical.is_intact(), "{physical:?}");
+        assert!(physical.bytes_read > 1 << 20);
+    }
+
+    #[test]
+    fn flipped_bytes_in_a_pack_are_found_and_restore_names_the_pack() {
+        let (dir, repo) = backed_up();
+        let root = dir.path().join("repo");
+        let pack = objects(&root, "packs").into_iter().next().unwrap();
+        let mut bytes = fs::read(&pack).unwrap();
+        for at in [100, 101, 5000] {
+            bytes[at] ^= 0x5a;
+        }
+        fs::write(&pack, &bytes).unwrap();
+        let name = relative(&root, &pack);
+
+        assert!(check(&repo, 1, ValidateLevel::Basic).is_intact());
+        let physical = check(&repo, 1, ValidateLevel::Physical);
+        assert_eq!(physical.damaged.len(), 1, "{physical:?}");
+        assert_eq!(physical.damaged[0].object, name);
+        assert!(physical.damaged[0].problem.contains("fail their checksum"));
+
+        let err =
+            run_restore(&repo, 1, &dir.path().join("target"), RestoreMethod::Full).unwrap_err();
+        match &err {
+            EngineError::CorruptObject { object, .. } => assert_eq!(object, &name),
+            other => panic!("expected a damaged pack, got {other}"),
+        }
+        assert!(
+            dir.path()
+                .join("target")
+                .join(crate::engine::restore::INCOMPLETE_MARKER)
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_deleted_index_file_is_named_by_validate_and_restore() {
+        let (dir, repo) = backed_up();
+        let root = dir.path().join("repo");
+        let index = objects(&root, "index").into_iter().next().unwrap();
+        fs::remove_file(&index).unwrap();
+        let name = relative(&root, &index);
+
+        let basic = check(&repo, 1, ValidateLevel::Basic);
+        assert!(
+            basic
+                .damaged
+                .iter()
+                .any(|d| d.object == name && d.problem == "missing"),
+            "{basic:?}"
+        );
+        assert!(basic.damaged.iter().any(|d| d.object.starts_with("chunk ")));
+        let err =
+            run_restore(&repo, 1, &dir.path().join("target"), RestoreMethod::Full).unwrap_err();
+        assert!(err.to_string().contains(&name), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_manifest_is_reported() {
+        let (dir, repo) = backed_up();
+        let root = dir.path().join("repo");
+        let set = repo.find_set(&TenantRef::Id(TENANT), 1).unwrap();
+        let name = set.manifest[0].object.clone();
+        let segment = root.join(&name);
+        let bytes = fs::read(&segment).unwrap();
+        fs::write(&segment, &bytes[..bytes.len() / 2]).unwrap();
+
+        for level in [ValidateLevel::Basic, ValidateLevel::Physical] {
+            let report = check(&repo, 1, level);
+            assert_eq!(report.damaged.len(), 1, "{report:?}");
+            assert_eq!(report.damaged[0].object, name);
+        }
+        let err =
+            run_restore(&repo, 1, &dir.path().join("target"), RestoreMethod::Full).unwrap_err();
+        assert!(err.to_string().contains(&name), "{err}");
+    }
+
+    #[test]
+    fn garbage_set_descriptors_are_reported_not_fatal() {
+        let (dir, repo) = backed_up();
+        fs::write(dir.path().join("repo/sets/1001/2.set"), b"\x00\xffnot json").unwrap();
+        let report = check(&repo, 2, ValidateLevel::Physical);
+        assert_eq!(report.damaged[0].object, "sets/1001/2.set");
+        assert_eq!(repo.list_sets().unwrap().len(), 1);
+    }
+}

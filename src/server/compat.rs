@@ -2,11 +2,7 @@
 //! and psql's catalog queries. Each gets the answer a driver expects, so psql, JDBC, psycopg and
 //! Grafana connect and work unchanged.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use regex::Regex;
 
@@ -14,7 +10,7 @@ use super::Shared;
 use super::psql::{self, PsqlQuery, Relation};
 use super::session::Session;
 use crate::error::{SqlError, SqlResult};
-use crate::views::Views;
+use crate::views::{Views, rows as batch};
 
 /// A client-compatibility answer.
 pub enum Answer {
@@ -23,27 +19,6 @@ pub enum Answer {
     Begin,
     Commit,
     Rollback,
-}
-
-/// A result of text values cast to the given types.
-pub fn batch(
-    columns: &[(&str, DataType)],
-    rows: Vec<Vec<Option<String>>>,
-) -> SqlResult<RecordBatch> {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, t)| Field::new(*n, t.clone(), true))
-        .collect();
-    let arrays = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (_, ty))| {
-            let text: StringArray = rows.iter().map(|r| r[i].clone()).collect();
-            cast(&text, ty).map_err(|e| SqlError::internal(e.to_string()))
-        })
-        .collect::<SqlResult<Vec<ArrayRef>>>()?;
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| SqlError::internal(e.to_string()))
 }
 
 fn re(pattern: &str) -> Regex {
@@ -113,7 +88,7 @@ fn set(shared: &Shared, session: &Session, text: &str) -> Option<SqlResult<Answe
                     return Some(Err(SqlError::undefined(format!(
                         "tenant {value} does not exist"
                     ))
-                    .with_ob("OB_TENANT_NOT_EXIST", -5161)));
+                    .with_ob("OB_TENANT_NOT_EXIST", 5161)));
                 }
                 Err(e) => return Some(Err(e.into())),
             }

@@ -112,15 +112,32 @@ fn query_response(
 }
 
 impl Shared {
-    async fn run_command(&self, session: &Session, command: Command) -> SqlResult<Response> {
+    async fn apply(&self, session: &Session, command: Command) -> SqlResult<Outcome> {
         let caller = caller(self, session)?;
         let control = self.control.clone();
-        let outcome = tokio::task::spawn_blocking(move || control.apply(&caller, &command))
+        tokio::task::spawn_blocking(move || control.apply(&caller, &command))
             .await
-            .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))??;
-        Ok(match outcome {
-            Outcome::Done(tag) => Response::Execution(Tag::new(tag)),
-        })
+            .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))?
+    }
+
+    /// Answers a backstop statement; waiting statements stream NOTICEs to `client`.
+    async fn run_command<C>(&self, client: &mut C, session: &Session, command: Command, format: &Format) -> PgWireResult<Response>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self.apply(session, command).await? {
+            Outcome::Done(tag) => Ok(Response::Execution(Tag::new(tag))),
+            Outcome::Job { wait: false, .. } => Ok(Response::Execution(Tag::new("ALTER SYSTEM"))),
+            Outcome::Job { job_id, wait: true } => {
+                super::wait::wait_for_job(client, self.control.executor(), job_id, None).await
+            }
+            Outcome::Wait { job_id, timeout } => {
+                super::wait::wait_for_job(client, self.control.executor(), job_id, timeout).await
+            }
+            Outcome::Rows(batch) => query_response(&[batch.clone()], &batch.schema(), format),
+        }
     }
 
     async fn run_compat(
@@ -189,9 +206,14 @@ impl Shared {
         query_response(&batches, &schema, format)
     }
 
-    async fn run_one(&self, session: &Session, parsed: Parsed) -> PgWireResult<Response> {
+    async fn run_one<C>(&self, client: &mut C, session: &Session, parsed: Parsed) -> PgWireResult<Response>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         match parsed {
-            Parsed::Backstop(command) => Ok(self.run_command(session, command).await?),
+            Parsed::Backstop(command) => self.run_command(client, session, command, &Format::UnifiedText).await,
             Parsed::Other(text) => {
                 if let Some(answer) = self.run_compat(session, &text, &Format::UnifiedText).await {
                     return answer;
@@ -224,7 +246,7 @@ impl SimpleQueryHandler for Backend {
         let session = session_of(&self.shared, client);
         let mut responses = Vec::new();
         for parsed in parse(query)? {
-            match self.shared.run_one(&session, parsed).await {
+            match self.shared.run_one(client, &session, parsed).await {
                 Ok(response) => responses.push(response),
                 Err(e) => {
                     responses.push(Response::Error(Box::new(e.into())));
@@ -318,6 +340,14 @@ impl QueryParser for StatementParser {
                     format.format_for(0),
                 )]
             }
+            Prepared::Backstop(command) if matches!(command.statement, crate::sql::ast::Statement::RestorePreview { .. }) => {
+                // The preview's columns are only known by running it: describe them as text.
+                ["tenant_name", "backup_set_id", "backup_type", "start_time", "end_time", "input_bytes", "file_count", "backup_dest"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| FieldInfo::new(n.to_string(), None, None, if i == 1 || i == 5 || i == 6 { Type::INT8 } else { Type::VARCHAR }, format.format_for(i)))
+                    .collect()
+            }
             _ => vec![],
         })
     }
@@ -379,7 +409,7 @@ impl ExtendedQueryHandler for Backend {
         let format = &portal.result_column_format;
         match &portal.statement.statement {
             Prepared::Backstop(command) => {
-                Ok(self.shared.run_command(&session, command.clone()).await?)
+                self.shared.run_command(client, &session, command.clone(), format).await
             }
             Prepared::Compat(sql) => self
                 .shared

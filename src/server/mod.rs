@@ -7,6 +7,7 @@ mod encode;
 mod handler;
 mod psql;
 mod session;
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -101,7 +102,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let catalog = Catalog::open(&config.data_dir)?;
     auth::bootstrap_admin(&catalog, &config)?;
     let views = Views::open(catalog.clone()).await?;
-    let control = Arc::new(Control::new(catalog.clone()));
+    let executor = crate::executor::Executor::new(catalog.clone(), tokio::runtime::Handle::current());
+    executor.recover().map_err(|e| StartError::Refused(format!("cannot recover unfinished jobs: {e}")))?;
+    let control = Arc::new(Control::new(catalog.clone(), executor));
     let shared = Arc::new(Shared {
         catalog: catalog.clone(),
         views,

@@ -317,12 +317,8 @@ impl<'a> Cursor<'a> {
         found
     }
 
-    pub fn at_end(&self) -> bool {
-        self.pos >= self.lexemes.len()
-    }
-
     pub fn expect_end(&mut self) -> Result<()> {
-        if self.at_end() {
+        if self.pos >= self.lexemes.len() {
             Ok(())
         } else {
             Err(self.expected(&["end of statement"]))
@@ -332,11 +328,18 @@ impl<'a> Cursor<'a> {
     /// `syntax error at or near "X": expected A, B or C after Y`, listing the keywords already
     /// tried at this token and then `also`.
     pub fn expected(&mut self, also: &[&'static str]) -> ParseError {
+        if self.tried_at != self.pos {
+            self.tried.clear();
+            self.tried_at = self.pos;
+        }
         for &what in also {
             self.note_at(0, what);
         }
         let mut message = format!("expected {}", or_list(&self.tried));
-        if let Some(previous) = self.pos.checked_sub(1).map(|i| self.lexemes[i].text) {
+        // The word before says where the statement went wrong; a long string there would only
+        // bury the message, so it is left out.
+        let previous = self.pos.checked_sub(1).map(|i| self.lexemes[i].text);
+        if let Some(previous) = previous.filter(|text| text.chars().count() <= 40) {
             message.push_str(&format!(" after {previous}"));
         }
         self.error_here(&message)

@@ -259,85 +259,18 @@ mod tests {
         use crate::sql::{Parsed, parse};
 
         /// Every word of the grammar: used as a name, each must stay a name after printing.
+        #[rustfmt::skip]
         const KEYWORDS: &[&str] = &[
-            "active",
-            "add",
-            "admin",
-            "all",
-            "alter",
-            "archivelog",
-            "archivelog_piece",
-            "at",
-            "backed",
-            "backup",
-            "backup_backup_dest",
-            "backuppiece",
-            "backupset",
-            "by",
-            "cancel",
-            "chain_length",
-            "chains",
-            "context",
-            "copy",
-            "create",
-            "database",
-            "decryption",
-            "delete",
-            "description",
-            "disable",
-            "drop",
-            "enable",
-            "encryption",
-            "for",
-            "force",
-            "forever",
-            "from",
-            "identified",
-            "import",
-            "incremental",
-            "job",
-            "level",
-            "log_source",
-            "monitor",
-            "noarchivelog",
-            "not",
-            "notify",
-            "obsolete",
-            "on",
-            "only",
-            "operator",
-            "password",
-            "pgdata",
-            "plan",
-            "plus",
-            "policy",
-            "preview",
-            "recovery_window",
-            "restart",
-            "restore",
-            "resume",
-            "retention",
-            "role",
-            "run",
-            "schedule",
-            "set",
-            "source",
-            "start",
-            "stop",
-            "suspend",
-            "system",
-            "tenant",
-            "time",
-            "timeout",
-            "times",
-            "timezone",
-            "to",
-            "until",
-            "up",
-            "user",
-            "validate",
-            "wait",
-            "with",
+            "active", "add", "admin", "all", "alter", "archivelog", "archivelog_piece", "at",
+            "backed", "backup", "backup_backup_dest", "backuppiece", "backupset", "by", "cancel",
+            "chain_length", "chains", "context", "copy", "create", "database", "decryption",
+            "delete", "description", "disable", "drop", "enable", "encryption", "for", "force",
+            "forever", "from", "identified", "import", "incremental", "job", "level", "log_source",
+            "monitor", "noarchivelog", "not", "notify", "obsolete", "on", "only", "operator",
+            "password", "pgdata", "plan", "plus", "policy", "preview", "recovery_window", "restart",
+            "restore", "resume", "retention", "role", "run", "schedule", "set", "source", "start",
+            "stop", "suspend", "system", "tenant", "time", "timeout", "times", "timezone", "to",
+            "until", "up", "user", "validate", "wait", "with",
         ];
 
         /// Every place a name stands, with the optional clauses after it left out so that the
@@ -768,7 +701,61 @@ mod tests {
             Ok(())
         }
 
+        /// The canonical text of a command with one word dropped or one word or symbol put in,
+        /// so that the parser is driven deep before it meets the damage.
+        fn damaged_command_text() -> impl Strategy<Value = String> {
+            let statement = prop_oneof![
+                tenant_statements(),
+                backup_statements(),
+                archive_and_copy_statements(),
+                restore_statements(),
+                delete_statements(),
+                plan_statements(),
+                user_statements(),
+            ];
+            let insert = prop_oneof![
+                proptest::sample::select(KEYWORDS).prop_map(str::to_ascii_uppercase),
+                "[=,;'\"-]|-?[0-9]{1,2}(\\.[0-9])?|[a-z]{1,3}",
+            ];
+            (
+                command(statement.boxed()),
+                any::<proptest::sample::Index>(),
+                any::<bool>(),
+                insert,
+            )
+                .prop_map(|(command, at, drop, insert)| {
+                    let mut words: Vec<String> =
+                        command.to_string().split(' ').map(str::to_string).collect();
+                    let at = at.index(words.len());
+                    if drop {
+                        words.remove(at);
+                    } else {
+                        words.insert(at, insert);
+                    }
+                    words.join(" ")
+                })
+        }
+
         proptest! {
+            #[test]
+            fn damaged_text_fails_at_a_real_position_or_round_trips(
+                sql in damaged_command_text()
+            ) {
+                match parse(&sql) {
+                    Err(e) => prop_assert!(
+                        (1..=sql.chars().count() + 1).contains(&e.position),
+                        "{:?} for {:?}", e, sql
+                    ),
+                    Ok(parsed) => {
+                        for parsed in parsed {
+                            if let Parsed::Backstop(command) = parsed {
+                                assert_round_trip(command)?;
+                            }
+                        }
+                    }
+                }
+            }
+
             #[test]
             fn tenants_and_parameters(c in command(tenant_statements())) {
                 assert_round_trip(c)?;

@@ -1,0 +1,54 @@
+//! ALTER SYSTEM BACKUP [INCREMENTAL] DATABASE | TENANT: start a data backup job.
+
+use std::sync::Arc;
+
+use super::Outcome;
+use crate::catalog::Catalog;
+use crate::error::{SqlError, SqlResult};
+use crate::executor::Executor;
+use crate::executor::backup::BackupSpec;
+use crate::sql::ast::BackupScope;
+
+pub fn start(
+    catalog: &Catalog,
+    executor: &Arc<Executor>,
+    incremental: bool,
+    scope: &BackupScope,
+    plus_archivelog: bool,
+    description: Option<&str>,
+) -> SqlResult<i64> {
+    if plus_archivelog {
+        return Err(SqlError::not_supported(
+            "BACKUP ... PLUS ARCHIVELOG is not supported by this server yet: archive log shipping \
+             comes with ALTER SYSTEM ARCHIVELOG",
+        ));
+    }
+    let (tenants, cluster) = match scope {
+        BackupScope::Database => (catalog.user_tenants()?, true),
+        BackupScope::Tenants(names) => {
+            let mut tenants = Vec::new();
+            for name in names {
+                let tenant = super::find_tenant(catalog, name)?;
+                if !tenants.iter().any(|t: &crate::catalog::tenants::Tenant| t.id == tenant.id) {
+                    tenants.push(tenant);
+                }
+            }
+            (tenants, false)
+        }
+    };
+    if tenants.is_empty() {
+        return Err(SqlError::wrong_state("there is no tenant to back up")
+            .with_hint("register one with CREATE TENANT name SOURCE = 'dir:///path'"));
+    }
+    executor.start_backup(BackupSpec {
+        tenants,
+        cluster,
+        incremental,
+        plus_archivelog,
+        description: description.map(str::to_string),
+    })
+}
+
+pub fn outcome(job_id: i64, wait: bool) -> Outcome {
+    Outcome::Job { job_id, wait }
+}

@@ -1,0 +1,69 @@
+//! RESTORE, RESTORE ... PREVIEW and CANCEL RESTORE.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+
+use super::Outcome;
+use crate::engine::RestoreMethod;
+use crate::error::SqlResult;
+use crate::executor::Executor;
+use crate::executor::restore::RestoreSpec;
+use crate::sql::ast::{self, RestoreUntil};
+
+pub struct Restore<'a> {
+    pub new_name: &'a str,
+    pub from: &'a str,
+    pub at: Option<&'a str>,
+    pub until: Option<&'a RestoreUntil>,
+    pub to: &'a str,
+    pub method: Option<ast::RestoreMethod>,
+    pub description: Option<&'a str>,
+}
+
+fn spec(from: &str, at: Option<&str>, until: Option<&RestoreUntil>) -> RestoreSpec {
+    RestoreSpec { from: from.to_string(), at: at.map(str::to_string), until: until.cloned() }
+}
+
+pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
+    let method = match r.method {
+        Some(ast::RestoreMethod::Delta) => RestoreMethod::Delta,
+        _ => RestoreMethod::Full,
+    };
+    executor.start_restore(
+        r.new_name,
+        &spec(r.from, r.at, r.until),
+        r.to,
+        method,
+        r.description.map(str::to_string),
+    )
+}
+
+/// The sets a restore would use, as rows.
+pub fn preview(executor: &Executor, from: &str, at: Option<&str>, until: &RestoreUntil) -> SqlResult<Outcome> {
+    let plan = executor.plan_restore(&spec(from, at, Some(until)))?;
+    let set = &plan.set;
+    let batch = crate::views::rows(
+        &[
+            ("tenant_name", DataType::Utf8),
+            ("backup_set_id", DataType::Int64),
+            ("backup_type", DataType::Utf8),
+            ("start_time", DataType::Utf8),
+            ("end_time", DataType::Utf8),
+            ("input_bytes", DataType::Int64),
+            ("file_count", DataType::Int64),
+            ("backup_dest", DataType::Utf8),
+        ],
+        vec![vec![
+            Some(set.tenant_name.clone()),
+            Some(set.set_id.to_string()),
+            Some(set.backup_type.as_str().to_string()),
+            Some(set.start_time.clone()),
+            Some(set.end_time.clone()),
+            Some(set.input_bytes.to_string()),
+            Some(set.file_count.to_string()),
+            Some(crate::catalog::mask_secrets(&plan.dest_uri)),
+        ]],
+    )?;
+    Ok(Outcome::Rows(batch))
+}

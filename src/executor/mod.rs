@@ -1,0 +1,223 @@
+//! Runs the jobs that statements start: data backups, restores and validations. It is the only
+//! writer of job state after the statement that created the job; every status change goes
+//! through the state machines of [`state`], and every running job holds a `CancellationToken`.
+
+pub mod backup;
+pub mod restore;
+pub mod state;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::catalog::jobs::{JobRecord, TaskProgress};
+use crate::engine::{EngineError, Progress};
+use crate::error::{SqlError, SqlResult, sqlstate};
+use state::JobStatus;
+
+/// OceanBase's result code of a job cancelled by a user.
+pub const OB_CANCELED: i64 = -4072;
+/// Result code of a job that failed for any other reason.
+pub const OB_ERROR: i64 = -4000;
+
+/// What a running job can be told to do.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    pub cancel: CancellationToken,
+}
+
+pub struct Executor {
+    catalog: Arc<Catalog>,
+    runtime: tokio::runtime::Handle,
+    running: Mutex<HashMap<i64, Arc<JobControl>>>,
+    ended: broadcast::Sender<i64>,
+}
+
+impl Executor {
+    pub fn new(catalog: Arc<Catalog>, runtime: tokio::runtime::Handle) -> Arc<Executor> {
+        let (ended, _) = broadcast::channel(256);
+        Arc::new(Executor { catalog, runtime, running: Mutex::new(HashMap::new()), ended })
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// At start: jobs the previous server process left unfinished cannot go on in this one; they
+    /// fail with reason SERVER_RESTART so that nothing shows as running that is not.
+    pub fn recover(&self) -> SqlResult<()> {
+        for job in self.catalog.unfinished_jobs()? {
+            for task in self.catalog.tasks_of(job.job_id)? {
+                if !state::TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
+                    self.catalog.end_task(task.task_id, "FAILED", OB_ERROR, "SERVER_RESTART: the server stopped while the task ran")?;
+                }
+            }
+            self.catalog.end_job(
+                job.job_id,
+                JobStatus::Failed.as_str(),
+                OB_ERROR,
+                Some(sqlstate::IO_ERROR),
+                "SERVER_RESTART: the server stopped while the job ran",
+            )?;
+            tracing::warn!(job_id = job.job_id, kind = %job.kind, "job failed by server restart");
+        }
+        Ok(())
+    }
+
+    fn register(&self, job_id: i64) -> Arc<JobControl> {
+        let control = Arc::new(JobControl::default());
+        self.running.lock().expect("running jobs poisoned").insert(job_id, control.clone());
+        control
+    }
+
+    fn finished(&self, job_id: i64) {
+        self.running.lock().expect("running jobs poisoned").remove(&job_id);
+        let _ = self.ended.send(job_id);
+    }
+
+    pub fn control_of(&self, job_id: i64) -> Option<Arc<JobControl>> {
+        self.running.lock().expect("running jobs poisoned").get(&job_id).cloned()
+    }
+
+    /// Notified with a job id each time a job ends.
+    pub fn subscribe(&self) -> broadcast::Receiver<i64> {
+        self.ended.subscribe()
+    }
+
+    /// Whether any job of any kind is running (destinations cannot change under it).
+    pub fn has_running_jobs(&self) -> bool {
+        !self.running.lock().expect("running jobs poisoned").is_empty()
+    }
+
+    /// Ends a job from its current state, through the state machine.
+    fn end_job(&self, job: &JobRecord, to: JobStatus, result: i64, code: Option<&str>, comment: &str) {
+        let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
+        if let Err(e) = from.transition(to) {
+            tracing::error!(job_id = job.job_id, error = %e, "refused job state change");
+            return;
+        }
+        if let Err(e) = self.catalog.end_job(job.job_id, to.as_str(), result, code, comment) {
+            tracing::error!(job_id = job.job_id, error = %e, "cannot record the end of a job");
+        }
+    }
+
+    /// The state a WAIT reports: the job's status and a progress line.
+    pub fn job_state(&self, job_id: i64) -> SqlResult<(JobRecord, String)> {
+        let job = self
+            .catalog
+            .job(job_id)?
+            .ok_or_else(|| SqlError::undefined(format!("job {job_id} does not exist")))?;
+        let rows = self.catalog.read(
+            "SELECT count(*), sum(CASE WHEN status = 'COMPLETED' THEN 1 ELSE 0 END), \
+             coalesce(sum(input_bytes), 0), coalesce(sum(total_bytes), 0), \
+             coalesce(sum(finish_file_count), 0) FROM task WHERE job_id = ?",
+            &[job_id.into()],
+        )?;
+        let r = &rows[0];
+        let (tasks, done, input, total, files) = (
+            r[0].as_i64().unwrap_or(0),
+            r[1].as_i64().unwrap_or(0),
+            r[2].as_i64().unwrap_or(0),
+            r[3].as_i64().unwrap_or(0),
+            r[4].as_i64().unwrap_or(0),
+        );
+        let percent = if total > 0 { 100.0 * input as f64 / total as f64 } else { 0.0 };
+        let line = format!(
+            "job {job_id} {}: {done}/{tasks} tasks completed, {percent:.1}% of {} read, {files} files",
+            job.status,
+            crate::views::functions::display_bytes(total)
+        );
+        Ok((job, line))
+    }
+}
+
+/// The error a WAIT on an ended job answers with, or `None` when it completed.
+pub fn job_error(job: &JobRecord) -> Option<SqlError> {
+    let status = JobStatus::parse(&job.status)?;
+    let comment = job.comment.clone().unwrap_or_default();
+    match status {
+        JobStatus::Completed => None,
+        JobStatus::Canceled => Some(
+            SqlError::new(sqlstate::QUERY_CANCELED, format!("job {} was canceled: {comment}", job.job_id))
+                .with_ob("OB_CANCELED", 4072),
+        ),
+        _ => {
+            let code = job.error_code.as_deref().map_or(sqlstate::INTERNAL_ERROR, static_code);
+            Some(SqlError::new(code, format!("job {} failed: {comment}", job.job_id)))
+        }
+    }
+}
+
+/// SQLSTATEs are stored as text; the error type wants one of the known static codes.
+fn static_code(code: &str) -> &'static str {
+    use sqlstate::*;
+    [
+        SYNTAX_ERROR, UNDEFINED_OBJECT, OBJECT_NOT_IN_PREREQUISITE_STATE, FEATURE_NOT_SUPPORTED,
+        QUERY_CANCELED, DISK_FULL, IO_ERROR, DATA_CORRUPTED, INVALID_PARAMETER_VALUE, "58P01",
+        "55000", "42704", "57014",
+    ]
+    .into_iter()
+    .find(|c| *c == code)
+    .unwrap_or(INTERNAL_ERROR)
+}
+
+/// Writes a task's progress to the catalog once a second until the returned token is cancelled.
+fn watch_progress(catalog: Arc<Catalog>, task_id: i64, progress: Arc<Progress>) -> CancellationToken {
+    every_second(progress, move |figures| {
+        if let Err(e) = catalog.task_progress(task_id, figures) {
+            tracing::warn!(task_id, error = %e, "cannot record task progress");
+        }
+    })
+}
+
+/// Calls `record` with the figures of `progress` once a second until the token is cancelled.
+fn every_second(
+    progress: Arc<Progress>,
+    record: impl Fn(&TaskProgress) + Send + 'static,
+) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let done = stop.clone();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = done.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            record(&task_figures(&progress, started.elapsed()));
+        }
+    });
+    stop
+}
+
+fn task_figures(progress: &Progress, elapsed: Duration) -> TaskProgress {
+    let s = progress.snapshot();
+    let seconds = elapsed.as_secs_f64().max(0.001);
+    TaskProgress {
+        input_bytes: s.input_bytes as i64,
+        output_bytes: s.output_bytes as i64,
+        output_rate_bytes: s.output_bytes as f64 / seconds,
+        file_count: s.total_files as i64,
+        finish_file_count: s.finished_files as i64,
+        total_bytes: s.total_bytes as i64,
+        data_progress: f64::from(progress.percent()),
+    }
+}
+
+/// A `file://` destination URI as the directory it names.
+pub fn destination_root(uri: &str) -> SqlResult<PathBuf> {
+    match crate::control::Destination::parse(uri)? {
+        crate::control::Destination::File(root) => Ok(root),
+    }
+}
+
+/// How an engine failure reads in a task's COMMENT: what failed, where, and why.
+pub fn failure_comment(what: &str, e: &EngineError) -> String {
+    format!("{what} failed: {e}")
+}

@@ -1,0 +1,59 @@
+//! `ALTER SYSTEM WAIT JOB n` and the trailing `WAIT` of start statements: block until the job
+//! ends, sending its progress as NOTICE messages, and answer with the job's own error when it
+//! did not complete. A client's query cancel ends the waiting, not the job.
+
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+
+use futures::{Sink, SinkExt};
+use pgwire::api::results::{Response, Tag};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::NoticeResponse;
+
+use crate::error::{SqlError, sqlstate};
+use crate::executor::{Executor, job_error};
+
+/// How often progress is looked at while nothing ends.
+const POLL: Duration = Duration::from_millis(500);
+
+pub async fn wait_for_job<C>(
+    client: &mut C,
+    executor: &Executor,
+    job_id: i64,
+    timeout: Option<Duration>,
+) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut ended = executor.subscribe();
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut last_line = String::new();
+    loop {
+        let (job, line) = executor.job_state(job_id)?;
+        if crate::executor::state::JobStatus::parse(&job.status).is_some_and(|s| s.is_end()) {
+            return match job_error(&job) {
+                Some(e) => Err(e.into()),
+                None => Ok(Response::Execution(Tag::new("ALTER SYSTEM"))),
+            };
+        }
+        if line != last_line {
+            let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), line.clone());
+            client.send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(notice))).await?;
+            last_line = line;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                format!("waiting for job {job_id} timed out; the job goes on"),
+            )
+            .into());
+        }
+        tokio::select! {
+            _ = ended.recv() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
