@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# backstop against restic and borg (Debian's packages) on the same data in the same run:
+# full backup, unchanged incremental, incremental after 5% of the files changed, restore.
+# Prints wall time, CPU seconds, repository size and peak RSS, with ratios to restic and borg.
+# Not a test: these machines are shared and noisy, so only ratios measured together mean much.
+#
+#   bench/backup-vs-restic-borg.sh            # dataset in bench/work/data (made if missing)
+#   SCALE=2 bench/backup-vs-restic-borg.sh    # a bigger dataset (remove bench/work first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=$root/bench/work
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
+
+scripts/setup-test-env.sh
+if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic borgbackup time
+fi
+cargo build --release --quiet
+backstop=$CARGO_TARGET_DIR/release/backstop
+
+data=$work/data
+[ -d "$data" ] || bench/make-dataset.sh "$data"
+rm -rf "$work/runs"
+mkdir -p "$work/runs"
+results=$work/runs/results.tsv
+: > "$results"
+
+# record TOOL STEP WALL CPU RSS_KB
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$results"; }
+
+timed() { # timed TOOL STEP command...: wall, user+sys CPU and peak RSS of a command
+    local tool=$1 step=$2; shift 2
+    /usr/bin/time -f '%e %U %S %M' -o "$work/runs/time" "$@" >/dev/null 2>"$work/runs/err" || {
+        cat "$work/runs/err" >&2; exit 1; }
+    read -r wall user sys rss < "$work/runs/time"
+    record "$tool" "$step" "$wall" "$(echo "$user + $sys" | bc)" "$rss"
+}
+
+# Every tool runs with a warm page cache, as the figures in the issue were taken.
+find "$data" -type f -exec cat {} + >/dev/null
+
+# --- backstop: a server on loopback, driven by psql; CPU and RSS read from /proc of the server.
+bdir=$work/runs/backstop
+mkdir -p "$bdir"
+port=55433
+BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$backstop" server --listen 127.0.0.1:$port --data-dir "$bdir/catalog" >/dev/null 2>"$bdir/log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do psql -X -q -h 127.0.0.1 -p $port -U admin -d backstop -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+export PGPASSWORD=bench
+sqlb() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>>"$bdir/psql.log" || {
+    tail -5 "$bdir/psql.log" >&2; exit 1; }; }
+cpu_of() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
+bstep() { # bstep STEP SQL
+    local c0 t0 c1 t1
+    c0=$(cpu_of); t0=$(date +%s.%N)
+    sqlb "$2"
+    t1=$(date +%s.%N); c1=$(cpu_of)
+    record backstop "$1" "$(echo "$t1 - $t0" | bc)" "$(echo "$c1 - $c0" | bc)" "$(awk '/VmHWM/ {print $2}' /proc/$server/status)"
+}
+sqlb "CREATE TENANT bench SOURCE = 'dir://$data'"
+sqlb "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$bdir/repo'"
+
+# --- restic and borg repositories.
+export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$work/runs/restic BORG_REPO=$work/runs/borg
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+restic init -q
+borg init -q -e none "$BORG_REPO"
+
+run_all() { # run_all STEP
+    bstep "$1" "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench WAIT"
+    timed restic "$1" restic backup -q "$data"
+    timed borg "$1" borg create "::$1" "$data"
+}
+
+run_all full
+run_all unchanged
+python3 - "$data" <<'PY'
+import os, sys
+files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs)
+for path in files[::20]:
+    with open(path, "ab") as f:
+        f.write(b"changed by the benchmark\n")
+PY
+run_all changed5
+
+for tool in backstop restic borg; do
+    case $tool in
+        backstop) size=$(du -sb "$bdir/repo" | cut -f1) ;;
+        *) size=$(du -sb "$work/runs/$tool" | cut -f1) ;;
+    esac
+    record "$tool" repo_bytes "$size" 0 0
+done
+
+rm -rf "$work/runs/r-"*
+bstep restore "ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/runs/r-backstop' WAIT"
+mkdir -p "$work/runs/r-restic" "$work/runs/r-borg"
+timed restic restore restic restore -q latest --target "$work/runs/r-restic"
+(cd "$work/runs/r-borg" && timed borg restore borg extract ::changed5)
+diff -rq "$data" "$work/runs/r-backstop" >/dev/null && echo "backstop restore identical to the source"
+rm -rf "$work/runs/r-"*
+
+python3 - "$results" <<'PY'
+import sys, collections
+rows = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    tool, step, wall, cpu, rss = line.split("\t")
+    rows[step][tool] = (float(wall), float(cpu), int(rss))
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "-"
+print(f"{'step':<10} {'tool':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'wall/restic':>12} {'wall/borg':>10}")
+for step in ["full", "unchanged", "changed5", "restore"]:
+    for tool in ["backstop", "restic", "borg"]:
+        wall, cpu, rss = rows[step][tool]
+        print(f"{step:<10} {tool:<9} {wall:8.2f} {cpu:8.2f} {rss / 1024:12.0f} "
+              f"{ratio(wall, rows[step]['restic'][0]):>12} {ratio(wall, rows[step]['borg'][0]):>10}")
+print()
+for tool in ["backstop", "restic", "borg"]:
+    size = rows["repo_bytes"][tool][0]
+    print(f"repository {tool:<9} {size / 2**20:10.1f} MB  /restic {ratio(size, rows['repo_bytes']['restic'][0])}  /borg {ratio(size, rows['repo_bytes']['borg'][0])}")
+PY
