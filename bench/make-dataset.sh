@@ -40,12 +40,14 @@ PY
 
 # 3. Large binaries: system programs and libraries concatenated into 4 files (about 400 MB).
 mkdir -p "$out/bin"
+set +o pipefail  # head closes the pipe early on purpose
 for i in 1 2 3 4; do
     for k in $(seq 1 $scale); do
         find /usr/lib/x86_64-linux-gnu /usr/bin -maxdepth 1 -type f -size +100k 2>/dev/null | sort | head -n 400 | \
             xargs cat 2>/dev/null | head -c $((100 << 20))
     done > "$out/bin/blob$i.bin"
 done
+set -o pipefail
 
 # 4. An incompressible file (about 600 MB).
 openssl rand -out "$out/random.bin" $((600 * scale << 20))

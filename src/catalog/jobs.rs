@@ -43,6 +43,11 @@ pub struct NewJob {
     pub restore_until: Option<String>,
     pub set_list: Option<String>,
     pub total_bytes: Option<i64>,
+    /// How many times the work was resumed from a checkpoint before this job.
+    pub restart_pass: i64,
+    /// The job this one resumes, when it restarts an interrupted task.
+    pub initiator_job_id: Option<i64>,
+    pub comment: Option<String>,
 }
 
 /// A new task row: one tenant's (or one set's) share of a job.
@@ -81,6 +86,7 @@ pub struct JobRecord {
     pub plus_archivelog: bool,
     pub restore_target: Option<String>,
     pub restore_tenant_name: Option<String>,
+    pub restart_pass: i64,
 }
 
 /// Progress figures of a running task, written at least once a second.
@@ -145,7 +151,7 @@ fn task_from(r: &Row) -> TaskRecord {
 
 const TASK_COLUMNS: &str = "task_id, job_id, tenant_id, backup_set_id, seq, status, path";
 const JOB_COLUMNS: &str = "job_id, job_kind, tenant_id, status, result, error_code, comment, \
-    backup_type, plus_archivelog, restore_target, restore_tenant_name";
+    backup_type, plus_archivelog, restore_target, restore_tenant_name, restart_pass";
 const SET_COLUMNS: &str = "tenant_id, backup_set_id, backup_type, prev_full_backup_set_id, status, \
     file_status, input_bytes, path, end_ts";
 
@@ -162,6 +168,7 @@ fn job_from(r: &Row) -> JobRecord {
         plus_archivelog: r[8].as_i64() == Some(1),
         restore_target: text(&r[9]),
         restore_tenant_name: text(&r[10]),
+        restart_pass: r[11].as_i64().unwrap_or(0),
     }
 }
 
@@ -187,13 +194,14 @@ fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogE
          job_level, encryption_mode, start_ts, status, result, description, path, stop_mode, \
          restart_pass, job_type, validate_level, restore_tenant_name, backup_tenant_name, \
          backup_tenant_id, backup_dest, restore_target, restore_option, restore_until, set_list, \
-         total_bytes, finish_bytes) VALUES (?, ?, ?, 1, ?, 1, 0, ?, ?, ?, ?, 'NONE', ?, 'INIT', 0, \
-         ?, ?, 'NONE', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+         total_bytes, finish_bytes, comment) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, 'NONE', ?, \
+         'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
         &[
             job_id.into(),
             kind.as_str().into(),
             job.tenant_id.into(),
             job.backup_set_id.into(),
+            job.initiator_job_id.unwrap_or(0).into(),
             job.executor_tenant_id.clone().into(),
             job.plus_archivelog.into(),
             job.backup_type.clone().into(),
@@ -201,6 +209,7 @@ fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogE
             now_micros().into(),
             job.description.clone().into(),
             job.path.clone().into(),
+            job.restart_pass.into(),
             job.job_type.clone().into(),
             job.validate_level.clone().into(),
             job.restore_tenant_name.clone().into(),
@@ -212,6 +221,7 @@ fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogE
             job.restore_until.clone().into(),
             job.set_list.clone().into(),
             job.total_bytes.into(),
+            job.comment.clone().into(),
         ],
     )?;
     Ok(job_id)
@@ -240,7 +250,7 @@ impl Catalog {
                     "INSERT INTO task (task_id, job_id, tenant_id, incarnation, backup_set_id, \
                      copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
                      file_count, finish_file_count, total_bytes, data_progress, result, path, \
-                     restart_pass) VALUES (?, ?, ?, 1, ?, 0, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, 0)",
+                     restart_pass) VALUES (?, ?, ?, 1, ?, 0, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, ?)",
                     &[
                         task_id.into(),
                         job_id.into(),
@@ -249,6 +259,7 @@ impl Catalog {
                         (seq as i64).into(),
                         task.total_bytes.unwrap_or(0).into(),
                         task.path.clone().into(),
+                        job.restart_pass.into(),
                     ],
                 )?;
                 out.push(TaskRecord {
@@ -337,7 +348,7 @@ impl Catalog {
         self.write(|tx| {
             tx.execute(
                 "UPDATE job SET status = ?, result = ?, error_code = ?, comment = ?, end_ts = ? \
-                 WHERE job_id = ?",
+                 WHERE job_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED', 'FINISH', 'CANCEL')",
                 &[
                     status.into(),
                     result.into(),
@@ -364,7 +375,7 @@ impl Catalog {
     pub fn start_task(&self, task_id: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE task SET status = 'DOING', start_ts = ? WHERE task_id = ?",
+                "UPDATE task SET status = 'DOING', start_ts = coalesce(start_ts, ?) WHERE task_id = ?",
                 &[now_micros().into(), task_id.into()],
             )?;
             Ok(())
@@ -395,7 +406,8 @@ impl Catalog {
     pub fn end_task(&self, task_id: i64, status: &str, result: i64, comment: &str) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE task SET status = ?, result = ?, comment = ?, end_ts = ? WHERE task_id = ?",
+                "UPDATE task SET status = ?, result = ?, comment = ?, end_ts = ? WHERE task_id = ? \
+                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
                 &[status.into(), result.into(), comment.into(), now_micros().into(), task_id.into()],
             )?;
             Ok(())
@@ -438,7 +450,8 @@ impl Catalog {
             tx.execute(
                 "UPDATE task SET status = 'COMPLETED', result = 0, comment = ?, end_ts = ?, \
                  input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, file_count = ?, \
-                 finish_file_count = ?, total_bytes = ?, data_progress = 100 WHERE task_id = ?",
+                 finish_file_count = ?, total_bytes = ?, data_progress = 100 WHERE task_id = ? \
+                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
                 &[
                     comment.into(),
                     now_micros().into(),

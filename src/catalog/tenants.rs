@@ -74,6 +74,12 @@ impl Catalog {
         Ok(rows.into_iter().next().map(from_row))
     }
 
+    /// A tenant by id, dropped or not.
+    pub fn tenant_by_id(&self, id: i64) -> Result<Option<Tenant>, CatalogError> {
+        let rows = self.read(&format!("SELECT {COLUMNS} FROM tenant WHERE tenant_id = ?"), &[id.into()])?;
+        Ok(rows.into_iter().next().map(from_row))
+    }
+
     /// Every registered user tenant, in tenant-id order (the order tasks are processed in).
     pub fn user_tenants(&self) -> Result<Vec<Tenant>, CatalogError> {
         let rows = self.read(

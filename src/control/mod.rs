@@ -61,6 +61,16 @@ impl Control {
         &self.catalog
     }
 
+    /// The ids of a `TENANT = a, b` list, each checked to exist.
+    fn tenant_ids(&self, names: &Option<Vec<String>>) -> SqlResult<Option<Vec<i64>>> {
+        let Some(names) = names else { return Ok(None) };
+        names
+            .iter()
+            .map(|n| find_tenant(&self.catalog, n).map(|t| t.id))
+            .collect::<SqlResult<Vec<i64>>>()
+            .map(Some)
+    }
+
     pub fn apply(&self, caller: &Caller, command: &Command) -> SqlResult<Outcome> {
         let statement = &command.statement;
         let needed = statement.required_role();
@@ -135,6 +145,34 @@ impl Control {
             }
             Statement::CancelValidate { job_id } => {
                 self.executor.cancel_validate(*job_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::CancelBackup { tenants } => {
+                self.executor.cancel_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::StopBackup { tenants } => {
+                self.executor.stop_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::SuspendBackup { tenants } => {
+                self.executor.suspend_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::ResumeBackup { tenants } => {
+                let jobs = self.executor.resume_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Job { job_id: jobs[0], wait: command.wait })
+            }
+            Statement::RestartBackupContext { context_id } => {
+                let job_id = self.executor.restart_context(context_id)?;
+                Ok(Outcome::Job { job_id, wait: command.wait })
+            }
+            Statement::DeleteBackupContext { context_id } => {
+                self.executor.delete_context(context_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::CancelAllBackupForce => {
+                self.executor.cancel_all_force()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::WaitJob { job_id, timeout } => {

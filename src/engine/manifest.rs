@@ -317,6 +317,8 @@ pub struct ManifestReader<'a> {
     current: std::vec::IntoIter<ManifestEntry>,
     current_object: String,
     last_path: Option<Vec<u8>>,
+    /// Directories enclosing the current entry, outermost first.
+    open_dirs: Vec<Vec<u8>>,
     failed: bool,
 }
 
@@ -328,6 +330,7 @@ impl<'a> ManifestReader<'a> {
             current: Vec::new().into_iter(),
             current_object: String::new(),
             last_path: None,
+            open_dirs: Vec::new(),
             failed: false,
         }
     }
@@ -344,6 +347,52 @@ impl<'a> ManifestReader<'a> {
     }
 }
 
+impl ManifestReader<'_> {
+    /// Refuses entries a walk cannot produce: the first must be the root directory, paths must
+    /// strictly increase, names must be plain (no `.`, `..`, empty or NUL), and every entry's
+    /// parent must be a directory of the manifest. A restore relies on this never to write
+    /// outside its target or through a symlink.
+    fn check_place(&mut self, entry: &ManifestEntry) -> Result<(), &'static str> {
+        if let Some(last) = &self.last_path
+            && compare_paths(last, &entry.path) != std::cmp::Ordering::Less
+        {
+            return Err("entries out of order");
+        }
+        if entry.path.is_empty() {
+            if self.last_path.is_some() || entry.kind != EntryKind::Directory {
+                return Err("misplaced root entry");
+            }
+            self.open_dirs.push(Vec::new());
+            return Ok(());
+        }
+        let names_ok = entry
+            .path
+            .split(|&b| b == b'/')
+            .all(|name| !name.is_empty() && name != b"." && name != b".." && !name.contains(&0));
+        if !names_ok {
+            return Err("invalid path");
+        }
+        let parent = match entry.path.iter().rposition(|&b| b == b'/') {
+            Some(at) => &entry.path[..at],
+            None => &[][..],
+        };
+        while self
+            .open_dirs
+            .last()
+            .is_some_and(|dir| dir.as_slice() != parent)
+        {
+            self.open_dirs.pop();
+        }
+        if self.open_dirs.is_empty() {
+            return Err("entry outside any directory of the manifest");
+        }
+        if entry.kind == EntryKind::Directory {
+            self.open_dirs.push(entry.path.clone());
+        }
+        Ok(())
+    }
+}
+
 impl Iterator for ManifestReader<'_> {
     type Item = Result<ManifestEntry, EngineError>;
 
@@ -353,16 +402,11 @@ impl Iterator for ManifestReader<'_> {
         }
         loop {
             if let Some(entry) = self.current.next() {
-                if let Some(last) = &self.last_path
-                    && compare_paths(last, &entry.path) != std::cmp::Ordering::Less
-                {
+                if let Err(problem) = self.check_place(&entry) {
                     self.failed = true;
                     return Some(Err(EngineError::corrupt(
                         &self.current_object,
-                        format!(
-                            "entries out of order at {}",
-                            String::from_utf8_lossy(&entry.path)
-                        ),
+                        format!("{problem} at {}", String::from_utf8_lossy(&entry.path)),
                     )));
                 }
                 self.last_path = Some(entry.path.clone());
@@ -445,10 +489,16 @@ mod tests {
         let backend = LocalBackend::new(dir.path().to_path_buf());
         let mut refs = Vec::new();
         let mut all = Vec::new();
-        for batch in [[&b"a"[..], b"a/x"], [b"a-b", b"n\xffme"]] {
+        let batches: [&[&[u8]]; 2] = [&[b"", b"a"], &[b"a/x", b"a-b", b"n\xffme"]];
+        for batch in batches {
             let mut builder = SegmentBuilder::new();
             for path in batch {
-                let entry = file_entry(path, 100);
+                let mut entry = file_entry(path, 100);
+                if path.len() <= 1 {
+                    entry.kind = EntryKind::Directory;
+                    entry.extents.clear();
+                    entry.size = 0;
+                }
                 builder.push(&entry);
                 all.push(entry);
             }
@@ -461,11 +511,44 @@ mod tests {
             .unwrap();
         assert_eq!(read, all);
         let mut cursor = ManifestCursor::new(ManifestReader::new(&backend, &refs));
-        assert!(cursor.find(b"").unwrap().is_none());
+        assert!(cursor.find(b"").unwrap().is_some());
+        assert!(cursor.find(b"a").unwrap().is_some());
         assert_eq!(cursor.find(b"a/x").unwrap().unwrap().path, b"a/x");
         assert!(cursor.find(b"a/y").unwrap().is_none());
         assert_eq!(cursor.find(b"n\xffme").unwrap().unwrap().size, 100);
         assert!(cursor.find(b"z").unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_a_walk_cannot_produce_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path().to_path_buf());
+        let mut root = file_entry(b"", 10);
+        root.kind = EntryKind::Directory;
+        root.extents.clear();
+        root.size = 0;
+        let mut link = file_entry(b"a", 10);
+        link.kind = EntryKind::Symlink;
+        link.extents.clear();
+        let cases: Vec<Vec<ManifestEntry>> = vec![
+            vec![root.clone(), file_entry(b"../escape", 10)],
+            vec![root.clone(), file_entry(b"x/./y", 10)],
+            vec![root.clone(), link, file_entry(b"a/through-symlink", 10)],
+            vec![file_entry(b"no-root-first", 10)],
+            vec![root.clone(), file_entry(b"b", 10), file_entry(b"a", 10)],
+        ];
+        for entries in cases {
+            let mut builder = SegmentBuilder::new();
+            for entry in &entries {
+                builder.push(entry);
+            }
+            let (reference, stored) = builder.finish(1);
+            backend.put(&reference.object, &stored).unwrap();
+            let refs = [reference];
+            let read: Result<Vec<_>, _> = ManifestReader::new(&backend, &refs).collect();
+            let err = read.unwrap_err();
+            assert!(err.to_string().contains(&refs[0].object), "{err}");
+        }
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn restore(
         cancel,
         batch: Batch::default(),
         summary: RestoreSummary::default(),
-        is_root: unsafe_geteuid() == 0,
+        is_root: effective_uid() == 0,
     };
     for entry in ManifestReader::new(repo.backend(), &set.manifest) {
         if cancel.is_cancelled() {
@@ -115,7 +115,7 @@ pub fn restore(
     Ok(restorer.summary)
 }
 
-fn unsafe_geteuid() -> u32 {
+fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
@@ -275,6 +275,7 @@ impl Restorer<'_> {
     }
 
     fn place_file(&mut self, path: PathBuf, entry: ManifestEntry) -> Result<(), EngineError> {
+        self.progress.set_current_file(Some(path.clone()));
         if self.method == RestoreMethod::Delta {
             match fs::symlink_metadata(&path) {
                 Ok(meta) if meta.is_file() && meta.len() == entry.size => {

@@ -97,7 +97,7 @@ pub fn validate(
                     report.bytes_read += bytes.len() as u64;
                     decode_index(&needed.object, &bytes).err().map(detail_of)
                 }
-                Err(e) => Some(EngineError::from(e)).map(detail_of),
+                Err(e) => Some(detail_of(EngineError::from(e))),
             },
         };
         if let Some(problem) = problem {

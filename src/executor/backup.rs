@@ -1,6 +1,7 @@
 //! Data backup jobs: one task per tenant, processed in tenant-id order by at most
 //! `backup_concurrency` workers; each task backs its tenant up into its destination's
-//! repository and records the set.
+//! repository, saving checkpoints as it goes, and records the set. Interrupts (SPEC §4.3) and
+//! failures end tasks with or without a restartable context.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::state::{JobStatus, TaskStatus};
-use super::{Executor, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress};
+use super::{Executor, Interrupt, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress};
+use crate::catalog::contexts::Reason;
 use crate::catalog::jobs::{JobKind, NewBackupSet, NewJob, NewTask, TaskRecord};
 use crate::catalog::parameters::parse_duration;
 use crate::catalog::tenants::{Tenant, TenantKind};
@@ -32,15 +34,28 @@ pub struct BackupSpec {
 
 /// A task's tenant and where its backup goes.
 #[derive(Debug, Clone)]
-struct Target {
-    tenant: Tenant,
-    dest_uri: String,
+pub struct Target {
+    pub tenant: Tenant,
+    pub dest_uri: String,
+}
+
+/// The work of one run of a backup job: its tasks still to do, and whether they go on from
+/// checkpoints.
+pub struct BackupRun {
+    pub job_id: i64,
+    pub work: Vec<(TaskRecord, Target)>,
+    pub incremental: bool,
+    pub plus_archivelog: bool,
+    pub resume: bool,
 }
 
 /// How a task ended.
 enum TaskEnd {
     Completed,
+    /// Never started (the job was stopped, cancelled or suspended first).
+    NotStarted,
     Canceled,
+    Suspended,
     Failed { code: &'static str, comment: String },
 }
 
@@ -54,25 +69,30 @@ fn in_progress(tenant: &Tenant, job_id: i64) -> SqlError {
 }
 
 impl Executor {
+    /// Where a tenant's data backups go.
+    pub fn backup_target(&self, tenant: &Tenant) -> SqlResult<Target> {
+        if tenant.kind != TenantKind::Directory {
+            return Err(SqlError::not_supported(format!(
+                "tenant {} is a {} tenant; this release backs up directory tenants only",
+                tenant.name,
+                tenant.kind.as_str()
+            )));
+        }
+        let dest_uri = self.catalog.parameter(tenant.id, "data_backup_dest")?.ok_or_else(|| {
+            SqlError::wrong_state(format!("no DATA_BACKUP_DEST is set for tenant {}", tenant.name))
+                .with_hint("ALTER SYSTEM SET DATA_BACKUP_DEST = 'file:///path'")
+        })?;
+        Ok(Target { tenant: tenant.clone(), dest_uri })
+    }
+
     /// Records the job and its tasks and starts them; returns once the job is durable.
     pub fn start_backup(self: &Arc<Self>, spec: BackupSpec) -> SqlResult<i64> {
         let mut targets = Vec::new();
         for tenant in &spec.tenants {
-            if tenant.kind != TenantKind::Directory {
-                return Err(SqlError::not_supported(format!(
-                    "tenant {} is a {} tenant; this release backs up directory tenants only",
-                    tenant.name,
-                    tenant.kind.as_str()
-                )));
-            }
             if let Some(job_id) = self.catalog.backup_running_for(tenant.id)? {
                 return Err(in_progress(tenant, job_id));
             }
-            let dest_uri = self.catalog.parameter(tenant.id, "data_backup_dest")?.ok_or_else(|| {
-                SqlError::wrong_state(format!("no DATA_BACKUP_DEST is set for tenant {}", tenant.name))
-                    .with_hint("ALTER SYSTEM SET DATA_BACKUP_DEST = 'file:///path'")
-            })?;
-            targets.push(Target { tenant: tenant.clone(), dest_uri });
+            targets.push(self.backup_target(tenant)?);
         }
         targets.sort_by_key(|t| t.tenant.id);
         let single = targets.len() == 1 && !spec.cluster;
@@ -97,47 +117,62 @@ impl Executor {
             .collect();
         let (job_id, records) = self.catalog.create_job(JobKind::Backup, &job, &tasks)?;
         tracing::info!(job_id, tenants = %job.executor_tenant_id, "data backup job created");
-        let control = self.register(job_id);
-        let executor = self.clone();
-        let work: Vec<(TaskRecord, Target)> = records.into_iter().zip(targets).collect();
-        self.runtime.spawn(async move {
-            executor.run_backup_job(job_id, control, spec, work).await;
+        self.spawn_backup(BackupRun {
+            job_id,
+            work: records.into_iter().zip(targets).collect(),
+            incremental: spec.incremental,
+            plus_archivelog: spec.plus_archivelog,
+            resume: false,
         });
         Ok(job_id)
     }
 
-    async fn run_backup_job(
-        self: Arc<Self>,
-        job_id: i64,
-        control: Arc<JobControl>,
-        spec: BackupSpec,
-        work: Vec<(TaskRecord, Target)>,
-    ) {
+    /// Runs a backup job's remaining tasks in the background.
+    pub fn spawn_backup(self: &Arc<Self>, run: BackupRun) {
+        let control = self.register(run.job_id);
+        let executor = self.clone();
+        self.runtime.spawn(async move {
+            let job_id = run.job_id;
+            executor.run_backup_job(run, control).await;
+            executor.finished(job_id);
+        });
+    }
+
+    async fn run_backup_job(self: &Arc<Self>, run: BackupRun, control: Arc<JobControl>) {
+        let job_id = run.job_id;
         if let Err(e) = self.catalog.start_job(job_id) {
             tracing::error!(job_id, error = %e, "cannot start job");
         }
-        let workers = self.concurrency();
-        let permits = Arc::new(Semaphore::new(workers));
+        let limit = self.duration_parameter(crate::catalog::SYS_TENANT_ID, "backup_max_run_time", Duration::ZERO);
+        if !limit.is_zero() {
+            let watched = control.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                watched.interrupt(Interrupt::MaxRunTime);
+            });
+        }
+        let permits = Arc::new(Semaphore::new(self.concurrency()));
         let mut running = Vec::new();
-        for (task, target) in work {
+        let mut ends = Vec::new();
+        for (task, target) in run.work {
             // Tasks start in tenant-id order: each waits for a worker before the next is looked at.
             let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
-            if control.cancel.is_cancelled() {
-                let _ = self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by user");
-                drop(permit);
+            if control.interrupted().is_some() {
+                self.end_unstarted_task(&task, &target, &control);
+                ends.push(TaskEnd::NotStarted);
                 continue;
             }
             let executor = self.clone();
             let control = control.clone();
-            let incremental = spec.incremental;
-            let plus_archivelog = spec.plus_archivelog;
+            let (incremental, plus_archivelog, resume) = (run.incremental, run.plus_archivelog, run.resume);
             running.push(tokio::spawn(async move {
-                let end = executor.run_backup_task(&task, &target, incremental, plus_archivelog, &control).await;
+                let end = executor
+                    .run_backup_task(&task, &target, incremental, plus_archivelog, resume, &control)
+                    .await;
                 drop(permit);
                 end
             }));
         }
-        let mut ends = Vec::new();
         for handle in running {
             ends.push(handle.await.unwrap_or_else(|e| TaskEnd::Failed {
                 code: sqlstate::INTERNAL_ERROR,
@@ -145,7 +180,28 @@ impl Executor {
             }));
         }
         self.finish_backup_job(job_id, &control, &ends);
-        self.finished(job_id);
+    }
+
+    fn end_unstarted_task(&self, task: &TaskRecord, target: &Target, control: &JobControl) {
+        let result = match control.interrupted() {
+            Some(Interrupt::Suspend) => {
+                let end = self.catalog.end_task(task.task_id, TaskStatus::Suspended.as_str(), 0, "suspended before it started");
+                if let Ok(Some(job)) = self.catalog.job(task.job_id) {
+                    let _ = self.keep_context(&job, task, Reason::Suspended);
+                }
+                end
+            }
+            Some(Interrupt::Stop) => self.catalog.end_task(
+                task.task_id,
+                TaskStatus::Canceled.as_str(),
+                OB_CANCELED,
+                "not started: the job was stopped gracefully",
+            ),
+            _ => self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by user"),
+        };
+        if let Err(e) = result {
+            tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot end a task");
+        }
     }
 
     fn finish_backup_job(&self, job_id: i64, control: &JobControl, ends: &[TaskEnd]) {
@@ -157,15 +213,37 @@ impl Executor {
                 _ => None,
             })
             .collect();
-        if control.cancel.is_cancelled() {
-            self.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED), "canceled by user");
-        } else if let Some((code, _)) = failures.first() {
-            let comment: Vec<&str> = failures.iter().map(|(_, c)| *c).collect();
-            self.end_job(&job, JobStatus::Failed, OB_ERROR, Some(code), &comment.join("; "));
-        } else if ends.iter().all(|e| matches!(e, TaskEnd::Completed)) {
-            self.end_job(&job, JobStatus::Completed, 0, None, "");
-        } else {
-            self.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED), "canceled by user");
+        let started = ends.iter().filter(|e| !matches!(e, TaskEnd::NotStarted)).count();
+        let skipped = ends.len() - started;
+        let suspended = ends.iter().any(|e| matches!(e, TaskEnd::Suspended | TaskEnd::NotStarted));
+        let canceled = (OB_CANCELED, Some(sqlstate::QUERY_CANCELED));
+        match control.interrupted() {
+            Some(Interrupt::Cancel) => {
+                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1, "canceled by user");
+            }
+            Some(Interrupt::MaxRunTime) => {
+                let _ = self.catalog.drop_contexts_of_job(job_id);
+                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1,
+                    "canceled: the job ran longer than backup_max_run_time; it is not restarted");
+            }
+            Some(Interrupt::Suspend) if suspended => {
+                self.end_job(&job, JobStatus::Suspended, 0, None, "suspended by user; RESUME BACKUP goes on from the checkpoints");
+            }
+            Some(Interrupt::Stop) if started == 0 => {
+                self.end_job(&job, JobStatus::Failed, canceled.0, canceled.1, "Operation was canceled by user");
+            }
+            Some(Interrupt::Stop) if skipped > 0 => {
+                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1,
+                    &format!("stopped gracefully by user: {skipped} task(s) not started"));
+            }
+            _ if !failures.is_empty() => {
+                let comment: Vec<&str> = failures.iter().map(|(_, c)| *c).collect();
+                self.end_job(&job, JobStatus::Failed, OB_ERROR, Some(failures[0].0), &comment.join("; "));
+            }
+            _ => {
+                let comment = if job.restart_pass > 0 { "resumed from checkpoint" } else { "" };
+                self.end_job(&job, JobStatus::Completed, 0, None, comment);
+            }
         }
         tracing::info!(job_id, "data backup job ended");
     }
@@ -185,21 +263,23 @@ impl Executor {
         }
     }
 
-    fn duration_parameter(&self, tenant_id: i64, name: &str) -> Duration {
+    pub(crate) fn duration_parameter(&self, tenant_id: i64, name: &str, default: Duration) -> Duration {
         self.catalog
             .parameter(tenant_id, name)
             .ok()
             .flatten()
             .and_then(|v| parse_duration(&v))
-            .unwrap_or(Duration::from_secs(30))
+            .unwrap_or(default)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_backup_task(
         &self,
         task: &TaskRecord,
         target: &Target,
         incremental: bool,
         plus_archivelog: bool,
+        resume: bool,
         control: &JobControl,
     ) -> TaskEnd {
         let span = tracing::info_span!("backup_task", job_id = task.job_id, task_id = task.task_id, tenant = %target.tenant.name);
@@ -208,10 +288,10 @@ impl Executor {
             return TaskEnd::Failed { code: sqlstate::IO_ERROR, comment: e.to_string() };
         }
         let started = now_micros();
-        let retry_delay = self.duration_parameter(target.tenant.id, "backup_retry_delay");
+        let retry_delay = self.duration_parameter(target.tenant.id, "backup_retry_delay", Duration::from_secs(5));
         let mut attempt = 0;
         let outcome = loop {
-            let outcome = self.backup_once(task, target, incremental, attempt > 0, control).await;
+            let outcome = self.backup_once(task, target, incremental, resume || attempt > 0, control).await;
             match &outcome {
                 Err(e) if e.is_retryable() && attempt < RETRIES && !control.cancel.is_cancelled() => {
                     attempt += 1;
@@ -223,8 +303,10 @@ impl Executor {
         };
         let end = match outcome {
             Ok((summary, progress, parent)) => {
+                let _ = self.catalog.task_bytes_read(task.task_id, summary.bytes_read as i64);
                 self.record_set(task, target, plus_archivelog, started, summary, progress, parent)
             }
+            Err(EngineError::Cancelled) if control.interrupted() == Some(Interrupt::Suspend) => TaskEnd::Suspended,
             Err(EngineError::Cancelled) => TaskEnd::Canceled,
             Err(e) => TaskEnd::Failed {
                 code: e.kind().sqlstate(),
@@ -234,21 +316,61 @@ impl Executor {
                 ),
             },
         };
-        let (status, result, comment) = match &end {
-            TaskEnd::Completed => return end,
-            TaskEnd::Canceled => (TaskStatus::Canceled, OB_CANCELED, "canceled by user".to_string()),
-            TaskEnd::Failed { comment, .. } => (TaskStatus::Failed, OB_ERROR, comment.clone()),
+        self.end_task(task, target, &end);
+        end
+    }
+
+    /// Records how a task ended, and what it keeps: a context when it may go on later, nothing
+    /// (its checkpoint released) when it was cancelled.
+    fn end_task(&self, task: &TaskRecord, target: &Target, end: &TaskEnd) {
+        let (status, result, comment, reason) = match end {
+            TaskEnd::Completed | TaskEnd::NotStarted => {
+                if let Ok(Some(context)) = self.catalog.context_of_task(task.task_id) {
+                    let _ = self.catalog.drop_context(&context.context_id);
+                }
+                return;
+            }
+            TaskEnd::Canceled => (TaskStatus::Canceled, OB_CANCELED, "canceled by user".to_string(), None),
+            TaskEnd::Suspended => (TaskStatus::Suspended, 0, "suspended by user".to_string(), Some(Reason::Suspended)),
+            TaskEnd::Failed { comment, .. } => (TaskStatus::Failed, OB_ERROR, comment.clone(), Some(Reason::Failed)),
         };
         if let Err(e) = TaskStatus::Doing.transition(status) {
             tracing::error!(error = %e, "refused task state change");
+            return;
         }
         if let Err(e) = self.catalog.end_task(task.task_id, status.as_str(), result, &comment) {
             tracing::error!(error = %e, "cannot record the end of a task");
         }
-        end
+        match reason {
+            Some(reason) => {
+                if let Ok(Some(job)) = self.catalog.job(task.job_id) {
+                    if let Err(e) = self.keep_context(&job, task, reason) {
+                        tracing::error!(error = %e, "cannot keep a restartable context");
+                    }
+                }
+            }
+            None => {
+                if let Ok(Some(context)) = self.catalog.context_of_task(task.task_id) {
+                    let _ = self.catalog.drop_context(&context.context_id);
+                }
+                self.release_checkpoint(target, task);
+            }
+        }
     }
 
-    /// One attempt at the backup; a retry goes on from the checkpoint of the attempt before.
+    /// Drops the checkpoint a cancelled task left; its partial data is garbage for cleanup.
+    pub(crate) fn release_checkpoint(&self, target: &Target, task: &TaskRecord) {
+        let (Ok(root), Some(set_id)) = (super::destination_root(&target.dest_uri), task.backup_set_id) else { return };
+        let tenant_id = target.tenant.id;
+        let installation = self.catalog.installation_id().to_string();
+        std::thread::spawn(move || {
+            if let Ok(repo) = Repository::open_for_write(&root, &installation) {
+                let _ = repo.delete_checkpoint(tenant_id, set_id);
+            }
+        });
+    }
+
+    /// One attempt at the backup; `resume` goes on from the task's checkpoint.
     async fn backup_once(
         &self,
         task: &TaskRecord,
@@ -266,7 +388,12 @@ impl Executor {
         let tenant = target.tenant.clone();
         let set_id = task.backup_set_id.expect("backup tasks have a set id");
         let parent = if incremental {
-            catalog.last_set(tenant.id, &mask_secrets(&target.dest_uri)).ok().flatten().map(|s| s.backup_set_id)
+            catalog
+                .last_set(tenant.id, &mask_secrets(&target.dest_uri))
+                .ok()
+                .flatten()
+                .map(|s| s.backup_set_id)
+                .filter(|p| *p != set_id)
         } else {
             None
         };
@@ -286,7 +413,7 @@ impl Executor {
             parent_set_id: parent,
             compression_level: compression.strip_prefix("zstd:").and_then(|l| l.parse().ok()).unwrap_or(0),
             concurrency: 0,
-            checkpoint_interval: self.duration_parameter(tenant.id, "backup_checkpoint_interval"),
+            checkpoint_interval: self.duration_parameter(tenant.id, "backup_checkpoint_interval", Duration::from_secs(30)),
             skip_unreadable,
             resume,
         };
@@ -294,6 +421,7 @@ impl Executor {
         let ticker = watch_progress(catalog.clone(), task.task_id, progress.clone());
         let cancel = control.cancel.clone();
         let engine_progress = progress.clone();
+        let task_id = task.task_id;
         let result = tokio::task::spawn_blocking(move || {
             let repo = Repository::open_for_write(&root, &installation)?;
             // The catalog may remember a parent the destination no longer has: back up in full.
@@ -304,7 +432,16 @@ impl Executor {
                 }
             }
             let parent = request.parent_set_id;
-            engine::backup(&repo, &request, &engine_progress, &cancel, &mut |_| {}).map(|s| (s, parent))
+            let mut on_checkpoint = |info: &engine::CheckpointInfo| {
+                let time = info
+                    .time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(now_micros(), |d| d.as_micros() as i64);
+                if let Err(e) = catalog.task_checkpoint(task_id, info.bytes_done as i64, info.files_done as i64, time) {
+                    tracing::warn!(task_id, error = %e, "cannot record a checkpoint");
+                }
+            };
+            engine::backup(&repo, &request, &engine_progress, &cancel, &mut on_checkpoint).map(|s| (s, parent))
         })
         .await
         .unwrap_or_else(|e| Err(EngineError::Io {
@@ -335,6 +472,9 @@ impl Executor {
         });
         let mut figures = task_figures(&progress, Duration::from_micros((now_micros() - started).max(1) as u64));
         figures.data_progress = 100.0;
+        figures.input_bytes = figures.input_bytes.max(descriptor.input_bytes as i64);
+        figures.total_bytes = figures.total_bytes.max(descriptor.input_bytes as i64);
+        figures.finish_file_count = figures.file_count;
         let comment = summary_comment(&summary);
         let set = NewBackupSet {
             tenant_id: target.tenant.id,

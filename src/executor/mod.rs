@@ -3,6 +3,8 @@
 //! through the state machines of [`state`], and every running job holds a `CancellationToken`.
 
 pub mod backup;
+pub mod contexts;
+pub mod control;
 pub mod restore;
 pub mod state;
 pub mod validate;
@@ -26,10 +28,42 @@ pub const OB_CANCELED: i64 = -4072;
 /// Result code of a job that failed for any other reason.
 pub const OB_ERROR: i64 = -4000;
 
+/// How a user (or a limit) asked a running job to stop, strongest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Interrupt {
+    /// Graceful (Veeam's stop): tasks in progress finish, the others do not start.
+    Stop,
+    /// Interrupt now, keeping a restartable context per unfinished task.
+    Suspend,
+    /// Immediate: no new sets, no contexts.
+    Cancel,
+    /// Cancelled because it ran longer than `backup_max_run_time`: never restarted.
+    MaxRunTime,
+}
+
 /// What a running job can be told to do.
 #[derive(Debug, Default)]
 pub struct JobControl {
+    /// Fired by every interrupt but a graceful stop: workers check it between chunks.
     pub cancel: CancellationToken,
+    interrupt: Mutex<Option<Interrupt>>,
+}
+
+impl JobControl {
+    /// Records an interrupt; a stronger one replaces a weaker one, never the reverse.
+    pub fn interrupt(&self, how: Interrupt) {
+        let mut current = self.interrupt.lock().expect("interrupt poisoned");
+        if current.is_none_or(|c| how > c) {
+            *current = Some(how);
+        }
+        if how != Interrupt::Stop {
+            self.cancel.cancel();
+        }
+    }
+
+    pub fn interrupted(&self) -> Option<Interrupt> {
+        *self.interrupt.lock().expect("interrupt poisoned")
+    }
 }
 
 pub struct Executor {
@@ -49,13 +83,20 @@ impl Executor {
         &self.catalog
     }
 
-    /// At start: jobs the previous server process left unfinished cannot go on in this one; they
-    /// fail with reason SERVER_RESTART so that nothing shows as running that is not.
-    pub fn recover(&self) -> SqlResult<()> {
+    /// At start: jobs the previous server process left running cannot go on in this one; they
+    /// fail with reason SERVER_RESTART, and their unfinished backup tasks keep restartable
+    /// contexts to which the restart rules then apply. Suspended jobs stay suspended.
+    pub fn recover(self: &Arc<Self>) -> SqlResult<()> {
         for job in self.catalog.unfinished_jobs()? {
+            if job.status == JobStatus::Suspended.as_str() {
+                continue;
+            }
             for task in self.catalog.tasks_of(job.job_id)? {
                 if !state::TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
                     self.catalog.end_task(task.task_id, "FAILED", OB_ERROR, "SERVER_RESTART: the server stopped while the task ran")?;
+                    if job.kind == "BACKUP" {
+                        self.keep_context(&job, &task, crate::catalog::contexts::Reason::ServerRestart)?;
+                    }
                 }
             }
             self.catalog.end_job(

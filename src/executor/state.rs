@@ -81,7 +81,8 @@ impl JobStatus {
             (Init, Doing | Canceling | Canceled | Failed)
                 | (Doing, Completed | Failed | Canceling | Canceled | Suspending)
                 | (Canceling, Canceled)
-                | (Suspending, Suspended | Canceling)
+                // A suspend that arrives as the last task completes: nothing is left to suspend.
+                | (Suspending, Suspended | Canceling | Completed | Failed)
                 | (Suspended, Doing | Canceled | Failed)
         );
         if legal {
@@ -149,7 +150,8 @@ mod tests {
             (Init, Doing), (Init, Canceling), (Init, Canceled), (Init, Failed),
             (Doing, Completed), (Doing, Failed), (Doing, Canceling), (Doing, Canceled),
             (Doing, Suspending), (Canceling, Canceled), (Suspending, Suspended),
-            (Suspending, Canceling), (Suspended, Doing), (Suspended, Canceled), (Suspended, Failed),
+            (Suspending, Canceling), (Suspending, Completed), (Suspending, Failed),
+            (Suspended, Doing), (Suspended, Canceled), (Suspended, Failed),
         ];
         for from in JobStatus::ALL {
             for to in JobStatus::ALL {

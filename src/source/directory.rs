@@ -159,7 +159,14 @@ impl DirectoryWalk {
             relative: path.clone(),
             source,
         };
-        let meta = match fs::symlink_metadata(&full_path) {
+        // The root may be a symlink to the tree (a common way to point at a data directory);
+        // below it, symlinks are entries of their own and never followed.
+        let looked_up = if path.is_empty() {
+            fs::metadata(&full_path)
+        } else {
+            fs::symlink_metadata(&full_path)
+        };
+        let meta = match looked_up {
             Ok(meta) => Metadata::from_fs(&meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let kind = if path.is_empty() {

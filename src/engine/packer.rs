@@ -1,0 +1,404 @@
+//! The packer of a backup: appends compressed chunks to packs, writes manifest segments in walk
+//! order, tracks which entries are durable, and decides when to save a checkpoint.
+//!
+//! Every chunk has a sequence number. The watermark is the lowest number not yet in a durable
+//! pack (or not yet received); an entry whose chunks all lie below it is durable, and since
+//! numbers grow in walk order the durable entries form a prefix of the walk: what a checkpoint
+//! stores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::backup::{BackupRequest, PackerMsg, Shared, WriteJob};
+use super::checkpoint::Checkpoint;
+use super::chunker::ContentId;
+use super::error::EngineError;
+use super::format::FORMAT_VERSION;
+use super::index::{IndexedPack, RepositoryIndex, encode_index};
+use super::manifest::{ManifestEntry, SegmentBuilder, SegmentRef};
+use super::pack::{Compression, PackBuilder, pack_object_name};
+use super::progress::Progress;
+use super::set::ObjectRef;
+use crate::source::EntryKind;
+
+/// A checkpoint due to the 1% rule seals the open pack early only when it holds this much.
+const EARLY_SEAL_MIN: usize = 4 << 20;
+/// How often the packer wakes up when no message arrives, to look at checkpoints.
+const PACKER_TICK: Duration = Duration::from_millis(20);
+
+/// What the packer hands back when the input is exhausted.
+pub(super) struct PackerOutcome {
+    /// Durable packs not yet listed in an index file.
+    pub(super) unindexed: Vec<IndexedPack>,
+    /// Index files written for checkpoints.
+    pub(super) index_files: Vec<ObjectRef>,
+    /// Numbers of repository index files locating chunks this set reused.
+    pub(super) needed_index_files: HashSet<u32>,
+    pub(super) segments: Vec<SegmentRef>,
+    pub(super) files: u64,
+    pub(super) bytes: u64,
+}
+
+/// A finished manifest segment and what its entries depend on.
+struct WrittenSegment {
+    reference: SegmentRef,
+    max_dep: u64,
+    files: u64,
+    bytes: u64,
+}
+
+pub(super) struct Packer<'a> {
+    shared: &'a Arc<Shared>,
+    repo_index: &'a RepositoryIndex,
+    session: &'a Mutex<HashMap<ContentId, u32>>,
+    req: &'a BackupRequest,
+    progress: &'a Progress,
+    write_tx: SyncSender<WriteJob>,
+    open: PackBuilder,
+    open_number: u32,
+    /// Sealed packs not yet in an index file, by number.
+    sealed: BTreeMap<u32, IndexedPack>,
+    /// Lowest chunk number depending on each pack that is not known durable yet.
+    pending_packs: BTreeMap<u32, u64>,
+    /// Every chunk numbered below this has been received.
+    received_below: u64,
+    received_ahead: BTreeSet<u64>,
+    needed_index_files: HashSet<u32>,
+    segments: Vec<WrittenSegment>,
+    builder: SegmentBuilder,
+    /// (dep, files so far, bytes so far) for each entry of `builder`.
+    builder_deps: Vec<(u64, u64, u64)>,
+    files: u64,
+    bytes: u64,
+    index_files: Vec<ObjectRef>,
+    last_checkpoint: Instant,
+    last_checkpoint_input: u64,
+    last_checkpoint_files: u64,
+    interval_due: bool,
+}
+
+impl<'a> Packer<'a> {
+    pub(super) fn new(
+        shared: &'a Arc<Shared>,
+        repo_index: &'a RepositoryIndex,
+        session: &'a Mutex<HashMap<ContentId, u32>>,
+        req: &'a BackupRequest,
+        progress: &'a Progress,
+        write_tx: SyncSender<WriteJob>,
+    ) -> Packer<'a> {
+        Packer {
+            shared,
+            repo_index,
+            session,
+            req,
+            progress,
+            write_tx,
+            open: PackBuilder::new(),
+            open_number: 0,
+            sealed: BTreeMap::new(),
+            pending_packs: BTreeMap::new(),
+            received_below: 0,
+            received_ahead: BTreeSet::new(),
+            needed_index_files: HashSet::new(),
+            segments: Vec::new(),
+            builder: SegmentBuilder::new(),
+            builder_deps: Vec::new(),
+            files: 0,
+            bytes: 0,
+            index_files: Vec::new(),
+            last_checkpoint: Instant::now(),
+            last_checkpoint_input: 0,
+            last_checkpoint_files: 0,
+            interval_due: false,
+        }
+    }
+
+    /// A resumed run writes no checkpoint that covers fewer entries than the one it goes on
+    /// from: a kill in between would otherwise lose the progress of the runs before.
+    pub(super) fn resume_after(&mut self, files_done: u64) {
+        self.last_checkpoint_files = files_done;
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<PackerMsg>) -> PackerOutcome {
+        let finished = loop {
+            if self.shared.stop.is_cancelled() {
+                break false;
+            }
+            let handled = match rx.recv_timeout(PACKER_TICK) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => Ok(()),
+                Err(RecvTimeoutError::Disconnected) => break true,
+            };
+            if let Err(e) = handled.and_then(|()| self.maybe_checkpoint()) {
+                self.shared.fail(e);
+                break false;
+            }
+        };
+        if finished && let Err(e) = self.finish() {
+            self.shared.fail(e);
+        }
+        PackerOutcome {
+            unindexed: self.sealed.into_values().collect(),
+            index_files: self.index_files,
+            needed_index_files: self.needed_index_files,
+            segments: self.segments.into_iter().map(|s| s.reference).collect(),
+            files: self.files,
+            bytes: self.bytes,
+        }
+    }
+
+    fn handle(&mut self, msg: PackerMsg) -> Result<(), EngineError> {
+        match msg {
+            PackerMsg::Chunk {
+                seq,
+                id,
+                raw_length,
+                stored,
+            } => self.add_chunk(seq, id, raw_length, stored),
+            PackerMsg::Entry { entry, dep } => self.add_entry(entry, dep),
+        }
+    }
+
+    fn add_chunk(
+        &mut self,
+        seq: u64,
+        id: ContentId,
+        raw_length: u32,
+        stored: Option<(Vec<u8>, Compression)>,
+    ) -> Result<(), EngineError> {
+        self.received_ahead.insert(seq);
+        while self.received_ahead.remove(&self.received_below) {
+            self.received_below += 1;
+        }
+        if let Some(location) = self.repo_index.lookup(&id) {
+            self.needed_index_files.insert(location.index_file);
+            return Ok(());
+        }
+        let in_session = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied();
+        let pack = match (in_session, stored) {
+            (Some(pack), _) => pack,
+            (None, Some((data, compression))) => {
+                self.open.add(id, &data, raw_length, compression);
+                self.session
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, self.open_number);
+                self.open_number
+            }
+            (None, None) => {
+                // Workers only skip compressing chunks that the repository index or this
+                // session already holds, and neither ever forgets one.
+                return Err(EngineError::corrupt(
+                    &format!("chunk {id}"),
+                    "reported as already stored, but found nowhere (internal error)",
+                ));
+            }
+        };
+        let lowest = self.pending_packs.entry(pack).or_insert(seq);
+        *lowest = (*lowest).min(seq);
+        if self.open.is_full() {
+            self.seal_open()?;
+        }
+        Ok(())
+    }
+
+    fn seal_open(&mut self) -> Result<(), EngineError> {
+        let pack = std::mem::take(&mut self.open).seal();
+        let number = self.open_number;
+        self.open_number += 1;
+        let object = pack_object_name(&pack.id);
+        self.sealed.insert(
+            number,
+            IndexedPack {
+                id: pack.id,
+                size: pack.data.len() as u64,
+                blobs: pack.entries,
+            },
+        );
+        self.send_write(WriteJob::Pack {
+            number,
+            object,
+            data: pack.data,
+        })
+    }
+
+    /// Hands a job to the writers without ever blocking past a cancel.
+    fn send_write(&self, mut job: WriteJob) -> Result<(), EngineError> {
+        loop {
+            match self.write_tx.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => {
+                    if self.shared.stop.is_cancelled() {
+                        return Err(EngineError::Cancelled);
+                    }
+                    job = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(EngineError::Cancelled),
+            }
+        }
+    }
+
+    fn add_entry(&mut self, entry: ManifestEntry, dep: u64) -> Result<(), EngineError> {
+        self.files += 1;
+        if entry.kind == EntryKind::File {
+            self.bytes += entry.size;
+        }
+        self.builder.push(&entry);
+        self.builder_deps.push((dep, self.files, self.bytes));
+        if self.builder.is_full() {
+            self.flush_segment()?;
+        }
+        Ok(())
+    }
+
+    fn flush_segment(&mut self) -> Result<(), EngineError> {
+        let (reference, stored) = self.builder.finish(self.req.compression_level);
+        self.shared.put(&reference.object, &stored)?;
+        let (max_dep, files, bytes) = self.builder_deps.last().copied().unwrap_or((0, 0, 0));
+        self.segments.push(WrittenSegment {
+            reference,
+            max_dep,
+            files,
+            bytes,
+        });
+        self.builder = SegmentBuilder::new();
+        self.builder_deps.clear();
+        Ok(())
+    }
+
+    /// The lowest chunk number that is not yet in a durable pack.
+    fn watermark(&mut self) -> u64 {
+        let durable = self
+            .shared
+            .durable_packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.pending_packs.retain(|pack, _| !durable.contains(pack));
+        self.pending_packs
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(self.received_below)
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<(), EngineError> {
+        if self.shared.checkpoint_busy.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let input = self.progress.input_bytes.load(Ordering::Relaxed);
+        let total = self.progress.total_bytes.load(Ordering::Relaxed);
+        let percent_due =
+            total > 0 && input - self.last_checkpoint_input.min(input) >= (total / 100).max(1);
+        self.interval_due |= self.last_checkpoint.elapsed() >= self.req.checkpoint_interval;
+        if !self.interval_due && !percent_due {
+            return Ok(());
+        }
+        let watermark = self.watermark();
+        let durable_segments = self
+            .segments
+            .iter()
+            .take_while(|s| s.max_dep <= watermark)
+            .count();
+        let tail_entries = if durable_segments == self.segments.len() {
+            self.builder_deps
+                .iter()
+                .take_while(|(dep, _, _)| *dep <= watermark)
+                .count()
+        } else {
+            0
+        };
+        let (files_done, bytes_done) = match tail_entries {
+            0 => durable_segments.checked_sub(1).map_or((0, 0), |last| {
+                (self.segments[last].files, self.segments[last].bytes)
+            }),
+            n => (self.builder_deps[n - 1].1, self.builder_deps[n - 1].2),
+        };
+        if files_done <= self.last_checkpoint_files {
+            // Nothing new is durable: the open pack holds it. Seal it now when the interval
+            // demands a checkpoint, or when it is big enough not to make a tiny pack.
+            if !self.open.is_empty()
+                && (self.interval_due || self.open.stored_len() >= EARLY_SEAL_MIN)
+                && self.pending_packs.contains_key(&self.open_number)
+            {
+                self.seal_open()?;
+            }
+            return Ok(());
+        }
+        let durable: HashSet<u32> = self
+            .shared
+            .durable_packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ready: Vec<u32> = self
+            .sealed
+            .keys()
+            .copied()
+            .filter(|n| durable.contains(n))
+            .collect();
+        let index = (!ready.is_empty()).then(|| {
+            let packs: Vec<IndexedPack> =
+                ready.iter().filter_map(|n| self.sealed.remove(n)).collect();
+            let (object, bytes) = encode_index(&packs);
+            self.index_files.push(ObjectRef {
+                object: object.clone(),
+                size: bytes.len() as u64,
+            });
+            (object, bytes)
+        });
+        let mut manifest: Vec<SegmentRef> = self.segments[..durable_segments]
+            .iter()
+            .map(|s| s.reference.clone())
+            .collect();
+        let tail = (tail_entries > 0).then(|| {
+            let (reference, bytes) = self
+                .builder
+                .prefix(tail_entries)
+                .finish(self.req.compression_level);
+            manifest.push(reference.clone());
+            (reference, bytes)
+        });
+        let checkpoint = Checkpoint {
+            format_version: FORMAT_VERSION,
+            tenant_id: self.req.tenant_id,
+            set_id: self.req.set_id,
+            created: chrono::Utc::now().to_rfc3339(),
+            manifest,
+            index_files: self.index_files.clone(),
+            bytes_done,
+            files_done,
+        };
+        self.shared.checkpoint_busy.store(true, Ordering::Release);
+        self.send_write(WriteJob::Checkpoint {
+            index,
+            tail,
+            checkpoint,
+        })?;
+        self.last_checkpoint = Instant::now();
+        self.last_checkpoint_input = input;
+        self.last_checkpoint_files = files_done;
+        self.interval_due = false;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        if !self.open.is_empty() {
+            self.seal_open()?;
+        }
+        if !self.builder.is_empty() || self.segments.is_empty() {
+            self.flush_segment()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,419 @@
+//! The calling thread's part of a backup: walk the source, reuse unchanged files from the
+//! checkpoint or the parent set, and cut the other files into hashed chunks for the workers.
+//!
+//! Holes are never read and runs of zeroes become zero extents. A file that changes while it is
+//! read (fstat after reading differs from fstat at open) is read again, up to three times.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use super::backup::{
+    BackupRequest, ChangedFile, ChunkJob, FileOutcome, PackerMsg, Shared, SkippedFile,
+};
+use super::checkpoint::CheckpointInfo;
+use super::chunker::{Chunker, ContentId, MAX_CHUNK, is_zero};
+use super::error::EngineError;
+use super::index::RepositoryIndex;
+use super::manifest::{Extent, ManifestCursor, ManifestEntry};
+use super::progress::Progress;
+use crate::source::{DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, WalkErrorKind};
+
+/// How many times a file that changes while it is read is read in all.
+pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
+/// Read-ahead buffer of the reader: a few maximal chunks.
+const READ_BUFFER: usize = 4 * MAX_CHUNK;
+
+#[derive(Default)]
+pub(super) struct ReaderOutcome {
+    pub(super) changed_files: Vec<ChangedFile>,
+    pub(super) skipped_unreadable: Vec<SkippedFile>,
+    pub(super) skipped_special: Vec<PathBuf>,
+    pub(super) bytes_read: u64,
+    pub(super) files_read: u64,
+    pub(super) files_unchanged: u64,
+    pub(super) files_resumed: u64,
+}
+
+/// Why a file could not be read.
+enum ReadFailure {
+    Vanished,
+    Unreadable(std::io::Error),
+    Stopped,
+}
+
+/// A file read into chunks.
+struct FileRead {
+    meta: Metadata,
+    extents: Vec<Extent>,
+    attempts: u32,
+    consistent: bool,
+}
+
+/// The calling thread's part: walk, reuse, read, chunk, hash.
+pub(super) struct Reader<'a> {
+    pub(super) req: &'a BackupRequest,
+    pub(super) progress: &'a Progress,
+    pub(super) shared: &'a Arc<Shared>,
+    pub(super) repo_index: &'a RepositoryIndex,
+    pub(super) chunker: Chunker,
+    pub(super) buffer: Vec<u8>,
+    pub(super) seq: u64,
+    pub(super) chunk_tx: SyncSender<ChunkJob>,
+    pub(super) packer_tx: SyncSender<PackerMsg>,
+    pub(super) needed_index_files: HashSet<u32>,
+    pub(super) outcome: ReaderOutcome,
+}
+
+impl Reader<'_> {
+    pub(super) fn walk<'m>(
+        &mut self,
+        mut parent: Option<ManifestCursor<'m>>,
+        mut checkpoint: Option<ManifestCursor<'m>>,
+        on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
+        events: &Receiver<CheckpointInfo>,
+    ) -> Result<(), EngineError> {
+        for walked in DirectoryWalk::new(&self.req.source) {
+            for info in events.try_iter() {
+                on_checkpoint(&info);
+            }
+            self.progress.output_bytes.store(
+                self.shared.bytes_written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+            if self.shared.stop.is_cancelled() {
+                return Ok(());
+            }
+            let walked = match walked {
+                Ok(entry) => entry,
+                Err(e) => match e.kind {
+                    WalkErrorKind::RootMissing => {
+                        return Err(EngineError::SourceMissing { path: e.path });
+                    }
+                    WalkErrorKind::Vanished => {
+                        self.outcome.changed_files.push(ChangedFile {
+                            path: e.path,
+                            outcome: FileOutcome::Vanished,
+                        });
+                        continue;
+                    }
+                    WalkErrorKind::Unreadable => {
+                        self.unreadable(e.path, e.source)?;
+                        continue;
+                    }
+                },
+            };
+            let entry = match walked.meta.kind {
+                EntryKind::Special => {
+                    self.outcome.skipped_special.push(walked.full_path);
+                    continue;
+                }
+                EntryKind::Directory | EntryKind::Symlink => plain_entry(&walked, Vec::new()),
+                EntryKind::File => {
+                    match self.reuse(&walked, checkpoint.as_mut(), parent.as_mut())? {
+                        Some(entry) => entry,
+                        None => match self.read_file(&walked)? {
+                            Some(entry) => entry,
+                            None => continue,
+                        },
+                    }
+                }
+            };
+            self.progress.finish_file();
+            let msg = PackerMsg::Entry {
+                entry,
+                dep: self.seq,
+            };
+            if self.packer_tx.send(msg).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn unreadable(&mut self, path: PathBuf, source: std::io::Error) -> Result<(), EngineError> {
+        if !self.req.skip_unreadable {
+            return Err(EngineError::UnreadableFile { path, source });
+        }
+        self.outcome.skipped_unreadable.push(SkippedFile {
+            path,
+            reason: source.to_string(),
+        });
+        Ok(())
+    }
+
+    /// The entry of an unchanged file taken from the checkpoint or the parent set, when both
+    /// its metadata match and every chunk it needs is indexed.
+    fn reuse<'m>(
+        &mut self,
+        walked: &WalkEntry,
+        checkpoint: Option<&mut ManifestCursor<'m>>,
+        parent: Option<&mut ManifestCursor<'m>>,
+    ) -> Result<Option<ManifestEntry>, EngineError> {
+        for (cursor, from_checkpoint) in [(checkpoint, true), (parent, false)] {
+            let Some(cursor) = cursor else { continue };
+            let Some(previous) = cursor.find(&walked.path)? else {
+                continue;
+            };
+            if !unchanged(previous, &walked.meta) {
+                continue;
+            }
+            let mut index_files = Vec::new();
+            let all_indexed = previous.extents.iter().all(|extent| match extent {
+                Extent::Chunk { id, .. } => self
+                    .repo_index
+                    .lookup(id)
+                    .map(|l| index_files.push(l.index_file))
+                    .is_some(),
+                Extent::Zero { .. } => true,
+            });
+            if !all_indexed {
+                continue;
+            }
+            self.needed_index_files.extend(index_files);
+            if from_checkpoint {
+                self.outcome.files_resumed += 1;
+            } else {
+                self.outcome.files_unchanged += 1;
+            }
+            self.progress.add_input(walked.meta.size);
+            return Ok(Some(plain_entry(walked, previous.extents.clone())));
+        }
+        Ok(None)
+    }
+
+    /// Reads a file into chunks; `Ok(None)` when it vanished or was skipped as unreadable.
+    fn read_file(&mut self, walked: &WalkEntry) -> Result<Option<ManifestEntry>, EngineError> {
+        self.progress
+            .set_current_file(Some(walked.full_path.clone()));
+        let read = match self.read_consistently(walked) {
+            Ok(read) => read,
+            Err(ReadFailure::Stopped) => return Ok(None),
+            Err(ReadFailure::Vanished) => {
+                self.outcome.changed_files.push(ChangedFile {
+                    path: walked.full_path.clone(),
+                    outcome: FileOutcome::Vanished,
+                });
+                return Ok(None);
+            }
+            Err(ReadFailure::Unreadable(e)) => {
+                self.unreadable(walked.full_path.clone(), e)?;
+                return Ok(None);
+            }
+        };
+        self.outcome.files_read += 1;
+        if read.attempts > 1 || !read.consistent {
+            let outcome = if read.consistent {
+                FileOutcome::ReadAgain {
+                    attempts: read.attempts,
+                }
+            } else {
+                FileOutcome::StoredAsLastRead {
+                    attempts: read.attempts,
+                }
+            };
+            self.outcome.changed_files.push(ChangedFile {
+                path: walked.full_path.clone(),
+                outcome,
+            });
+        }
+        let mut entry = plain_entry(walked, read.extents);
+        entry.mode = read.meta.mode;
+        entry.uid = read.meta.uid;
+        entry.gid = read.meta.gid;
+        entry.mtime_ns = read.meta.mtime_ns;
+        entry.ctime_ns = read.meta.ctime_ns;
+        entry.inode = read.meta.inode;
+        entry.dev = read.meta.dev;
+        entry.size = entry.extents.iter().map(Extent::length).sum();
+        entry.changed_during_read = !read.consistent;
+        Ok(Some(entry))
+    }
+
+    fn read_consistently(&mut self, walked: &WalkEntry) -> Result<FileRead, ReadFailure> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let file = SourceFile::open(&walked.full_path).map_err(classify_open_error)?;
+            let extents = self.read_extents(&file)?;
+            let change = file.change_since_open().map_err(ReadFailure::Unreadable)?;
+            let consistent = change.is_none();
+            if consistent || attempts >= MAX_READ_ATTEMPTS {
+                return Ok(FileRead {
+                    meta: *file.metadata(),
+                    extents,
+                    attempts,
+                    consistent,
+                });
+            }
+        }
+    }
+
+    /// Cuts the data regions of `file` into chunks and sends the new ones to the workers;
+    /// holes and runs of zeroes become zero extents.
+    fn read_extents(&mut self, file: &SourceFile) -> Result<Vec<Extent>, ReadFailure> {
+        let size = file.metadata().size;
+        let mut extents = Vec::new();
+        let mut pos = 0u64;
+        while let Some((start, end)) = file
+            .next_data_region(pos, size)
+            .map_err(ReadFailure::Unreadable)?
+        {
+            push_zero(&mut extents, start - pos);
+            let read_end = self.chunk_region(file, start, end, &mut extents)?;
+            pos = read_end;
+            if read_end < end {
+                // The file shrank under us: what was read is all there is.
+                return Ok(extents);
+            }
+        }
+        push_zero(&mut extents, size.saturating_sub(pos));
+        Ok(extents)
+    }
+
+    /// Chunks `[start, end)`; returns where reading stopped (before `end` if the file shrank).
+    fn chunk_region(
+        &mut self,
+        file: &SourceFile,
+        start: u64,
+        end: u64,
+        extents: &mut Vec<Extent>,
+    ) -> Result<u64, ReadFailure> {
+        if self.buffer.len() != READ_BUFFER {
+            self.buffer = vec![0u8; READ_BUFFER];
+        }
+        let mut head = 0usize;
+        let mut filled = 0usize;
+        let mut read_pos = start;
+        let mut at_end = false;
+        loop {
+            if !at_end && filled - head < MAX_CHUNK {
+                self.buffer.copy_within(head..filled, 0);
+                filled -= head;
+                head = 0;
+                while !at_end && filled < READ_BUFFER {
+                    let want = ((READ_BUFFER - filled) as u64).min(end - read_pos) as usize;
+                    if want == 0 {
+                        at_end = true;
+                        break;
+                    }
+                    let n = file
+                        .read_at(&mut self.buffer[filled..filled + want], read_pos)
+                        .map_err(ReadFailure::Unreadable)?;
+                    filled += n;
+                    read_pos += n as u64;
+                    if n < want {
+                        at_end = true;
+                    }
+                }
+            }
+            let Some(cut) = self.chunker.next_cut(&self.buffer[head..filled], at_end) else {
+                return Ok(read_pos);
+            };
+            if self.shared.stop.is_cancelled() {
+                return Err(ReadFailure::Stopped);
+            }
+            self.emit_chunk(head, cut, extents)?;
+            head += cut;
+        }
+    }
+
+    fn emit_chunk(
+        &mut self,
+        head: usize,
+        len: usize,
+        extents: &mut Vec<Extent>,
+    ) -> Result<(), ReadFailure> {
+        let data = &self.buffer[head..head + len];
+        self.outcome.bytes_read += len as u64;
+        self.progress.add_input(len as u64);
+        if is_zero(data) {
+            push_zero(extents, len as u64);
+            return Ok(());
+        }
+        let id = ContentId::of(data);
+        extents.push(Extent::Chunk {
+            id,
+            length: len as u32,
+        });
+        let job = ChunkJob {
+            seq: self.seq,
+            id,
+            data: data.to_vec(),
+        };
+        self.seq += 1;
+        self.send_chunk(job)
+    }
+
+    /// Hands a chunk to the compression workers without ever blocking past a cancel: once the
+    /// workers have stopped, nobody drains the channel.
+    fn send_chunk(&self, mut job: ChunkJob) -> Result<(), ReadFailure> {
+        loop {
+            match self.chunk_tx.try_send(job) {
+                Ok(()) => return Ok(()),
+                Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                    if self.shared.stop.is_cancelled() {
+                        return Err(ReadFailure::Stopped);
+                    }
+                    job = back;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(ReadFailure::Stopped),
+            }
+        }
+    }
+}
+
+fn classify_open_error(e: std::io::Error) -> ReadFailure {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ELOOP) | Some(libc::ENOTDIR) => ReadFailure::Vanished,
+        _ if e.kind() == std::io::ErrorKind::InvalidInput => ReadFailure::Vanished,
+        _ => ReadFailure::Unreadable(e),
+    }
+}
+
+fn push_zero(extents: &mut Vec<Extent>, length: u64) {
+    if length == 0 {
+        return;
+    }
+    if let Some(Extent::Zero { length: last }) = extents.last_mut() {
+        *last += length;
+    } else {
+        extents.push(Extent::Zero { length });
+    }
+}
+
+/// Whether a file is the same as when `previous` recorded it.
+fn unchanged(previous: &ManifestEntry, now: &Metadata) -> bool {
+    previous.kind == EntryKind::File
+        && !previous.changed_during_read
+        && previous.size == now.size
+        && previous.mtime_ns == now.mtime_ns
+        && previous.ctime_ns == now.ctime_ns
+        && previous.inode == now.inode
+}
+
+fn plain_entry(walked: &WalkEntry, extents: Vec<Extent>) -> ManifestEntry {
+    let meta = &walked.meta;
+    ManifestEntry {
+        path: walked.path.clone(),
+        kind: meta.kind,
+        mode: meta.mode,
+        uid: meta.uid,
+        gid: meta.gid,
+        size: if meta.kind == EntryKind::File {
+            meta.size
+        } else {
+            0
+        },
+        mtime_ns: meta.mtime_ns,
+        ctime_ns: meta.ctime_ns,
+        inode: meta.inode,
+        dev: meta.dev,
+        changed_during_read: false,
+        symlink_target: walked.symlink_target.clone().unwrap_or_default(),
+        extents,
+    }
+}

@@ -1,0 +1,194 @@
+//! Restartable contexts (SPEC §4.4): what an interrupted data backup task keeps so that it can go
+//! on from its checkpoint, the rules that decide whether and when it restarts by itself, and
+//! `RESTART` / `DELETE BACKUP CONTEXT`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::backup::BackupRun;
+use super::state::{JobStatus, TaskStatus};
+use super::{Executor, OB_CANCELED};
+use crate::catalog::contexts::{NewContext, Reason};
+use crate::catalog::jobs::{JobKind, JobRecord, NewJob, NewTask, TaskRecord};
+use crate::catalog::parameters::parse_size;
+use crate::catalog::{mask_secrets, now_micros};
+use crate::error::{SqlError, SqlResult, sqlstate};
+
+/// How often due automatic restarts are looked for.
+const SCHEDULER_TICK: Duration = Duration::from_millis(500);
+
+impl Executor {
+    /// Keeps a context for an interrupted task and decides, by the rules of SPEC §4.4, whether it
+    /// is restartable and when it restarts by itself.
+    pub(crate) fn keep_context(&self, job: &JobRecord, task: &TaskRecord, reason: Reason) -> SqlResult<String> {
+        let catalog = &self.catalog;
+        let (bytes, files, time) = catalog.task_checkpoint_of(task.task_id)?;
+        let min_bytes = catalog
+            .parameter(task.tenant_id, "backup_checkpoint_min_bytes")?
+            .and_then(|v| parse_size(&v))
+            .unwrap_or(32 << 20) as i64;
+        let tenant = catalog.tenant_by_id(task.tenant_id)?;
+        let source_there = tenant
+            .as_ref()
+            .and_then(|t| t.source.as_deref())
+            .and_then(|s| s.strip_prefix("dir://"))
+            .is_some_and(|p| std::path::Path::new(p).is_dir());
+        let restartable = source_there && (reason == Reason::Suspended || bytes >= min_bytes);
+        let auto = catalog.parameter(task.tenant_id, "backup_checkpoint_restart")?.as_deref() != Some("false");
+        let max_attempts = catalog
+            .parameter(task.tenant_id, "backup_restart_max_attempts")?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(1);
+        let delay = self.duration_parameter(task.tenant_id, "backup_restart_delay", Duration::from_secs(120));
+        let next = (reason != Reason::Suspended && restartable && auto && job.restart_pass < max_attempts)
+            .then(|| now_micros() + delay.as_micros() as i64);
+        let set_id = task.backup_set_id.unwrap_or_default();
+        let id = catalog.keep_context(&NewContext {
+            job_id: job.job_id,
+            task_id: task.task_id,
+            tenant_id: task.tenant_id,
+            path: task.path.clone().unwrap_or_default(),
+            snapshot_name: crate::engine::checkpoint::checkpoint_object_name(task.tenant_id, set_id),
+            restartable,
+            restart_pass: job.restart_pass,
+            bytes_done: bytes,
+            files_done: files,
+            checkpoint_time: time,
+            reason,
+            attempts: job.restart_pass,
+            next_restart_time: next,
+        })?;
+        tracing::info!(job_id = job.job_id, task_id = task.task_id, context_id = %id, reason = reason.as_str(),
+            restartable, bytes_done = bytes, "restartable context kept");
+        Ok(id)
+    }
+
+    /// `ALTER SYSTEM RESTART BACKUP CONTEXT 'id'`: go on with an interrupted task from its
+    /// checkpoint. Returns the job that goes on with it.
+    pub fn restart_context(self: &Arc<Self>, id: &str) -> SqlResult<i64> {
+        let context = self
+            .catalog
+            .context(id)?
+            .ok_or_else(|| SqlError::undefined(format!("restartable context {id} does not exist")))?;
+        if context.busy {
+            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running")));
+        }
+        if !context.restartable {
+            return Err(SqlError::wrong_state(format!(
+                "context {id} is not restartable: its task stored {} bytes, less than \
+                 backup_checkpoint_min_bytes, or its source is gone",
+                context.bytes_done
+            ))
+            .with_hint("run the backup again, or drop the context with ALTER SYSTEM DELETE BACKUP CONTEXT"));
+        }
+        let job = self.catalog.job(context.job_id)?.ok_or_else(|| SqlError::internal("context without its job"))?;
+        if job.status == JobStatus::Suspended.as_str() {
+            self.resume_job(&job)?;
+            return Ok(job.job_id);
+        }
+        let tenant = self
+            .catalog
+            .tenant_by_id(context.tenant_id)?
+            .ok_or_else(|| SqlError::undefined(format!("tenant {} no longer exists", context.tenant_id)))?;
+        if let Some(running) = self.catalog.backup_running_for(tenant.id)? {
+            return Err(SqlError::wrong_state(format!("tenant {} already has a data backup running (job {running})", tenant.name))
+                .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
+        }
+        let old_task = self
+            .catalog
+            .tasks_of(job.job_id)?
+            .into_iter()
+            .find(|t| t.task_id == context.task_id)
+            .ok_or_else(|| SqlError::internal("context without its task"))?;
+        let target = self.backup_target(&tenant)?;
+        if !self.catalog.claim_context(id)? {
+            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running")));
+        }
+        let restart_pass = context.restart_pass + 1;
+        let new_job = NewJob {
+            tenant_id: tenant.id,
+            job_level: "USER_TENANT".into(),
+            executor_tenant_id: tenant.id.to_string(),
+            backup_type: job.backup_type.clone(),
+            path: Some(mask_secrets(&target.dest_uri)),
+            restart_pass,
+            initiator_job_id: Some(job.job_id),
+            comment: Some("resumed from checkpoint".into()),
+            ..NewJob::default()
+        };
+        let task = NewTask {
+            tenant_id: tenant.id,
+            backup_set_id: old_task.backup_set_id,
+            path: Some(mask_secrets(&target.dest_uri)),
+            ..NewTask::default()
+        };
+        let (job_id, tasks) = self.catalog.create_job(JobKind::Backup, &new_job, &[task])?;
+        self.catalog.move_context(id, job_id, tasks[0].task_id, restart_pass)?;
+        tracing::info!(job_id, resumes = job.job_id, context_id = %id, restart_pass, "backup resumed from checkpoint");
+        self.spawn_backup(BackupRun {
+            job_id,
+            work: tasks.into_iter().map(|t| (t, target.clone())).collect(),
+            incremental: job.backup_type.as_deref() == Some("INC"),
+            plus_archivelog: job.plus_archivelog,
+            resume: true,
+        });
+        Ok(job_id)
+    }
+
+    /// `ALTER SYSTEM DELETE BACKUP CONTEXT 'id'`: drop a context and release its checkpoint;
+    /// the task's partial data becomes garbage for cleanup.
+    pub fn delete_context(&self, id: &str) -> SqlResult<()> {
+        let context = self
+            .catalog
+            .context(id)?
+            .ok_or_else(|| SqlError::undefined(format!("restartable context {id} does not exist")))?;
+        if context.busy {
+            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running"))
+                .with_hint("cancel the backup first (ALTER SYSTEM CANCEL BACKUP)"));
+        }
+        let job = self.catalog.job(context.job_id)?;
+        let task = self.catalog.tasks_of(context.job_id)?.into_iter().find(|t| t.task_id == context.task_id);
+        self.catalog.drop_context(id)?;
+        if let (Some(task), Ok(Some(tenant))) = (&task, self.catalog.tenant_by_id(context.tenant_id)) {
+            if let Ok(target) = self.backup_target(&tenant) {
+                self.release_checkpoint(&target, task);
+            }
+        }
+        // A suspended job whose last suspended task lost its context can no longer go on.
+        if let (Some(job), Some(task)) = (job, task) {
+            if job.status == JobStatus::Suspended.as_str() && task.status == TaskStatus::Suspended.as_str() {
+                self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "its context was deleted by user")?;
+                let still_suspended = self.catalog.tasks_of(job.job_id)?.iter().any(|t| t.status == TaskStatus::Suspended.as_str());
+                if !still_suspended {
+                    self.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED),
+                        "canceled: the contexts of its suspended tasks were deleted");
+                }
+            }
+        }
+        tracing::info!(context_id = %id, "restartable context deleted");
+        Ok(())
+    }
+
+    /// Restarts contexts whose automatic restart is due, for as long as the server runs.
+    pub fn start_restart_scheduler(self: &Arc<Self>) {
+        let executor = self.clone();
+        self.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(SCHEDULER_TICK).await;
+                let due = match executor.catalog.contexts_due(now_micros()) {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for due restarts");
+                        continue;
+                    }
+                };
+                for context in due {
+                    if let Err(e) = executor.restart_context(&context.context_id) {
+                        tracing::warn!(context_id = %context.context_id, error = %e, "automatic restart did not start");
+                        let _ = executor.catalog.clear_restart_time(&context.context_id);
+                    }
+                }
+            }
+        });
+    }
+}
