@@ -285,6 +285,9 @@ pub fn backup(
             let (shared, repo_index, session) = (&shared, &repo_index, &session);
             scope.spawn(move || compress_worker(shared, repo_index, session, rx, tx, level));
         }
+        // Only the workers may hold the chunk queue: once they stop (on a cancel or an error)
+        // the reader's next send must fail instead of waiting on a queue nobody drains.
+        drop(chunk_rx);
         drop(packer_tx);
         let mut packer = Packer::new(&shared, &repo_index, &session, req, progress, write_tx);
         packer.resume_after(checkpoint.as_ref().map_or(0, |c| c.files_done));

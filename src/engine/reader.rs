@@ -360,7 +360,9 @@ impl Reader<'_> {
                     job = back;
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(ReadFailure::Stopped),
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(ReadFailure::Stopped);
+                }
             }
         }
     }
