@@ -20,9 +20,18 @@ const CLIENTS: usize = 8;
 const THROUGHPUT_SECONDS: u64 = 5;
 
 const QUERIES: &[(&str, &str)] = &[
-    ("point", "SELECT * FROM cdb_ob_backup_job_history WHERE job_id = 77777"),
-    ("newest", "SELECT job_id, status, start_timestamp FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 10"),
-    ("aggregate", "SELECT status, count(*), max(end_timestamp) FROM cdb_ob_backup_job_history GROUP BY status ORDER BY status"),
+    (
+        "point",
+        "SELECT * FROM cdb_ob_backup_job_history WHERE job_id = 77777",
+    ),
+    (
+        "newest",
+        "SELECT job_id, status, start_timestamp FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 10",
+    ),
+    (
+        "aggregate",
+        "SELECT status, count(*), max(end_timestamp) FROM cdb_ob_backup_job_history GROUP BY status ORDER BY status",
+    ),
 ];
 
 fn fill_catalog(data_dir: &std::path::Path) {
@@ -31,7 +40,11 @@ fn fill_catalog(data_dir: &std::path::Path) {
         .write(|tx| {
             for id in 1..=ROWS {
                 let start = 1_700_000_000_000_000 + id * 60_000_000;
-                let status = match id % 10 { 0 => "FAILED", 1 => "CANCELED", _ => "COMPLETED" };
+                let status = match id % 10 {
+                    0 => "FAILED",
+                    1 => "CANCELED",
+                    _ => "COMPLETED",
+                };
                 tx.execute(
                     "INSERT INTO job (job_id, job_kind, tenant_id, incarnation, backup_set_id, \
                      initiator_tenant_id, initiator_job_id, executor_tenant_id, plus_archivelog, \
@@ -152,27 +165,44 @@ async fn main() {
     })
     .await
     .unwrap();
-    let backstop_dsn = format!("host=127.0.0.1 port={} user=admin password=bench dbname=backstop", server.addr.port());
+    let backstop_dsn = format!(
+        "host=127.0.0.1 port={} user=admin password=bench dbname=backstop",
+        server.addr.port()
+    );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let postgres = pg::Postgres::start(&tmp.path().join("pg"), port);
     let pg_client = connect(&postgres.dsn()).await;
     fill_postgres(&pg_client).await;
     let backstop_client = connect(&backstop_dsn).await;
 
     println!("{ROWS} rows in CDB_OB_BACKUP_JOB_HISTORY; {SAMPLES} samples per query; 1 client");
-    println!("{:<10} {:>12} {:>12} {:>12} {:>12} {:>8}", "query", "backstop p50", "backstop p99", "pg p50", "pg p99", "p50 x");
+    println!(
+        "{:<10} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "query", "backstop p50", "backstop p99", "pg p50", "pg p99", "p50 x"
+    );
     for (name, sql) in QUERIES {
         let (b50, b99) = latency(&backstop_client, sql).await;
         let (p50, p99) = latency(&pg_client, sql).await;
         println!(
             "{name:<10} {:>12} {:>12} {:>12} {:>12} {:>8.2}",
-            ms(b50), ms(b99), ms(p50), ms(p99), b50.as_secs_f64() / p50.as_secs_f64()
+            ms(b50),
+            ms(b99),
+            ms(p50),
+            ms(p99),
+            b50.as_secs_f64() / p50.as_secs_f64()
         );
     }
     println!("\nqueries per second, {CLIENTS} clients, {THROUGHPUT_SECONDS} s, query 'newest'");
     let b = throughput(&backstop_dsn, QUERIES[1].1).await;
     let p = throughput(&postgres.dsn(), QUERIES[1].1).await;
-    println!("backstop {b:.0} qps, PostgreSQL {p:.0} qps, ratio {:.2}", b / p);
+    println!(
+        "backstop {b:.0} qps, PostgreSQL {p:.0} qps, ratio {:.2}",
+        b / p
+    );
     server.shutdown.cancel();
 }

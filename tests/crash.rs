@@ -12,7 +12,9 @@ async fn value(client: &tokio_postgres::Client, sql: &str) -> String {
     let rows = client.simple_query(sql).await.unwrap();
     rows.iter()
         .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some(r.get(0).unwrap_or("NULL").to_string())
+            }
             _ => None,
         })
         .unwrap_or_else(|| panic!("no row from {sql}"))
@@ -47,11 +49,18 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
     // Three kills at different moments of later backups, each followed by a restart.
     for (round, delay_ms) in [(0u64, 150u64), (1, 400), (2, 900)] {
         for i in 0..4 {
-            std::fs::write(source.join(format!("file{i:02}")), noise(100 + round * 10 + i, 16 << 20)).unwrap();
+            std::fs::write(
+                source.join(format!("file{i:02}")),
+                noise(100 + round * 10 + i, 16 << 20),
+            )
+            .unwrap();
         }
         let running = server.take().unwrap();
         let client = connect_as(running.port, "admin", ADMIN_PASSWORD).await;
-        client.batch_execute("ALTER SYSTEM BACKUP TENANT app").await.unwrap();
+        client
+            .batch_execute("ALTER SYSTEM BACKUP TENANT app")
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         running.kill();
 
@@ -62,11 +71,20 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
             interrupted.starts_with("COMPLETED") || interrupted.contains("SERVER_RESTART"),
             "{interrupted}"
         );
-        assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await, "0");
+        assert_eq!(
+            value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await,
+            "0"
+        );
         // Everything the catalog knows, and everything the destination holds, validates.
-        client.batch_execute("ALTER SYSTEM VALIDATE DATABASE LEVEL = 'physical' WAIT").await.unwrap();
         client
-            .batch_execute(&format!("ALTER SYSTEM VALIDATE DATABASE AT 'file://{}' LEVEL = 'physical' WAIT", dest.display()))
+            .batch_execute("ALTER SYSTEM VALIDATE DATABASE LEVEL = 'physical' WAIT")
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!(
+                "ALTER SYSTEM VALIDATE DATABASE AT 'file://{}' LEVEL = 'physical' WAIT",
+                dest.display()
+            ))
             .await
             .unwrap();
         server = Some(restarted);
@@ -75,17 +93,30 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
     // The first set restores exactly; and new backups still work on the same destination.
     let running = server.take().unwrap();
     let client = connect_as(running.port, "admin", ADMIN_PASSWORD).await;
-    let first = value(&client, "SELECT min(backup_set_id) FROM cdb_ob_backup_set_files").await;
+    let first = value(
+        &client,
+        "SELECT min(backup_set_id) FROM cdb_ob_backup_set_files",
+    )
+    .await;
     let target = tmp.path().join("restored");
     client
-        .batch_execute(&format!("ALTER SYSTEM RESTORE first FROM app UNTIL BACKUPSET = {first} TO 'dir://{}' WAIT", target.display()))
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE first FROM app UNTIL BACKUPSET = {first} TO 'dir://{}' WAIT",
+            target.display()
+        ))
         .await
         .unwrap();
     assert_same_tree(&snapshot, &target);
-    client.batch_execute("ALTER SYSTEM BACKUP INCREMENTAL TENANT app WAIT").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM BACKUP INCREMENTAL TENANT app WAIT")
+        .await
+        .unwrap();
     let latest = tmp.path().join("latest");
     client
-        .batch_execute(&format!("ALTER SYSTEM RESTORE latest FROM app TO 'dir://{}' WAIT", latest.display()))
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE latest FROM app TO 'dir://{}' WAIT",
+            latest.display()
+        ))
         .await
         .unwrap();
     assert_same_tree(&source, &latest);

@@ -12,7 +12,10 @@ use common::{ADMIN_PASSWORD, ChildServer, TestServer, connect_as, sqlstate};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 async fn value(client: &Client, sql: &str) -> String {
-    let rows = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let rows = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     rows.iter()
         .find_map(|m| match m {
             SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
@@ -29,7 +32,10 @@ async fn until(client: &Client, sql: &str, expected: &str, limit: Duration) {
         if got == expected {
             return;
         }
-        assert!(Instant::now() < deadline, "{sql} still answers {got}, not {expected}");
+        assert!(
+            Instant::now() < deadline,
+            "{sql} still answers {got}, not {expected}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -43,7 +49,13 @@ fn big_tree(root: &Path, files: u64, mib: usize) {
 
 async fn setup(client: &Client, tenants: &[(&str, &PathBuf)], dest: &Path) {
     for (name, source) in tenants {
-        client.batch_execute(&format!("CREATE TENANT {name} SOURCE = 'dir://{}'", source.display())).await.unwrap();
+        client
+            .batch_execute(&format!(
+                "CREATE TENANT {name} SOURCE = 'dir://{}'",
+                source.display()
+            ))
+            .await
+            .unwrap();
     }
     client
         .batch_execute(&format!(
@@ -57,7 +69,10 @@ async fn setup(client: &Client, tenants: &[(&str, &PathBuf)], dest: &Path) {
 
 async fn restore_and_compare(client: &Client, tenant: &str, source: &Path, target: &Path) {
     client
-        .batch_execute(&format!("ALTER SYSTEM RESTORE {tenant}_r FROM {tenant} TO 'dir://{}' WAIT", target.display()))
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE {tenant}_r FROM {tenant} TO 'dir://{}' WAIT",
+            target.display()
+        ))
         .await
         .unwrap();
     assert_same_tree(source, target);
@@ -71,33 +86,85 @@ async fn cancel_is_immediate_and_earlier_sets_still_restore() {
     let source = tmp.path().join("a");
     big_tree(&source, 10, 24);
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT")
+        .await
+        .unwrap();
 
-    let e = client.batch_execute("ALTER SYSTEM CANCEL BACKUP").await.unwrap_err();
+    let e = client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP")
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e), "55000");
-    assert_eq!(e.as_db_error().unwrap().detail(), Some("OB_BACKUP_CANCEL_NOT_ALLOWED (9049)"));
+    assert_eq!(
+        e.as_db_error().unwrap().detail(),
+        Some("OB_BACKUP_CANCEL_NOT_ALLOWED (9049)")
+    );
 
     std::fs::write(source.join("file000"), noise(1, 24 << 20)).unwrap();
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'", "1", Duration::from_secs(30)).await;
-    client.batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = a").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_jobs", "0", Duration::from_secs(30)).await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = a")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_jobs",
+        "0",
+        Duration::from_secs(30),
+    )
+    .await;
     let row = value(&client, "SELECT status || '|' || result || '|' || comment || '|' || stop_mode FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await;
     if row.starts_with("COMPLETED") {
         eprintln!("the backup ended before the cancel arrived; the cancel path was not exercised");
         return;
     }
     assert_eq!(row, "CANCELED|-4072|canceled by user|IMMEDIATE");
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await, "1");
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_restartable_contexts").await, "0");
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await,
+        "1"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_restartable_contexts"
+        )
+        .await,
+        "0"
+    );
     // Never restarted automatically: nothing runs a little later.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await, "0");
-    let e = client.batch_execute("ALTER SYSTEM CANCEL BACKUP").await.unwrap_err();
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await,
+        "0"
+    );
+    let e = client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP")
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e), "55000");
     // The earlier set is intact.
-    let first = value(&client, "SELECT min(backup_set_id) FROM cdb_ob_backup_set_files").await;
-    client.batch_execute(&format!("ALTER SYSTEM VALIDATE BACKUPSET {first} LEVEL = 'physical' WAIT")).await.unwrap();
+    let first = value(
+        &client,
+        "SELECT min(backup_set_id) FROM cdb_ob_backup_set_files",
+    )
+    .await;
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE BACKUPSET {first} LEVEL = 'physical' WAIT"
+        ))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,26 +177,71 @@ async fn graceful_stop_finishes_running_tasks_and_skips_the_rest() {
     big_tree(&b, 2, 1);
     setup(&client, &[("a", &a), ("b", &b)], &tmp.path().join("dest")).await;
 
-    client.batch_execute("ALTER SYSTEM BACKUP DATABASE").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'", "1", Duration::from_secs(30)).await;
-    client.batch_execute("ALTER SYSTEM STOP BACKUP").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_jobs", "0", Duration::from_secs(120)).await;
-    let job = value(&client, "SELECT status || '|' || stop_mode || '|' || comment FROM cdb_ob_backup_job_history").await;
-    assert_eq!(job, "CANCELED|GRACEFUL|stopped gracefully by user: 1 task(s) not started");
+    client
+        .batch_execute("ALTER SYSTEM BACKUP DATABASE")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM STOP BACKUP")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_jobs",
+        "0",
+        Duration::from_secs(120),
+    )
+    .await;
+    let job = value(
+        &client,
+        "SELECT status || '|' || stop_mode || '|' || comment FROM cdb_ob_backup_job_history",
+    )
+    .await;
     assert_eq!(
-        value(&client, "SELECT string_agg(status, ',' ORDER BY tenant_id) FROM cdb_ob_backup_task_history").await,
+        job,
+        "CANCELED|GRACEFUL|stopped gracefully by user: 1 task(s) not started"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(status, ',' ORDER BY tenant_id) FROM cdb_ob_backup_task_history"
+        )
+        .await,
         "COMPLETED,CANCELED"
     );
     // The task that was running got its set; the skipped one none.
-    assert_eq!(value(&client, "SELECT string_agg(CAST(tenant_id AS VARCHAR), ',') FROM cdb_ob_backup_set_files").await, "1001");
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(CAST(tenant_id AS VARCHAR), ',') FROM cdb_ob_backup_set_files"
+        )
+        .await,
+        "1001"
+    );
     restore_and_compare(&client, "a", &a, &tmp.path().join("ra")).await;
 
     // STOP means nothing for a restore: refused, naming CANCEL.
-    client.batch_execute(&format!("ALTER SYSTEM RESTORE slow FROM a TO 'dir://{}'", tmp.path().join("rslow").display())).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE slow FROM a TO 'dir://{}'",
+            tmp.path().join("rslow").display()
+        ))
+        .await
+        .unwrap();
     if let Err(e) = client.batch_execute("ALTER SYSTEM STOP BACKUP").await {
         assert_eq!(sqlstate(&e), "55000");
         let message = e.as_db_error().unwrap().message().to_string();
-        assert!(message.contains("CANCEL") || message.contains("no backup is running"), "{message}");
+        assert!(
+            message.contains("CANCEL") || message.contains("no backup is running"),
+            "{message}"
+        );
     }
 }
 
@@ -142,24 +254,68 @@ async fn suspend_keeps_a_context_and_resume_goes_on_from_it() {
     big_tree(&source, 12, 24);
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
 
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
-    until(&client, "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0", "t", Duration::from_secs(60)).await;
-    client.batch_execute("ALTER SYSTEM SUSPEND BACKUP").await.unwrap();
-    until(&client, "SELECT status FROM cdb_ob_backup_jobs", "SUSPENDED", Duration::from_secs(30)).await;
-    assert_eq!(value(&client, "SELECT status FROM cdb_ob_backup_tasks").await, "SUSPENDED");
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0",
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM SUSPEND BACKUP")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_backup_jobs",
+        "SUSPENDED",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        value(&client, "SELECT status FROM cdb_ob_backup_tasks").await,
+        "SUSPENDED"
+    );
     let context = value(&client, "SELECT reason || '|' || is_restartable || '|' || is_busy || '|' || (bytes_done > 0) FROM cdb_ob_backup_restartable_contexts").await;
     assert_eq!(context, "SUSPENDED|true|false|true");
-    let done = value(&client, "SELECT checkpoint_bytes FROM backstop.task").await.parse::<u64>().unwrap();
+    let done = value(&client, "SELECT checkpoint_bytes FROM backstop.task")
+        .await
+        .parse::<u64>()
+        .unwrap();
 
-    client.batch_execute("ALTER SYSTEM RESUME BACKUP WAIT").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM RESUME BACKUP WAIT")
+        .await
+        .unwrap();
     assert_eq!(
-        value(&client, "SELECT status || '|' || restart_pass || '|' || comment FROM cdb_ob_backup_job_history").await,
+        value(
+            &client,
+            "SELECT status || '|' || restart_pass || '|' || comment FROM cdb_ob_backup_job_history"
+        )
+        .await,
         "COMPLETED|1|resumed from checkpoint"
     );
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_restartable_contexts").await, "0");
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_restartable_contexts"
+        )
+        .await,
+        "0"
+    );
     let total: u64 = 12 * (24 << 20);
-    let read = value(&client, "SELECT bytes_read FROM backstop.task").await.parse::<u64>().unwrap();
-    assert!(read <= total - done + total / 50, "resumed run read {read} of {total} after {done} were done");
+    let read = value(&client, "SELECT bytes_read FROM backstop.task")
+        .await
+        .parse::<u64>()
+        .unwrap();
+    assert!(
+        read <= total - done + total / 50,
+        "resumed run read {read} of {total} after {done} were done"
+    );
     restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
 }
 
@@ -167,7 +323,10 @@ async fn suspend_keeps_a_context_and_resume_goes_on_from_it() {
 async fn contexts_are_listed_restarted_deleted_and_refused_clearly() {
     let server = TestServer::start().await;
     let client = server.connect().await;
-    for sql in ["ALTER SYSTEM RESTART BACKUP CONTEXT 'no-such-context'", "ALTER SYSTEM DELETE BACKUP CONTEXT 'no-such-context'"] {
+    for sql in [
+        "ALTER SYSTEM RESTART BACKUP CONTEXT 'no-such-context'",
+        "ALTER SYSTEM DELETE BACKUP CONTEXT 'no-such-context'",
+    ] {
         let e = client.batch_execute(sql).await.unwrap_err();
         assert_eq!(sqlstate(&e), "42704", "{sql}");
     }
@@ -175,34 +334,96 @@ async fn contexts_are_listed_restarted_deleted_and_refused_clearly() {
     let source = tmp.path().join("a");
     big_tree(&source, 10, 24);
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
-    until(&client, "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0", "t", Duration::from_secs(60)).await;
-    client.batch_execute("ALTER SYSTEM SUSPEND BACKUP").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_restartable_contexts", "1", Duration::from_secs(30)).await;
-    let id = value(&client, "SELECT context_id FROM cdb_ob_backup_restartable_contexts").await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0",
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM SUSPEND BACKUP")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_restartable_contexts",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    let id = value(
+        &client,
+        "SELECT context_id FROM cdb_ob_backup_restartable_contexts",
+    )
+    .await;
     assert_eq!(id.len(), 36, "a uuid: {id}");
     // Every column of SPEC §3 is there.
     value(&client, "SELECT context_id, job_id, task_id, tenant_id, path, snapshot_name, is_cleanup_pending, \
         is_restartable, is_busy, restart_pass, bytes_done, files_done, checkpoint_time, last_updated, reason \
         FROM cdb_ob_backup_restartable_contexts").await;
-    client.batch_execute(&format!("ALTER SYSTEM RESTART BACKUP CONTEXT '{id}'")).await.unwrap();
-    let e = client.batch_execute(&format!("ALTER SYSTEM DELETE BACKUP CONTEXT '{id}'")).await;
+    client
+        .batch_execute(&format!("ALTER SYSTEM RESTART BACKUP CONTEXT '{id}'"))
+        .await
+        .unwrap();
+    let e = client
+        .batch_execute(&format!("ALTER SYSTEM DELETE BACKUP CONTEXT '{id}'"))
+        .await;
     if let Err(e) = e {
         assert_eq!(sqlstate(&e), "55000", "busy while its task runs");
     }
     let job = value(&client, "SELECT max(job_id) FROM backstop.job").await;
-    client.batch_execute(&format!("ALTER SYSTEM WAIT JOB {job}")).await.unwrap();
+    client
+        .batch_execute(&format!("ALTER SYSTEM WAIT JOB {job}"))
+        .await
+        .unwrap();
     restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
 
     // Suspend again, then delete the context: the job cannot go on and ends CANCELED.
     std::fs::write(source.join("file000"), noise(5, 24 << 20)).unwrap();
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'", "1", Duration::from_secs(30)).await;
-    client.batch_execute("ALTER SYSTEM SUSPEND BACKUP").await.unwrap();
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_restartable_contexts", "1", Duration::from_secs(30)).await;
-    let id = value(&client, "SELECT context_id FROM cdb_ob_backup_restartable_contexts").await;
-    client.batch_execute(&format!("ALTER SYSTEM DELETE BACKUP CONTEXT '{id}'")).await.unwrap();
-    assert_eq!(value(&client, "SELECT status FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await, "CANCELED");
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM SUSPEND BACKUP")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_restartable_contexts",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    let id = value(
+        &client,
+        "SELECT context_id FROM cdb_ob_backup_restartable_contexts",
+    )
+    .await;
+    client
+        .batch_execute(&format!("ALTER SYSTEM DELETE BACKUP CONTEXT '{id}'"))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1"
+        )
+        .await,
+        "CANCELED"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,12 +434,31 @@ async fn cancel_all_force_ends_everything_at_once() {
     let source = tmp.path().join("a");
     big_tree(&source, 10, 24);
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
-    client.batch_execute("ALTER SYSTEM CANCEL ALL BACKUP FORCE").await.unwrap();
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await, "0");
-    assert_eq!(value(&client, "SELECT status || '|' || comment FROM cdb_ob_backup_job_history").await, "CANCELED|canceled by CANCEL ALL BACKUP FORCE");
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    client
+        .batch_execute("ALTER SYSTEM CANCEL ALL BACKUP FORCE")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_jobs").await,
+        "0"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status || '|' || comment FROM cdb_ob_backup_job_history"
+        )
+        .await,
+        "CANCELED|canceled by CANCEL ALL BACKUP FORCE"
+    );
     // New work starts at once.
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT")
+        .await
+        .unwrap();
     restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
 }
 
@@ -231,15 +471,31 @@ async fn a_backup_running_past_its_limit_is_cancelled_and_not_restarted() {
     big_tree(&source, 16, 24);
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
     client.batch_execute("ALTER SYSTEM SET backup_max_run_time = '1s'; ALTER SYSTEM SET backup_restart_delay = '0s'").await.unwrap();
-    let e = client.batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT").await;
+    let e = client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT")
+        .await;
     if e.is_ok() {
         eprintln!("the backup finished within 1 s; the limit was not exercised");
         return;
     }
-    assert!(value(&client, "SELECT comment FROM cdb_ob_backup_job_history").await.contains("backup_max_run_time"));
-    assert_eq!(value(&client, "SELECT count(*) FROM cdb_ob_backup_restartable_contexts").await, "0");
+    assert!(
+        value(&client, "SELECT comment FROM cdb_ob_backup_job_history")
+            .await
+            .contains("backup_max_run_time")
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_restartable_contexts"
+        )
+        .await,
+        "0"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(value(&client, "SELECT count(*) FROM backstop.job").await, "1");
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM backstop.job").await,
+        "1"
+    );
 }
 
 /// The kill test: at 20 moments of one backup the server is killed with SIGKILL and restarted;
@@ -256,16 +512,27 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
     let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
     client.batch_execute("ALTER SYSTEM SET backup_restart_delay = '0s'; ALTER SYSTEM SET backup_restart_max_attempts = 100").await.unwrap();
-    client.batch_execute("ALTER SYSTEM BACKUP TENANT a").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
     // A task that stored less than backup_checkpoint_min_bytes is not restartable (SPEC §4.4):
     // the kills start once the first checkpoint is there.
-    until(&client, "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0", "t", Duration::from_secs(60)).await;
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0",
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
 
     let started = Instant::now();
     let mut kills = 0;
     let mut seed = 7u64;
     while kills < 20 && started.elapsed() < Duration::from_secs(240) {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         tokio::time::sleep(Duration::from_millis(30 + (seed >> 33) % 150)).await;
         let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
         if value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await == "1" {
@@ -276,21 +543,57 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
         server = ChildServer::start(&data_dir);
         // The next moment is one of the resumed backup: wait for it to run again.
         let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
-        until(&client, "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'", "1", Duration::from_secs(30)).await;
+        until(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
+            "1",
+            Duration::from_secs(30),
+        )
+        .await;
     }
     let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
-    until(&client, "SELECT count(*) FROM cdb_ob_backup_set_files", "1", Duration::from_secs(180)).await;
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_set_files",
+        "1",
+        Duration::from_secs(180),
+    )
+    .await;
     eprintln!("killed {kills} times");
-    assert!(kills >= 20, "the backup finished after {kills} kills; make it bigger");
+    assert!(
+        kills >= 20,
+        "the backup finished after {kills} kills; make it bigger"
+    );
     let last = value(&client, "SELECT status || '|' || restart_pass || '|' || comment FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await;
     if kills > 0 {
-        assert!(last.starts_with("COMPLETED|") && last.ends_with("|resumed from checkpoint"), "{last}");
-        let failed = value(&client, "SELECT count(*) FROM cdb_ob_backup_job_history WHERE comment LIKE 'SERVER_RESTART%'").await;
+        assert!(
+            last.starts_with("COMPLETED|") && last.ends_with("|resumed from checkpoint"),
+            "{last}"
+        );
+        let failed = value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_job_history WHERE comment LIKE 'SERVER_RESTART%'",
+        )
+        .await;
         assert!(failed.parse::<u32>().unwrap() >= 1);
-        let done_before = value(&client, "SELECT coalesce(max(checkpoint_bytes), 0) FROM backstop.task WHERE status = 'FAILED'").await.parse::<u64>().unwrap();
-        let read = value(&client, "SELECT bytes_read FROM backstop.task WHERE status = 'COMPLETED'").await.parse::<u64>().unwrap();
-        assert!(read <= total - done_before.min(total) + total / 50 + (16 << 20),
-            "the last run read {read} bytes; {done_before} of {total} were checkpointed before it");
+        let done_before = value(
+            &client,
+            "SELECT coalesce(max(checkpoint_bytes), 0) FROM backstop.task WHERE status = 'FAILED'",
+        )
+        .await
+        .parse::<u64>()
+        .unwrap();
+        let read = value(
+            &client,
+            "SELECT bytes_read FROM backstop.task WHERE status = 'COMPLETED'",
+        )
+        .await
+        .parse::<u64>()
+        .unwrap();
+        assert!(
+            read <= total - done_before.min(total) + total / 50 + (16 << 20),
+            "the last run read {read} bytes; {done_before} of {total} were checkpointed before it"
+        );
     }
     restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
 }

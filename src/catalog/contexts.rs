@@ -74,7 +74,13 @@ fn from_row(r: &Row) -> ContextRecord {
 
 impl Catalog {
     /// Remembers the newest checkpoint of a running task.
-    pub fn task_checkpoint(&self, task_id: i64, bytes: i64, files: i64, time: i64) -> Result<(), CatalogError> {
+    pub fn task_checkpoint(
+        &self,
+        task_id: i64,
+        bytes: i64,
+        files: i64,
+        time: i64,
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE task SET checkpoint_bytes = ?, checkpoint_files = ?, checkpoint_time = ? \
@@ -88,20 +94,32 @@ impl Catalog {
     /// The engine's count of source bytes this run read, kept beside the task.
     pub fn task_bytes_read(&self, task_id: i64, bytes: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
-            tx.execute("UPDATE task SET bytes_read = ? WHERE task_id = ?", &[bytes.into(), task_id.into()])?;
+            tx.execute(
+                "UPDATE task SET bytes_read = ? WHERE task_id = ?",
+                &[bytes.into(), task_id.into()],
+            )?;
             Ok(())
         })
     }
 
     /// `(bytes, files, time)` of a task's newest checkpoint.
-    pub fn task_checkpoint_of(&self, task_id: i64) -> Result<(i64, i64, Option<i64>), CatalogError> {
+    pub fn task_checkpoint_of(
+        &self,
+        task_id: i64,
+    ) -> Result<(i64, i64, Option<i64>), CatalogError> {
         let rows = self.read(
             "SELECT checkpoint_bytes, checkpoint_files, checkpoint_time FROM task WHERE task_id = ?",
             &[task_id.into()],
         )?;
         Ok(rows
             .first()
-            .map(|r| (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0), r[2].as_i64()))
+            .map(|r| {
+                (
+                    r[0].as_i64().unwrap_or(0),
+                    r[1].as_i64().unwrap_or(0),
+                    r[2].as_i64(),
+                )
+            })
             .unwrap_or((0, 0, None)))
     }
 
@@ -140,12 +158,18 @@ impl Catalog {
     }
 
     pub fn context(&self, id: &str) -> Result<Option<ContextRecord>, CatalogError> {
-        let rows = self.read(&format!("SELECT {COLUMNS} FROM restartable_context WHERE context_id = ?"), &[id.into()])?;
+        let rows = self.read(
+            &format!("SELECT {COLUMNS} FROM restartable_context WHERE context_id = ?"),
+            &[id.into()],
+        )?;
         Ok(rows.first().map(from_row))
     }
 
     pub fn context_of_task(&self, task_id: i64) -> Result<Option<ContextRecord>, CatalogError> {
-        let rows = self.read(&format!("SELECT {COLUMNS} FROM restartable_context WHERE task_id = ?"), &[task_id.into()])?;
+        let rows = self.read(
+            &format!("SELECT {COLUMNS} FROM restartable_context WHERE task_id = ?"),
+            &[task_id.into()],
+        )?;
         Ok(rows.first().map(from_row))
     }
 
@@ -175,7 +199,13 @@ impl Catalog {
 
     /// Points a context at the job and task that now go on with it, and marks it busy. The new
     /// task inherits the checkpoint it goes on from, so that it is restartable again at once.
-    pub fn move_context(&self, id: &str, job_id: i64, task_id: i64, restart_pass: i64) -> Result<(), CatalogError> {
+    pub fn move_context(
+        &self,
+        id: &str,
+        job_id: i64,
+        task_id: i64,
+        restart_pass: i64,
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE task SET (checkpoint_bytes, checkpoint_files, checkpoint_time) = \
@@ -207,14 +237,20 @@ impl Catalog {
 
     pub fn drop_context(&self, id: &str) -> Result<(), CatalogError> {
         self.write(|tx| {
-            tx.execute("DELETE FROM restartable_context WHERE context_id = ?", &[Value::from(id)])?;
+            tx.execute(
+                "DELETE FROM restartable_context WHERE context_id = ?",
+                &[Value::from(id)],
+            )?;
             Ok(())
         })
     }
 
     pub fn drop_contexts_of_job(&self, job_id: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
-            tx.execute("DELETE FROM restartable_context WHERE job_id = ?", &[job_id.into()])?;
+            tx.execute(
+                "DELETE FROM restartable_context WHERE job_id = ?",
+                &[job_id.into()],
+            )?;
             Ok(())
         })
     }

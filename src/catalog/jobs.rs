@@ -283,12 +283,19 @@ impl Catalog {
     }
 
     pub fn job(&self, job_id: i64) -> Result<Option<JobRecord>, CatalogError> {
-        let rows = self.read(&format!("SELECT {JOB_COLUMNS} FROM job WHERE job_id = ?"), &[job_id.into()])?;
+        let rows = self.read(
+            &format!("SELECT {JOB_COLUMNS} FROM job WHERE job_id = ?"),
+            &[job_id.into()],
+        )?;
         Ok(rows.first().map(job_from))
     }
 
     /// Jobs of a kind in one of `statuses`, oldest first.
-    pub fn jobs_in(&self, kind: JobKind, statuses: &[&str]) -> Result<Vec<JobRecord>, CatalogError> {
+    pub fn jobs_in(
+        &self,
+        kind: JobKind,
+        statuses: &[&str],
+    ) -> Result<Vec<JobRecord>, CatalogError> {
         let marks = vec!["?"; statuses.len()].join(", ");
         let mut params: Vec<Value> = vec![kind.as_str().into()];
         params.extend(statuses.iter().map(|s| Value::from(*s)));
@@ -331,7 +338,10 @@ impl Catalog {
 
     pub fn start_job(&self, job_id: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
-            tx.execute("UPDATE job SET status = 'DOING' WHERE job_id = ? AND status = 'INIT'", &[job_id.into()])?;
+            tx.execute(
+                "UPDATE job SET status = 'DOING' WHERE job_id = ? AND status = 'INIT'",
+                &[job_id.into()],
+            )?;
             Ok(())
         })
     }
@@ -362,11 +372,18 @@ impl Catalog {
         })
     }
 
-    pub fn set_job_fields(&self, job_id: i64, fields: &[(&str, Value)]) -> Result<(), CatalogError> {
+    pub fn set_job_fields(
+        &self,
+        job_id: i64,
+        fields: &[(&str, Value)],
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             for (column, value) in fields {
                 debug_assert!(column.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-                tx.execute(&format!("UPDATE job SET {column} = ? WHERE job_id = ?"), &[value.clone(), job_id.into()])?;
+                tx.execute(
+                    &format!("UPDATE job SET {column} = ? WHERE job_id = ?"),
+                    &[value.clone(), job_id.into()],
+                )?;
             }
             Ok(())
         })
@@ -403,12 +420,24 @@ impl Catalog {
         })
     }
 
-    pub fn end_task(&self, task_id: i64, status: &str, result: i64, comment: &str) -> Result<(), CatalogError> {
+    pub fn end_task(
+        &self,
+        task_id: i64,
+        status: &str,
+        result: i64,
+        comment: &str,
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE task SET status = ?, result = ?, comment = ?, end_ts = ? WHERE task_id = ? \
                  AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
-                &[status.into(), result.into(), comment.into(), now_micros().into(), task_id.into()],
+                &[
+                    status.into(),
+                    result.into(),
+                    comment.into(),
+                    now_micros().into(),
+                    task_id.into(),
+                ],
             )?;
             Ok(())
         })
@@ -469,7 +498,11 @@ impl Catalog {
     }
 
     /// The newest completed original (copy 0) set of a tenant written to `path`.
-    pub fn last_set(&self, tenant_id: i64, path: &str) -> Result<Option<BackupSetRecord>, CatalogError> {
+    pub fn last_set(
+        &self,
+        tenant_id: i64,
+        path: &str,
+    ) -> Result<Option<BackupSetRecord>, CatalogError> {
         let rows = self.read(
             &format!(
                 "SELECT {SET_COLUMNS} FROM backup_set WHERE tenant_id = ? AND path = ? AND copy_id = 0 \
@@ -482,7 +515,9 @@ impl Catalog {
 
     pub fn backup_set(&self, set_id: i64) -> Result<Option<BackupSetRecord>, CatalogError> {
         let rows = self.read(
-            &format!("SELECT {SET_COLUMNS} FROM backup_set WHERE backup_set_id = ? AND copy_id = 0"),
+            &format!(
+                "SELECT {SET_COLUMNS} FROM backup_set WHERE backup_set_id = ? AND copy_id = 0"
+            ),
             &[set_id.into()],
         )?;
         Ok(rows.first().map(set_from))
@@ -496,12 +531,21 @@ impl Catalog {
         Ok(rows.iter().map(set_from).collect())
     }
 
-    pub fn set_file_status(&self, set_id: i64, file_status: &str, comment: Option<&str>) -> Result<(), CatalogError> {
+    pub fn set_file_status(
+        &self,
+        set_id: i64,
+        file_status: &str,
+        comment: Option<&str>,
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE backup_set SET file_status = ?, comment = COALESCE(?, comment) \
                  WHERE backup_set_id = ? AND copy_id = 0",
-                &[file_status.into(), comment.map(str::to_string).into(), set_id.into()],
+                &[
+                    file_status.into(),
+                    comment.map(str::to_string).into(),
+                    set_id.into(),
+                ],
             )?;
             Ok(())
         })

@@ -76,7 +76,10 @@ impl Catalog {
 
     /// A tenant by id, dropped or not.
     pub fn tenant_by_id(&self, id: i64) -> Result<Option<Tenant>, CatalogError> {
-        let rows = self.read(&format!("SELECT {COLUMNS} FROM tenant WHERE tenant_id = ?"), &[id.into()])?;
+        let rows = self.read(
+            &format!("SELECT {COLUMNS} FROM tenant WHERE tenant_id = ?"),
+            &[id.into()],
+        )?;
         Ok(rows.into_iter().next().map(from_row))
     }
 

@@ -29,7 +29,10 @@ pub fn start(
             let mut tenants = Vec::new();
             for name in names {
                 let tenant = super::find_tenant(catalog, name)?;
-                if !tenants.iter().any(|t: &crate::catalog::tenants::Tenant| t.id == tenant.id) {
+                if !tenants
+                    .iter()
+                    .any(|t: &crate::catalog::tenants::Tenant| t.id == tenant.id)
+                {
                     tenants.push(tenant);
                 }
             }

@@ -38,7 +38,10 @@ pub enum Outcome {
     /// A job was started (and is durable); with `wait`, the client waits for its end.
     Job { job_id: i64, wait: bool },
     /// `WAIT JOB n`: wait for an existing job.
-    Wait { job_id: i64, timeout: Option<std::time::Duration> },
+    Wait {
+        job_id: i64,
+        timeout: Option<std::time::Duration>,
+    },
     /// Rows to return (`RESTORE ... PREVIEW`).
     Rows(RecordBatch),
 }
@@ -102,10 +105,23 @@ impl Control {
                 tenant::set_log_source(&self.catalog, name, log_source)
             }
             Statement::DropTenant { name } => tenant::drop(&self.catalog, name),
-            Statement::SetParameter { name, value, tenant } => {
-                system_set::apply(&self.catalog, &self.executor, name, value, tenant.as_deref())
-            }
-            Statement::Backup { incremental, scope, plus_archivelog, description } => {
+            Statement::SetParameter {
+                name,
+                value,
+                tenant,
+            } => system_set::apply(
+                &self.catalog,
+                &self.executor,
+                name,
+                value,
+                tenant.as_deref(),
+            ),
+            Statement::Backup {
+                incremental,
+                scope,
+                plus_archivelog,
+                description,
+            } => {
                 let job_id = backup::start(
                     &self.catalog,
                     &self.executor,
@@ -116,7 +132,15 @@ impl Control {
                 )?;
                 Ok(backup::outcome(job_id, command.wait))
             }
-            Statement::Restore { new_name, from, at, until, to, method, description } => {
+            Statement::Restore {
+                new_name,
+                from,
+                at,
+                until,
+                to,
+                method,
+                description,
+            } => {
                 let job_id = restore::start(
                     &self.executor,
                     restore::Restore {
@@ -129,7 +153,10 @@ impl Control {
                         description: description.as_deref(),
                     },
                 )?;
-                Ok(Outcome::Job { job_id, wait: command.wait })
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
             }
             Statement::RestorePreview { from, at, until } => {
                 restore::preview(&self.executor, from, at.as_deref(), until)
@@ -141,31 +168,45 @@ impl Control {
             Statement::Validate { target, at, level } => {
                 let job_id =
                     validate::start(&self.catalog, &self.executor, target, at.as_deref(), *level)?;
-                Ok(Outcome::Job { job_id, wait: command.wait })
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
             }
             Statement::CancelValidate { job_id } => {
                 self.executor.cancel_validate(*job_id)?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::CancelBackup { tenants } => {
-                self.executor.cancel_backup(self.tenant_ids(tenants)?.as_deref())?;
+                self.executor
+                    .cancel_backup(self.tenant_ids(tenants)?.as_deref())?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::StopBackup { tenants } => {
-                self.executor.stop_backup(self.tenant_ids(tenants)?.as_deref())?;
+                self.executor
+                    .stop_backup(self.tenant_ids(tenants)?.as_deref())?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::SuspendBackup { tenants } => {
-                self.executor.suspend_backup(self.tenant_ids(tenants)?.as_deref())?;
+                self.executor
+                    .suspend_backup(self.tenant_ids(tenants)?.as_deref())?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::ResumeBackup { tenants } => {
-                let jobs = self.executor.resume_backup(self.tenant_ids(tenants)?.as_deref())?;
-                Ok(Outcome::Job { job_id: jobs[0], wait: command.wait })
+                let jobs = self
+                    .executor
+                    .resume_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Job {
+                    job_id: jobs[0],
+                    wait: command.wait,
+                })
             }
             Statement::RestartBackupContext { context_id } => {
                 let job_id = self.executor.restart_context(context_id)?;
-                Ok(Outcome::Job { job_id, wait: command.wait })
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
             }
             Statement::DeleteBackupContext { context_id } => {
                 self.executor.delete_context(context_id)?;
@@ -185,7 +226,10 @@ impl Control {
                     None => None,
                 };
                 self.executor.job_state(*job_id)?;
-                Ok(Outcome::Wait { job_id: *job_id, timeout })
+                Ok(Outcome::Wait {
+                    job_id: *job_id,
+                    timeout,
+                })
             }
             Statement::CreateUser {
                 name,

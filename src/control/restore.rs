@@ -22,7 +22,11 @@ pub struct Restore<'a> {
 }
 
 fn spec(from: &str, at: Option<&str>, until: Option<&RestoreUntil>) -> RestoreSpec {
-    RestoreSpec { from: from.to_string(), at: at.map(str::to_string), until: until.cloned() }
+    RestoreSpec {
+        from: from.to_string(),
+        at: at.map(str::to_string),
+        until: until.cloned(),
+    }
 }
 
 pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
@@ -40,7 +44,12 @@ pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
 }
 
 /// The sets a restore would use, as rows.
-pub fn preview(executor: &Executor, from: &str, at: Option<&str>, until: &RestoreUntil) -> SqlResult<Outcome> {
+pub fn preview(
+    executor: &Executor,
+    from: &str,
+    at: Option<&str>,
+    until: &RestoreUntil,
+) -> SqlResult<Outcome> {
     let plan = executor.plan_restore(&spec(from, at, Some(until)))?;
     let set = &plan.set;
     let batch = crate::views::rows(

@@ -34,13 +34,20 @@ pub fn start(
         None => catalog
             .backup_sets()?
             .into_iter()
-            .map(|s| SetToValidate { tenant_id: s.tenant_id, set_id: s.backup_set_id, dest_uri: s.path, input_bytes: s.input_bytes })
+            .map(|s| SetToValidate {
+                tenant_id: s.tenant_id,
+                set_id: s.backup_set_id,
+                dest_uri: s.path,
+                input_bytes: s.input_bytes,
+            })
             .collect(),
     };
     if let Some(id) = wanted {
         sets.retain(|s| s.set_id == id);
         if sets.is_empty() {
-            return Err(SqlError::undefined(format!("backup set {id} does not exist")));
+            return Err(SqlError::undefined(format!(
+                "backup set {id} does not exist"
+            )));
         }
     }
     executor.start_validate(job_type, sets, level)
@@ -54,6 +61,11 @@ fn sets_at(uri: &str) -> SqlResult<Vec<SetToValidate>> {
         .list_sets()
         .map_err(|e| from_engine(&e))?
         .into_iter()
-        .map(|s| SetToValidate { tenant_id: s.tenant_id, set_id: s.set_id, dest_uri: uri.to_string(), input_bytes: s.input_bytes as i64 })
+        .map(|s| SetToValidate {
+            tenant_id: s.tenant_id,
+            set_id: s.set_id,
+            dest_uri: uri.to_string(),
+            input_bytes: s.input_bytes as i64,
+        })
         .collect())
 }

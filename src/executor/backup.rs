@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::state::{JobStatus, TaskStatus};
-use super::{Executor, Interrupt, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress};
+use super::{
+    Executor, Interrupt, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures,
+    watch_progress,
+};
 use crate::catalog::contexts::Reason;
 use crate::catalog::jobs::{JobKind, NewBackupSet, NewJob, NewTask, TaskRecord};
 use crate::catalog::parameters::parse_duration;
@@ -56,7 +59,10 @@ enum TaskEnd {
     NotStarted,
     Canceled,
     Suspended,
-    Failed { code: &'static str, comment: String },
+    Failed {
+        code: &'static str,
+        comment: String,
+    },
 }
 
 fn in_progress(tenant: &Tenant, job_id: i64) -> SqlError {
@@ -78,11 +84,20 @@ impl Executor {
                 tenant.kind.as_str()
             )));
         }
-        let dest_uri = self.catalog.parameter(tenant.id, "data_backup_dest")?.ok_or_else(|| {
-            SqlError::wrong_state(format!("no DATA_BACKUP_DEST is set for tenant {}", tenant.name))
+        let dest_uri = self
+            .catalog
+            .parameter(tenant.id, "data_backup_dest")?
+            .ok_or_else(|| {
+                SqlError::wrong_state(format!(
+                    "no DATA_BACKUP_DEST is set for tenant {}",
+                    tenant.name
+                ))
                 .with_hint("ALTER SYSTEM SET DATA_BACKUP_DEST = 'file:///path'")
-        })?;
-        Ok(Target { tenant: tenant.clone(), dest_uri })
+            })?;
+        Ok(Target {
+            tenant: tenant.clone(),
+            dest_uri,
+        })
     }
 
     /// Records the job and its tasks and starts them; returns once the job is durable.
@@ -97,9 +112,17 @@ impl Executor {
         targets.sort_by_key(|t| t.tenant.id);
         let single = targets.len() == 1 && !spec.cluster;
         let job = NewJob {
-            tenant_id: if single { targets[0].tenant.id } else { crate::catalog::SYS_TENANT_ID },
+            tenant_id: if single {
+                targets[0].tenant.id
+            } else {
+                crate::catalog::SYS_TENANT_ID
+            },
             job_level: if single { "USER_TENANT" } else { "CLUSTER" }.into(),
-            executor_tenant_id: targets.iter().map(|t| t.tenant.id.to_string()).collect::<Vec<_>>().join(","),
+            executor_tenant_id: targets
+                .iter()
+                .map(|t| t.tenant.id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             backup_type: Some(if spec.incremental { "INC" } else { "FULL" }.into()),
             plus_archivelog: spec.plus_archivelog,
             description: spec.description.clone(),
@@ -143,7 +166,11 @@ impl Executor {
         if let Err(e) = self.catalog.start_job(job_id) {
             tracing::error!(job_id, error = %e, "cannot start job");
         }
-        let limit = self.duration_parameter(crate::catalog::SYS_TENANT_ID, "backup_max_run_time", Duration::ZERO);
+        let limit = self.duration_parameter(
+            crate::catalog::SYS_TENANT_ID,
+            "backup_max_run_time",
+            Duration::ZERO,
+        );
         if !limit.is_zero() {
             let watched = control.clone();
             tokio::spawn(async move {
@@ -156,7 +183,11 @@ impl Executor {
         let mut ends = Vec::new();
         for (task, target) in run.work {
             // Tasks start in tenant-id order: each waits for a worker before the next is looked at.
-            let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
             if control.interrupted().is_some() {
                 self.end_unstarted_task(&task, &target, &control);
                 ends.push(TaskEnd::NotStarted);
@@ -164,10 +195,18 @@ impl Executor {
             }
             let executor = self.clone();
             let control = control.clone();
-            let (incremental, plus_archivelog, resume) = (run.incremental, run.plus_archivelog, run.resume);
+            let (incremental, plus_archivelog, resume) =
+                (run.incremental, run.plus_archivelog, run.resume);
             running.push(tokio::spawn(async move {
                 let end = executor
-                    .run_backup_task(&task, &target, incremental, plus_archivelog, resume, &control)
+                    .run_backup_task(
+                        &task,
+                        &target,
+                        incremental,
+                        plus_archivelog,
+                        resume,
+                        &control,
+                    )
                     .await;
                 drop(permit);
                 end
@@ -185,7 +224,12 @@ impl Executor {
     fn end_unstarted_task(&self, task: &TaskRecord, target: &Target, control: &JobControl) {
         let result = match control.interrupted() {
             Some(Interrupt::Suspend) => {
-                let end = self.catalog.end_task(task.task_id, TaskStatus::Suspended.as_str(), 0, "suspended before it started");
+                let end = self.catalog.end_task(
+                    task.task_id,
+                    TaskStatus::Suspended.as_str(),
+                    0,
+                    "suspended before it started",
+                );
                 if let Ok(Some(job)) = self.catalog.job(task.job_id) {
                     let _ = self.keep_context(&job, task, Reason::Suspended);
                 }
@@ -197,7 +241,12 @@ impl Executor {
                 OB_CANCELED,
                 "not started: the job was stopped gracefully",
             ),
-            _ => self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by user"),
+            _ => self.catalog.end_task(
+                task.task_id,
+                TaskStatus::Canceled.as_str(),
+                OB_CANCELED,
+                "canceled by user",
+            ),
         };
         if let Err(e) = result {
             tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot end a task");
@@ -205,7 +254,9 @@ impl Executor {
     }
 
     fn finish_backup_job(&self, job_id: i64, control: &JobControl, ends: &[TaskEnd]) {
-        let Ok(Some(job)) = self.catalog.job(job_id) else { return };
+        let Ok(Some(job)) = self.catalog.job(job_id) else {
+            return;
+        };
         let failures: Vec<(&str, &str)> = ends
             .iter()
             .filter_map(|e| match e {
@@ -213,35 +264,78 @@ impl Executor {
                 _ => None,
             })
             .collect();
-        let started = ends.iter().filter(|e| !matches!(e, TaskEnd::NotStarted)).count();
+        let started = ends
+            .iter()
+            .filter(|e| !matches!(e, TaskEnd::NotStarted))
+            .count();
         let skipped = ends.len() - started;
-        let suspended = ends.iter().any(|e| matches!(e, TaskEnd::Suspended | TaskEnd::NotStarted));
+        let suspended = ends
+            .iter()
+            .any(|e| matches!(e, TaskEnd::Suspended | TaskEnd::NotStarted));
         let canceled = (OB_CANCELED, Some(sqlstate::QUERY_CANCELED));
         match control.interrupted() {
             Some(Interrupt::Cancel) => {
-                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1, "canceled by user");
+                self.end_job(
+                    &job,
+                    JobStatus::Canceled,
+                    canceled.0,
+                    canceled.1,
+                    "canceled by user",
+                );
             }
             Some(Interrupt::MaxRunTime) => {
                 let _ = self.catalog.drop_contexts_of_job(job_id);
-                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1,
-                    "canceled: the job ran longer than backup_max_run_time; it is not restarted");
+                self.end_job(
+                    &job,
+                    JobStatus::Canceled,
+                    canceled.0,
+                    canceled.1,
+                    "canceled: the job ran longer than backup_max_run_time; it is not restarted",
+                );
             }
             Some(Interrupt::Suspend) if suspended => {
-                self.end_job(&job, JobStatus::Suspended, 0, None, "suspended by user; RESUME BACKUP goes on from the checkpoints");
+                self.end_job(
+                    &job,
+                    JobStatus::Suspended,
+                    0,
+                    None,
+                    "suspended by user; RESUME BACKUP goes on from the checkpoints",
+                );
             }
             Some(Interrupt::Stop) if started == 0 => {
-                self.end_job(&job, JobStatus::Failed, canceled.0, canceled.1, "Operation was canceled by user");
+                self.end_job(
+                    &job,
+                    JobStatus::Failed,
+                    canceled.0,
+                    canceled.1,
+                    "Operation was canceled by user",
+                );
             }
             Some(Interrupt::Stop) if skipped > 0 => {
-                self.end_job(&job, JobStatus::Canceled, canceled.0, canceled.1,
-                    &format!("stopped gracefully by user: {skipped} task(s) not started"));
+                self.end_job(
+                    &job,
+                    JobStatus::Canceled,
+                    canceled.0,
+                    canceled.1,
+                    &format!("stopped gracefully by user: {skipped} task(s) not started"),
+                );
             }
             _ if !failures.is_empty() => {
                 let comment: Vec<&str> = failures.iter().map(|(_, c)| *c).collect();
-                self.end_job(&job, JobStatus::Failed, OB_ERROR, Some(failures[0].0), &comment.join("; "));
+                self.end_job(
+                    &job,
+                    JobStatus::Failed,
+                    OB_ERROR,
+                    Some(failures[0].0),
+                    &comment.join("; "),
+                );
             }
             _ => {
-                let comment = if job.restart_pass > 0 { "resumed from checkpoint" } else { "" };
+                let comment = if job.restart_pass > 0 {
+                    "resumed from checkpoint"
+                } else {
+                    ""
+                };
                 self.end_job(&job, JobStatus::Completed, 0, None, comment);
             }
         }
@@ -263,7 +357,12 @@ impl Executor {
         }
     }
 
-    pub(crate) fn duration_parameter(&self, tenant_id: i64, name: &str, default: Duration) -> Duration {
+    pub(crate) fn duration_parameter(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        default: Duration,
+    ) -> Duration {
         self.catalog
             .parameter(tenant_id, name)
             .ok()
@@ -285,15 +384,26 @@ impl Executor {
         let span = tracing::info_span!("backup_task", job_id = task.job_id, task_id = task.task_id, tenant = %target.tenant.name);
         let _enter = span.enter();
         if let Err(e) = self.catalog.start_task(task.task_id) {
-            return TaskEnd::Failed { code: sqlstate::IO_ERROR, comment: e.to_string() };
+            return TaskEnd::Failed {
+                code: sqlstate::IO_ERROR,
+                comment: e.to_string(),
+            };
         }
         let started = now_micros();
-        let retry_delay = self.duration_parameter(target.tenant.id, "backup_retry_delay", Duration::from_secs(5));
+        let retry_delay = self.duration_parameter(
+            target.tenant.id,
+            "backup_retry_delay",
+            Duration::from_secs(5),
+        );
         let mut attempt = 0;
         let outcome = loop {
-            let outcome = self.backup_once(task, target, incremental, resume || attempt > 0, control).await;
+            let outcome = self
+                .backup_once(task, target, incremental, resume || attempt > 0, control)
+                .await;
             match &outcome {
-                Err(e) if e.is_retryable() && attempt < RETRIES && !control.cancel.is_cancelled() => {
+                Err(e)
+                    if e.is_retryable() && attempt < RETRIES && !control.cancel.is_cancelled() =>
+                {
                     attempt += 1;
                     tracing::warn!(attempt, error = %e, "retryable failure; retrying from the checkpoint");
                     tokio::time::sleep(retry_delay).await;
@@ -303,15 +413,31 @@ impl Executor {
         };
         let end = match outcome {
             Ok((summary, progress, parent)) => {
-                let _ = self.catalog.task_bytes_read(task.task_id, summary.bytes_read as i64);
-                self.record_set(task, target, plus_archivelog, started, summary, progress, parent)
+                let _ = self
+                    .catalog
+                    .task_bytes_read(task.task_id, summary.bytes_read as i64);
+                self.record_set(
+                    task,
+                    target,
+                    plus_archivelog,
+                    started,
+                    summary,
+                    progress,
+                    parent,
+                )
             }
-            Err(EngineError::Cancelled) if control.interrupted() == Some(Interrupt::Suspend) => TaskEnd::Suspended,
+            Err(EngineError::Cancelled) if control.interrupted() == Some(Interrupt::Suspend) => {
+                TaskEnd::Suspended
+            }
             Err(EngineError::Cancelled) => TaskEnd::Canceled,
             Err(e) => TaskEnd::Failed {
                 code: e.kind().sqlstate(),
                 comment: failure_comment(
-                    &format!("backup of tenant {} to {}", target.tenant.name, mask_secrets(&target.dest_uri)),
+                    &format!(
+                        "backup of tenant {} to {}",
+                        target.tenant.name,
+                        mask_secrets(&target.dest_uri)
+                    ),
                     &e,
                 ),
             },
@@ -330,15 +456,33 @@ impl Executor {
                 }
                 return;
             }
-            TaskEnd::Canceled => (TaskStatus::Canceled, OB_CANCELED, "canceled by user".to_string(), None),
-            TaskEnd::Suspended => (TaskStatus::Suspended, 0, "suspended by user".to_string(), Some(Reason::Suspended)),
-            TaskEnd::Failed { comment, .. } => (TaskStatus::Failed, OB_ERROR, comment.clone(), Some(Reason::Failed)),
+            TaskEnd::Canceled => (
+                TaskStatus::Canceled,
+                OB_CANCELED,
+                "canceled by user".to_string(),
+                None,
+            ),
+            TaskEnd::Suspended => (
+                TaskStatus::Suspended,
+                0,
+                "suspended by user".to_string(),
+                Some(Reason::Suspended),
+            ),
+            TaskEnd::Failed { comment, .. } => (
+                TaskStatus::Failed,
+                OB_ERROR,
+                comment.clone(),
+                Some(Reason::Failed),
+            ),
         };
         if let Err(e) = TaskStatus::Doing.transition(status) {
             tracing::error!(error = %e, "refused task state change");
             return;
         }
-        if let Err(e) = self.catalog.end_task(task.task_id, status.as_str(), result, &comment) {
+        if let Err(e) = self
+            .catalog
+            .end_task(task.task_id, status.as_str(), result, &comment)
+        {
             tracing::error!(error = %e, "cannot record the end of a task");
         }
         match reason {
@@ -360,7 +504,12 @@ impl Executor {
 
     /// Drops the checkpoint a cancelled task left; its partial data is garbage for cleanup.
     pub(crate) fn release_checkpoint(&self, target: &Target, task: &TaskRecord) {
-        let (Ok(root), Some(set_id)) = (super::destination_root(&target.dest_uri), task.backup_set_id) else { return };
+        let (Ok(root), Some(set_id)) = (
+            super::destination_root(&target.dest_uri),
+            task.backup_set_id,
+        ) else {
+            return;
+        };
         let tenant_id = target.tenant.id;
         let installation = self.catalog.installation_id().to_string();
         std::thread::spawn(move || {
@@ -382,7 +531,11 @@ impl Executor {
         let catalog: Arc<Catalog> = self.catalog.clone();
         let root = match super::destination_root(&target.dest_uri) {
             Ok(root) => root,
-            Err(e) => return Err(EngineError::DestinationMissing { destination: e.message }),
+            Err(e) => {
+                return Err(EngineError::DestinationMissing {
+                    destination: e.message,
+                });
+            }
         };
         let installation = catalog.installation_id().to_string();
         let tenant = target.tenant.clone();
@@ -403,17 +556,33 @@ impl Executor {
             .and_then(|s| s.strip_prefix("dir://"))
             .map(std::path::PathBuf::from)
             .unwrap_or_default();
-        let compression = catalog.parameter(tenant.id, "backup_compression").ok().flatten().unwrap_or_default();
-        let skip_unreadable = catalog.parameter(tenant.id, "backup_skip_unreadable_files").ok().flatten().as_deref() == Some("true");
+        let compression = catalog
+            .parameter(tenant.id, "backup_compression")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let skip_unreadable = catalog
+            .parameter(tenant.id, "backup_skip_unreadable_files")
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("true");
         let request = BackupRequest {
             tenant_name: tenant.name.clone(),
             tenant_id: tenant.id,
             set_id,
             source,
             parent_set_id: parent,
-            compression_level: compression.strip_prefix("zstd:").and_then(|l| l.parse().ok()).unwrap_or(0),
+            compression_level: compression
+                .strip_prefix("zstd:")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0),
             concurrency: 0,
-            checkpoint_interval: self.duration_parameter(tenant.id, "backup_checkpoint_interval", Duration::from_secs(30)),
+            checkpoint_interval: self.duration_parameter(
+                tenant.id,
+                "backup_checkpoint_interval",
+                Duration::from_secs(30),
+            ),
             skip_unreadable,
             resume,
         };
@@ -427,7 +596,10 @@ impl Executor {
             // The catalog may remember a parent the destination no longer has: back up in full.
             let mut request = request;
             if let Some(parent) = request.parent_set_id {
-                if repo.find_set(&engine::TenantRef::Id(request.tenant_id), parent).is_err() {
+                if repo
+                    .find_set(&engine::TenantRef::Id(request.tenant_id), parent)
+                    .is_err()
+                {
                     request.parent_set_id = None;
                 }
             }
@@ -437,18 +609,32 @@ impl Executor {
                     .time
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(now_micros(), |d| d.as_micros() as i64);
-                if let Err(e) = catalog.task_checkpoint(task_id, info.bytes_done as i64, info.files_done as i64, time) {
+                if let Err(e) = catalog.task_checkpoint(
+                    task_id,
+                    info.bytes_done as i64,
+                    info.files_done as i64,
+                    time,
+                ) {
                     tracing::warn!(task_id, error = %e, "cannot record a checkpoint");
                 }
             };
-            engine::backup(&repo, &request, &engine_progress, &cancel, &mut on_checkpoint).map(|s| (s, parent))
+            engine::backup(
+                &repo,
+                &request,
+                &engine_progress,
+                &cancel,
+                &mut on_checkpoint,
+            )
+            .map(|s| (s, parent))
         })
         .await
-        .unwrap_or_else(|e| Err(EngineError::Io {
-            operation: "run",
-            path: "backup worker".into(),
-            source: std::io::Error::other(e.to_string()),
-        }));
+        .unwrap_or_else(|e| {
+            Err(EngineError::Io {
+                operation: "run",
+                path: "backup worker".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
         ticker.cancel();
         result.map(|(summary, parent)| (summary, progress, parent))
     }
@@ -467,10 +653,17 @@ impl Executor {
         let descriptor = &summary.descriptor;
         let prev_full = parent.and_then(|p| {
             self.catalog.backup_set(p).ok().flatten().map(|s| {
-                if s.backup_type == "FULL" { s.backup_set_id } else { s.prev_full_backup_set_id.unwrap_or(s.backup_set_id) }
+                if s.backup_type == "FULL" {
+                    s.backup_set_id
+                } else {
+                    s.prev_full_backup_set_id.unwrap_or(s.backup_set_id)
+                }
             })
         });
-        let mut figures = task_figures(&progress, Duration::from_micros((now_micros() - started).max(1) as u64));
+        let mut figures = task_figures(
+            &progress,
+            Duration::from_micros((now_micros() - started).max(1) as u64),
+        );
         figures.data_progress = 100.0;
         figures.input_bytes = figures.input_bytes.max(descriptor.input_bytes as i64);
         figures.total_bytes = figures.total_bytes.max(descriptor.input_bytes as i64);
@@ -492,17 +685,26 @@ impl Executor {
             comment: (!comment.is_empty()).then(|| comment.clone()),
             path: mask_secrets(&target.dest_uri),
         };
-        match self.catalog.complete_backup_task(task.task_id, &set, &figures, &comment) {
+        match self
+            .catalog
+            .complete_backup_task(task.task_id, &set, &figures, &comment)
+        {
             Ok(()) => {
                 if let Ok(Some(job)) = self.catalog.job(task.job_id) {
                     if job.tenant_id == target.tenant.id {
-                        let _ = self.catalog.set_job_fields(task.job_id, &[("backup_type", set.backup_type.clone().into())]);
+                        let _ = self.catalog.set_job_fields(
+                            task.job_id,
+                            &[("backup_type", set.backup_type.clone().into())],
+                        );
                     }
                 }
                 tracing::info!(set_id = set.backup_set_id, kind = %set.backup_type, "backup set completed");
                 TaskEnd::Completed
             }
-            Err(e) => TaskEnd::Failed { code: sqlstate::IO_ERROR, comment: format!("cannot record the set: {e}") },
+            Err(e) => TaskEnd::Failed {
+                code: sqlstate::IO_ERROR,
+                comment: format!("cannot record the set: {e}"),
+            },
         }
     }
 }
@@ -521,16 +723,29 @@ fn summary_comment(summary: &engine::BackupSummary) -> String {
             "{} file(s) changed while being read: {}{}",
             summary.changed_files.len(),
             names.join(", "),
-            if summary.changed_files.len() > 10 { ", ..." } else { "" }
+            if summary.changed_files.len() > 10 {
+                ", ..."
+            } else {
+                ""
+            }
         ));
     }
     if !summary.skipped_unreadable.is_empty() {
-        let names: Vec<String> = summary.skipped_unreadable.iter().take(10).map(|s| s.path.display().to_string()).collect();
+        let names: Vec<String> = summary
+            .skipped_unreadable
+            .iter()
+            .take(10)
+            .map(|s| s.path.display().to_string())
+            .collect();
         parts.push(format!(
             "{} unreadable file(s) skipped: {}{}",
             summary.skipped_unreadable.len(),
             names.join(", "),
-            if summary.skipped_unreadable.len() > 10 { ", ..." } else { "" }
+            if summary.skipped_unreadable.len() > 10 {
+                ", ..."
+            } else {
+                ""
+            }
         ));
     }
     if !summary.skipped_special.is_empty() {

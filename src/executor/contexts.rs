@@ -20,7 +20,12 @@ const SCHEDULER_TICK: Duration = Duration::from_millis(500);
 impl Executor {
     /// Keeps a context for an interrupted task and decides, by the rules of SPEC §4.4, whether it
     /// is restartable and when it restarts by itself.
-    pub(crate) fn keep_context(&self, job: &JobRecord, task: &TaskRecord, reason: Reason) -> SqlResult<String> {
+    pub(crate) fn keep_context(
+        &self,
+        job: &JobRecord,
+        task: &TaskRecord,
+        reason: Reason,
+    ) -> SqlResult<String> {
         let catalog = &self.catalog;
         let (bytes, files, time) = catalog.task_checkpoint_of(task.task_id)?;
         let min_bytes = catalog
@@ -34,21 +39,32 @@ impl Executor {
             .and_then(|s| s.strip_prefix("dir://"))
             .is_some_and(|p| std::path::Path::new(p).is_dir());
         let restartable = source_there && (reason == Reason::Suspended || bytes >= min_bytes);
-        let auto = catalog.parameter(task.tenant_id, "backup_checkpoint_restart")?.as_deref() != Some("false");
+        let auto = catalog
+            .parameter(task.tenant_id, "backup_checkpoint_restart")?
+            .as_deref()
+            != Some("false");
         let max_attempts = catalog
             .parameter(task.tenant_id, "backup_restart_max_attempts")?
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(1);
-        let delay = self.duration_parameter(task.tenant_id, "backup_restart_delay", Duration::from_secs(120));
-        let next = (reason != Reason::Suspended && restartable && auto && job.restart_pass < max_attempts)
-            .then(|| now_micros() + delay.as_micros() as i64);
+        let delay = self.duration_parameter(
+            task.tenant_id,
+            "backup_restart_delay",
+            Duration::from_secs(120),
+        );
+        let next =
+            (reason != Reason::Suspended && restartable && auto && job.restart_pass < max_attempts)
+                .then(|| now_micros() + delay.as_micros() as i64);
         let set_id = task.backup_set_id.unwrap_or_default();
         let id = catalog.keep_context(&NewContext {
             job_id: job.job_id,
             task_id: task.task_id,
             tenant_id: task.tenant_id,
             path: task.path.clone().unwrap_or_default(),
-            snapshot_name: crate::engine::checkpoint::checkpoint_object_name(task.tenant_id, set_id),
+            snapshot_name: crate::engine::checkpoint::checkpoint_object_name(
+                task.tenant_id,
+                set_id,
+            ),
             restartable,
             restart_pass: job.restart_pass,
             bytes_done: bytes,
@@ -66,12 +82,13 @@ impl Executor {
     /// `ALTER SYSTEM RESTART BACKUP CONTEXT 'id'`: go on with an interrupted task from its
     /// checkpoint. Returns the job that goes on with it.
     pub fn restart_context(self: &Arc<Self>, id: &str) -> SqlResult<i64> {
-        let context = self
-            .catalog
-            .context(id)?
-            .ok_or_else(|| SqlError::undefined(format!("restartable context {id} does not exist")))?;
+        let context = self.catalog.context(id)?.ok_or_else(|| {
+            SqlError::undefined(format!("restartable context {id} does not exist"))
+        })?;
         if context.busy {
-            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running")));
+            return Err(SqlError::wrong_state(format!(
+                "context {id} is busy: its task is running"
+            )));
         }
         if !context.restartable {
             return Err(SqlError::wrong_state(format!(
@@ -79,9 +96,14 @@ impl Executor {
                  backup_checkpoint_min_bytes, or its source is gone",
                 context.bytes_done
             ))
-            .with_hint("run the backup again, or drop the context with ALTER SYSTEM DELETE BACKUP CONTEXT"));
+            .with_hint(
+                "run the backup again, or drop the context with ALTER SYSTEM DELETE BACKUP CONTEXT",
+            ));
         }
-        let job = self.catalog.job(context.job_id)?.ok_or_else(|| SqlError::internal("context without its job"))?;
+        let job = self
+            .catalog
+            .job(context.job_id)?
+            .ok_or_else(|| SqlError::internal("context without its job"))?;
         if job.status == JobStatus::Suspended.as_str() {
             self.resume_job(&job)?;
             return Ok(job.job_id);
@@ -89,10 +111,15 @@ impl Executor {
         let tenant = self
             .catalog
             .tenant_by_id(context.tenant_id)?
-            .ok_or_else(|| SqlError::undefined(format!("tenant {} no longer exists", context.tenant_id)))?;
+            .ok_or_else(|| {
+                SqlError::undefined(format!("tenant {} no longer exists", context.tenant_id))
+            })?;
         if let Some(running) = self.catalog.backup_running_for(tenant.id)? {
-            return Err(SqlError::wrong_state(format!("tenant {} already has a data backup running (job {running})", tenant.name))
-                .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
+            return Err(SqlError::wrong_state(format!(
+                "tenant {} already has a data backup running (job {running})",
+                tenant.name
+            ))
+            .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
         }
         let old_task = self
             .catalog
@@ -102,7 +129,9 @@ impl Executor {
             .ok_or_else(|| SqlError::internal("context without its task"))?;
         let target = self.backup_target(&tenant)?;
         if !self.catalog.claim_context(id)? {
-            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running")));
+            return Err(SqlError::wrong_state(format!(
+                "context {id} is busy: its task is running"
+            )));
         }
         let restart_pass = context.restart_pass + 1;
         let new_job = NewJob {
@@ -122,8 +151,11 @@ impl Executor {
             path: Some(mask_secrets(&target.dest_uri)),
             ..NewTask::default()
         };
-        let (job_id, tasks) = self.catalog.create_job(JobKind::Backup, &new_job, &[task])?;
-        self.catalog.move_context(id, job_id, tasks[0].task_id, restart_pass)?;
+        let (job_id, tasks) = self
+            .catalog
+            .create_job(JobKind::Backup, &new_job, &[task])?;
+        self.catalog
+            .move_context(id, job_id, tasks[0].task_id, restart_pass)?;
         tracing::info!(job_id, resumes = job.job_id, context_id = %id, restart_pass, "backup resumed from checkpoint");
         self.spawn_backup(BackupRun {
             job_id,
@@ -138,30 +170,53 @@ impl Executor {
     /// `ALTER SYSTEM DELETE BACKUP CONTEXT 'id'`: drop a context and release its checkpoint;
     /// the task's partial data becomes garbage for cleanup.
     pub fn delete_context(&self, id: &str) -> SqlResult<()> {
-        let context = self
-            .catalog
-            .context(id)?
-            .ok_or_else(|| SqlError::undefined(format!("restartable context {id} does not exist")))?;
+        let context = self.catalog.context(id)?.ok_or_else(|| {
+            SqlError::undefined(format!("restartable context {id} does not exist"))
+        })?;
         if context.busy {
-            return Err(SqlError::wrong_state(format!("context {id} is busy: its task is running"))
-                .with_hint("cancel the backup first (ALTER SYSTEM CANCEL BACKUP)"));
+            return Err(SqlError::wrong_state(format!(
+                "context {id} is busy: its task is running"
+            ))
+            .with_hint("cancel the backup first (ALTER SYSTEM CANCEL BACKUP)"));
         }
         let job = self.catalog.job(context.job_id)?;
-        let task = self.catalog.tasks_of(context.job_id)?.into_iter().find(|t| t.task_id == context.task_id);
+        let task = self
+            .catalog
+            .tasks_of(context.job_id)?
+            .into_iter()
+            .find(|t| t.task_id == context.task_id);
         self.catalog.drop_context(id)?;
-        if let (Some(task), Ok(Some(tenant))) = (&task, self.catalog.tenant_by_id(context.tenant_id)) {
+        if let (Some(task), Ok(Some(tenant))) =
+            (&task, self.catalog.tenant_by_id(context.tenant_id))
+        {
             if let Ok(target) = self.backup_target(&tenant) {
                 self.release_checkpoint(&target, task);
             }
         }
         // A suspended job whose last suspended task lost its context can no longer go on.
         if let (Some(job), Some(task)) = (job, task) {
-            if job.status == JobStatus::Suspended.as_str() && task.status == TaskStatus::Suspended.as_str() {
-                self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "its context was deleted by user")?;
-                let still_suspended = self.catalog.tasks_of(job.job_id)?.iter().any(|t| t.status == TaskStatus::Suspended.as_str());
+            if job.status == JobStatus::Suspended.as_str()
+                && task.status == TaskStatus::Suspended.as_str()
+            {
+                self.catalog.end_task(
+                    task.task_id,
+                    TaskStatus::Canceled.as_str(),
+                    OB_CANCELED,
+                    "its context was deleted by user",
+                )?;
+                let still_suspended = self
+                    .catalog
+                    .tasks_of(job.job_id)?
+                    .iter()
+                    .any(|t| t.status == TaskStatus::Suspended.as_str());
                 if !still_suspended {
-                    self.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED),
-                        "canceled: the contexts of its suspended tasks were deleted");
+                    self.end_job(
+                        &job,
+                        JobStatus::Canceled,
+                        OB_CANCELED,
+                        Some(sqlstate::QUERY_CANCELED),
+                        "canceled: the contexts of its suspended tasks were deleted",
+                    );
                 }
             }
         }

@@ -12,17 +12,25 @@ use crate::catalog::jobs::{JobKind, JobRecord};
 use crate::error::{SqlError, SqlResult, sqlstate};
 
 fn nothing_running(what: &str) -> SqlError {
-    SqlError::wrong_state(format!("no {what} is running")).with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
+    SqlError::wrong_state(format!("no {what} is running"))
+        .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
 }
 
 impl Executor {
     /// Backup jobs in `statuses` that cover any of `tenants` (all when `None`).
     fn backup_jobs(&self, statuses: &[&str], tenants: Option<&[i64]>) -> SqlResult<Vec<JobRecord>> {
         let jobs = self.catalog.jobs_in(JobKind::Backup, statuses)?;
-        let Some(tenants) = tenants else { return Ok(jobs) };
+        let Some(tenants) = tenants else {
+            return Ok(jobs);
+        };
         let mut out = Vec::new();
         for job in jobs {
-            if self.catalog.tasks_of(job.job_id)?.iter().any(|t| tenants.contains(&t.tenant_id)) {
+            if self
+                .catalog
+                .tasks_of(job.job_id)?
+                .iter()
+                .any(|t| tenants.contains(&t.tenant_id))
+            {
                 out.push(job);
             }
         }
@@ -32,7 +40,8 @@ impl Executor {
     /// Moves a job's status through the state machine and records it.
     fn move_job(&self, job: &JobRecord, to: JobStatus, fields: &[(&str, Value)]) -> SqlResult<()> {
         let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
-        from.transition(to).map_err(|e| SqlError::wrong_state(format!("job {}: {e}", job.job_id)))?;
+        from.transition(to)
+            .map_err(|e| SqlError::wrong_state(format!("job {}: {e}", job.job_id)))?;
         let mut all = vec![("status", Value::from(to.as_str()))];
         all.extend(fields.iter().map(|(k, v)| (*k, v.clone())));
         self.catalog.set_job_fields(job.job_id, &all)?;
@@ -50,7 +59,11 @@ impl Executor {
                 self.cancel_suspended(job)?;
                 continue;
             }
-            self.move_job(job, JobStatus::Canceling, &[("stop_mode", "IMMEDIATE".into())])?;
+            self.move_job(
+                job,
+                JobStatus::Canceling,
+                &[("stop_mode", "IMMEDIATE".into())],
+            )?;
             if let Some(control) = self.control_of(job.job_id) {
                 control.interrupt(Interrupt::Cancel);
             }
@@ -63,7 +76,12 @@ impl Executor {
     fn cancel_suspended(&self, job: &JobRecord) -> SqlResult<()> {
         for task in self.catalog.tasks_of(job.job_id)? {
             if !TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
-                self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by user")?;
+                self.catalog.end_task(
+                    task.task_id,
+                    TaskStatus::Canceled.as_str(),
+                    OB_CANCELED,
+                    "canceled by user",
+                )?;
                 if let Ok(Some(tenant)) = self.catalog.tenant_by_id(task.tenant_id) {
                     if let Ok(target) = self.backup_target(&tenant) {
                         self.release_checkpoint(&target, &task);
@@ -72,8 +90,15 @@ impl Executor {
             }
         }
         self.catalog.drop_contexts_of_job(job.job_id)?;
-        self.catalog.set_job_fields(job.job_id, &[("stop_mode", "IMMEDIATE".into())])?;
-        self.end_job(job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED), "canceled by user");
+        self.catalog
+            .set_job_fields(job.job_id, &[("stop_mode", "IMMEDIATE".into())])?;
+        self.end_job(
+            job,
+            JobStatus::Canceled,
+            OB_CANCELED,
+            Some(sqlstate::QUERY_CANCELED),
+            "canceled by user",
+        );
         let _ = self.ended.send(job.job_id);
         Ok(())
     }
@@ -85,7 +110,8 @@ impl Executor {
             return Err(self.stop_refusal());
         }
         for job in &jobs {
-            self.catalog.set_job_fields(job.job_id, &[("stop_mode", "GRACEFUL".into())])?;
+            self.catalog
+                .set_job_fields(job.job_id, &[("stop_mode", "GRACEFUL".into())])?;
             if let Some(control) = self.control_of(job.job_id) {
                 control.interrupt(Interrupt::Stop);
             }
@@ -96,12 +122,15 @@ impl Executor {
 
     /// STOP has no meaning for restores and validations: say so, and name CANCEL.
     fn stop_refusal(&self) -> SqlError {
-        let busy = [(JobKind::Restore, "ALTER SYSTEM CANCEL RESTORE name"), (JobKind::Validate, "ALTER SYSTEM CANCEL VALIDATE")]
-            .into_iter()
-            .find_map(|(kind, cancel)| {
-                let jobs = self.catalog.jobs_in(kind, &["INIT", "DOING"]).ok()?;
-                jobs.first().map(|j| (kind, j.job_id, cancel))
-            });
+        let busy = [
+            (JobKind::Restore, "ALTER SYSTEM CANCEL RESTORE name"),
+            (JobKind::Validate, "ALTER SYSTEM CANCEL VALIDATE"),
+        ]
+        .into_iter()
+        .find_map(|(kind, cancel)| {
+            let jobs = self.catalog.jobs_in(kind, &["INIT", "DOING"]).ok()?;
+            jobs.first().map(|j| (kind, j.job_id, cancel))
+        });
         match busy {
             Some((kind, job_id, cancel)) => SqlError::wrong_state(format!(
                 "no data backup is running; a graceful stop applies to data backups and set copies, \
@@ -152,10 +181,9 @@ impl Executor {
             if task.status != TaskStatus::Suspended.as_str() {
                 continue;
             }
-            let tenant = self
-                .catalog
-                .tenant_by_id(task.tenant_id)?
-                .ok_or_else(|| SqlError::undefined(format!("tenant {} no longer exists", task.tenant_id)))?;
+            let tenant = self.catalog.tenant_by_id(task.tenant_id)?.ok_or_else(|| {
+                SqlError::undefined(format!("tenant {} no longer exists", task.tenant_id))
+            })?;
             if let Some(context) = self.catalog.context_of_task(task.task_id)? {
                 self.catalog.claim_context(&context.context_id)?;
             }
@@ -164,7 +192,10 @@ impl Executor {
         self.move_job(
             job,
             JobStatus::Doing,
-            &[("restart_pass", (job.restart_pass + 1).into()), ("comment", "resumed from checkpoint".into())],
+            &[
+                ("restart_pass", (job.restart_pass + 1).into()),
+                ("comment", "resumed from checkpoint".into()),
+            ],
         )?;
         tracing::info!(job_id = job.job_id, tasks = work.len(), "backup resumed");
         self.spawn_backup(BackupRun {
@@ -186,12 +217,25 @@ impl Executor {
                 control.interrupt(Interrupt::Cancel);
             }
             for task in self.catalog.tasks_of(job.job_id)? {
-                self.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by CANCEL ALL BACKUP FORCE")?;
+                self.catalog.end_task(
+                    task.task_id,
+                    TaskStatus::Canceled.as_str(),
+                    OB_CANCELED,
+                    "canceled by CANCEL ALL BACKUP FORCE",
+                )?;
             }
             self.catalog.drop_contexts_of_job(job.job_id)?;
-            self.catalog.end_job(job.job_id, JobStatus::Canceled.as_str(), OB_CANCELED, Some(sqlstate::QUERY_CANCELED),
-                "canceled by CANCEL ALL BACKUP FORCE")?;
-            self.running.lock().expect("running jobs poisoned").remove(&job.job_id);
+            self.catalog.end_job(
+                job.job_id,
+                JobStatus::Canceled.as_str(),
+                OB_CANCELED,
+                Some(sqlstate::QUERY_CANCELED),
+                "canceled by CANCEL ALL BACKUP FORCE",
+            )?;
+            self.running
+                .lock()
+                .expect("running jobs poisoned")
+                .remove(&job.job_id);
             let _ = self.ended.send(job.job_id);
         }
         tracing::warn!(jobs = jobs.len(), "CANCEL ALL BACKUP FORCE");

@@ -76,7 +76,12 @@ pub struct Executor {
 impl Executor {
     pub fn new(catalog: Arc<Catalog>, runtime: tokio::runtime::Handle) -> Arc<Executor> {
         let (ended, _) = broadcast::channel(256);
-        Arc::new(Executor { catalog, runtime, running: Mutex::new(HashMap::new()), ended })
+        Arc::new(Executor {
+            catalog,
+            runtime,
+            running: Mutex::new(HashMap::new()),
+            ended,
+        })
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -93,9 +98,18 @@ impl Executor {
             }
             for task in self.catalog.tasks_of(job.job_id)? {
                 if !state::TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
-                    self.catalog.end_task(task.task_id, "FAILED", OB_ERROR, "SERVER_RESTART: the server stopped while the task ran")?;
+                    self.catalog.end_task(
+                        task.task_id,
+                        "FAILED",
+                        OB_ERROR,
+                        "SERVER_RESTART: the server stopped while the task ran",
+                    )?;
                     if job.kind == "BACKUP" {
-                        self.keep_context(&job, &task, crate::catalog::contexts::Reason::ServerRestart)?;
+                        self.keep_context(
+                            &job,
+                            &task,
+                            crate::catalog::contexts::Reason::ServerRestart,
+                        )?;
                     }
                 }
             }
@@ -113,17 +127,27 @@ impl Executor {
 
     fn register(&self, job_id: i64) -> Arc<JobControl> {
         let control = Arc::new(JobControl::default());
-        self.running.lock().expect("running jobs poisoned").insert(job_id, control.clone());
+        self.running
+            .lock()
+            .expect("running jobs poisoned")
+            .insert(job_id, control.clone());
         control
     }
 
     fn finished(&self, job_id: i64) {
-        self.running.lock().expect("running jobs poisoned").remove(&job_id);
+        self.running
+            .lock()
+            .expect("running jobs poisoned")
+            .remove(&job_id);
         let _ = self.ended.send(job_id);
     }
 
     pub fn control_of(&self, job_id: i64) -> Option<Arc<JobControl>> {
-        self.running.lock().expect("running jobs poisoned").get(&job_id).cloned()
+        self.running
+            .lock()
+            .expect("running jobs poisoned")
+            .get(&job_id)
+            .cloned()
     }
 
     /// Notified with a job id each time a job ends.
@@ -133,17 +157,31 @@ impl Executor {
 
     /// Whether any job of any kind is running (destinations cannot change under it).
     pub fn has_running_jobs(&self) -> bool {
-        !self.running.lock().expect("running jobs poisoned").is_empty()
+        !self
+            .running
+            .lock()
+            .expect("running jobs poisoned")
+            .is_empty()
     }
 
     /// Ends a job from its current state, through the state machine.
-    fn end_job(&self, job: &JobRecord, to: JobStatus, result: i64, code: Option<&str>, comment: &str) {
+    fn end_job(
+        &self,
+        job: &JobRecord,
+        to: JobStatus,
+        result: i64,
+        code: Option<&str>,
+        comment: &str,
+    ) {
         let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
         if let Err(e) = from.transition(to) {
             tracing::error!(job_id = job.job_id, error = %e, "refused job state change");
             return;
         }
-        if let Err(e) = self.catalog.end_job(job.job_id, to.as_str(), result, code, comment) {
+        if let Err(e) = self
+            .catalog
+            .end_job(job.job_id, to.as_str(), result, code, comment)
+        {
             tracing::error!(job_id = job.job_id, error = %e, "cannot record the end of a job");
         }
     }
@@ -168,7 +206,11 @@ impl Executor {
             r[3].as_i64().unwrap_or(0),
             r[4].as_i64().unwrap_or(0),
         );
-        let percent = if total > 0 { 100.0 * input as f64 / total as f64 } else { 0.0 };
+        let percent = if total > 0 {
+            100.0 * input as f64 / total as f64
+        } else {
+            0.0
+        };
         let line = format!(
             "job {job_id} {}: {done}/{tasks} tasks completed, {percent:.1}% of {} read, {files} files",
             job.status,
@@ -185,12 +227,21 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
     match status {
         JobStatus::Completed => None,
         JobStatus::Canceled => Some(
-            SqlError::new(sqlstate::QUERY_CANCELED, format!("job {} was canceled: {comment}", job.job_id))
-                .with_ob("OB_CANCELED", 4072),
+            SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                format!("job {} was canceled: {comment}", job.job_id),
+            )
+            .with_ob("OB_CANCELED", 4072),
         ),
         _ => {
-            let code = job.error_code.as_deref().map_or(sqlstate::INTERNAL_ERROR, static_code);
-            Some(SqlError::new(code, format!("job {} failed: {comment}", job.job_id)))
+            let code = job
+                .error_code
+                .as_deref()
+                .map_or(sqlstate::INTERNAL_ERROR, static_code);
+            Some(SqlError::new(
+                code,
+                format!("job {} failed: {comment}", job.job_id),
+            ))
         }
     }
 }
@@ -199,9 +250,19 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
 fn static_code(code: &str) -> &'static str {
     use sqlstate::*;
     [
-        SYNTAX_ERROR, UNDEFINED_OBJECT, OBJECT_NOT_IN_PREREQUISITE_STATE, FEATURE_NOT_SUPPORTED,
-        QUERY_CANCELED, DISK_FULL, IO_ERROR, DATA_CORRUPTED, INVALID_PARAMETER_VALUE, "58P01",
-        "55000", "42704", "57014",
+        SYNTAX_ERROR,
+        UNDEFINED_OBJECT,
+        OBJECT_NOT_IN_PREREQUISITE_STATE,
+        FEATURE_NOT_SUPPORTED,
+        QUERY_CANCELED,
+        DISK_FULL,
+        IO_ERROR,
+        DATA_CORRUPTED,
+        INVALID_PARAMETER_VALUE,
+        "58P01",
+        "55000",
+        "42704",
+        "57014",
     ]
     .into_iter()
     .find(|c| *c == code)
@@ -209,7 +270,11 @@ fn static_code(code: &str) -> &'static str {
 }
 
 /// Writes a task's progress to the catalog once a second until the returned token is cancelled.
-fn watch_progress(catalog: Arc<Catalog>, task_id: i64, progress: Arc<Progress>) -> CancellationToken {
+fn watch_progress(
+    catalog: Arc<Catalog>,
+    task_id: i64,
+    progress: Arc<Progress>,
+) -> CancellationToken {
     every_second(progress, move |figures| {
         if let Err(e) = catalog.task_progress(task_id, figures) {
             tracing::warn!(task_id, error = %e, "cannot record task progress");

@@ -12,7 +12,9 @@ use super::{Executor, OB_CANCELED, OB_ERROR, every_second, failure_comment};
 use crate::catalog::jobs::{JobKind, NewJob};
 use crate::catalog::tenants::{NewTenant, TenantKind};
 use crate::catalog::{SYS_TENANT_ID, Value, mask_secrets};
-use crate::engine::{self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef};
+use crate::engine::{
+    self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef,
+};
 use crate::error::{SqlError, SqlResult, from_engine, sqlstate};
 use crate::sql::ast::RestoreUntil;
 
@@ -39,12 +41,16 @@ pub fn parse_until_time(text: &str) -> SqlResult<DateTime<Utc>> {
         .find_map(|f| NaiveDateTime::parse_from_str(text.trim(), f).ok())
         .map(|t| t.and_utc())
         .ok_or_else(|| {
-            SqlError::invalid_value(format!("UNTIL TIME '{text}' is not a time: write 'YYYY-MM-DD HH:MI:SS[.ffffff]' (UTC)"))
+            SqlError::invalid_value(format!(
+                "UNTIL TIME '{text}' is not a time: write 'YYYY-MM-DD HH:MI:SS[.ffffff]' (UTC)"
+            ))
         })
 }
 
 fn set_end(set: &SetDescriptor) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(&set.end_time).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(&set.end_time)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Executor {
@@ -54,10 +60,15 @@ impl Executor {
             Some(at) => at.split(',').next().unwrap_or_default().trim().to_string(),
             None => {
                 let tenant = crate::control::find_tenant(&self.catalog, &spec.from)?;
-                self.catalog.parameter(tenant.id, "data_backup_dest")?.ok_or_else(|| {
-                    SqlError::wrong_state(format!("tenant {} has no DATA_BACKUP_DEST to restore from", spec.from))
+                self.catalog
+                    .parameter(tenant.id, "data_backup_dest")?
+                    .ok_or_else(|| {
+                        SqlError::wrong_state(format!(
+                            "tenant {} has no DATA_BACKUP_DEST to restore from",
+                            spec.from
+                        ))
                         .with_hint("name the destination with RESTORE ... AT 'file:///path'")
-                })?
+                    })?
             }
         };
         let root = super::destination_root(&dest_uri)?;
@@ -70,20 +81,40 @@ impl Executor {
             .collect();
         sets.sort_by_key(|s| s.set_id);
         let chosen = match &spec.until {
-            Some(RestoreUntil::BackupSet(id)) => sets.into_iter().find(|s| s.set_id == *id).ok_or_else(|| {
-                SqlError::undefined(format!("backup set {id} of tenant {} is not in {}", spec.from, mask_secrets(&dest_uri)))
-            })?,
-            Some(RestoreUntil::Time(text)) => {
-                let until = parse_until_time(text)?;
-                sets.into_iter().rev().find(|s| set_end(s).is_some_and(|end| end <= until)).ok_or_else(|| {
-                    SqlError::undefined(format!("no backup set of tenant {} ends at or before {text}", spec.from))
+            Some(RestoreUntil::BackupSet(id)) => {
+                sets.into_iter().find(|s| s.set_id == *id).ok_or_else(|| {
+                    SqlError::undefined(format!(
+                        "backup set {id} of tenant {} is not in {}",
+                        spec.from,
+                        mask_secrets(&dest_uri)
+                    ))
                 })?
             }
+            Some(RestoreUntil::Time(text)) => {
+                let until = parse_until_time(text)?;
+                sets.into_iter()
+                    .rev()
+                    .find(|s| set_end(s).is_some_and(|end| end <= until))
+                    .ok_or_else(|| {
+                        SqlError::undefined(format!(
+                            "no backup set of tenant {} ends at or before {text}",
+                            spec.from
+                        ))
+                    })?
+            }
             None => sets.pop().ok_or_else(|| {
-                SqlError::undefined(format!("tenant {} has no backup set in {}", spec.from, mask_secrets(&dest_uri)))
+                SqlError::undefined(format!(
+                    "tenant {} has no backup set in {}",
+                    spec.from,
+                    mask_secrets(&dest_uri)
+                ))
             })?,
         };
-        Ok(RestorePlan { dest_uri, root, set: chosen })
+        Ok(RestorePlan {
+            dest_uri,
+            root,
+            set: chosen,
+        })
     }
 
     /// Starts a restore of `spec` as tenant `new_name` into `target`.
@@ -96,18 +127,30 @@ impl Executor {
         description: Option<String>,
     ) -> SqlResult<i64> {
         if self.catalog.tenant_by_name(new_name)?.is_some() {
-            return Err(SqlError::duplicate(format!("tenant {new_name} already exists; restore under a new name"))
-                .with_ob("OB_TENANT_EXIST", 5157));
+            return Err(SqlError::duplicate(format!(
+                "tenant {new_name} already exists; restore under a new name"
+            ))
+            .with_ob("OB_TENANT_EXIST", 5157));
         }
         let target = target_path(target_uri)?;
-        if method == RestoreMethod::Full && target.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        if method == RestoreMethod::Full && target.read_dir().is_ok_and(|mut d| d.next().is_some())
+        {
             return Err(SqlError::wrong_state(format!("restore target {} is not empty", target.display()))
                 .with_hint("restore into an empty directory, or add WITH 'method=delta' to rewrite only what differs"));
         }
-        if let Some(job) = self.catalog.jobs_in(JobKind::Restore, &["INIT", "DOING", "CANCELING"])?.iter()
-            .find(|j| j.restore_tenant_name.as_deref() == Some(new_name) || j.restore_target.as_deref() == Some(target_uri))
+        if let Some(job) = self
+            .catalog
+            .jobs_in(JobKind::Restore, &["INIT", "DOING", "CANCELING"])?
+            .iter()
+            .find(|j| {
+                j.restore_tenant_name.as_deref() == Some(new_name)
+                    || j.restore_target.as_deref() == Some(target_uri)
+            })
         {
-            return Err(SqlError::wrong_state(format!("restore job {} already restores {new_name} or into {target_uri}", job.job_id)));
+            return Err(SqlError::wrong_state(format!(
+                "restore job {} already restores {new_name} or into {target_uri}",
+                job.job_id
+            )));
         }
         let plan = self.plan_restore(spec)?;
         let source_id = self.catalog.tenant_by_name(&spec.from)?.map(|t| t.id);
@@ -127,7 +170,14 @@ impl Executor {
             backup_tenant_id: Some(plan.set.tenant_id),
             backup_dest: Some(mask_secrets(&plan.dest_uri)),
             restore_target: Some(target_uri.to_string()),
-            restore_option: Some(format!("method={}", if method == RestoreMethod::Delta { "delta" } else { "full" })),
+            restore_option: Some(format!(
+                "method={}",
+                if method == RestoreMethod::Delta {
+                    "delta"
+                } else {
+                    "full"
+                }
+            )),
             restore_until: until,
             set_list: Some(plan.set.set_id.to_string()),
             total_bytes: Some(plan.set.input_bytes as i64),
@@ -143,7 +193,8 @@ impl Executor {
             let progress = Arc::new(Progress::new());
             let catalog = executor.catalog.clone();
             let ticker = every_second(progress.clone(), move |p| {
-                let _ = catalog.set_job_fields(job_id, &[("finish_bytes", Value::from(p.input_bytes))]);
+                let _ =
+                    catalog.set_job_fields(job_id, &[("finish_bytes", Value::from(p.input_bytes))]);
             });
             let cancel = control.cancel.clone();
             let tenant = TenantRef::Name(plan.set.tenant_name.clone());
@@ -152,14 +203,33 @@ impl Executor {
             let engine_progress = progress.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let repo = Repository::open(&root)?;
-                engine::restore(&repo, &tenant, set_id, &target, method, 0, &engine_progress, &cancel)
+                engine::restore(
+                    &repo,
+                    &tenant,
+                    set_id,
+                    &target,
+                    method,
+                    0,
+                    &engine_progress,
+                    &cancel,
+                )
             })
             .await
-            .unwrap_or_else(|e| Err(EngineError::Io { operation: "run", path: "restore worker".into(), source: std::io::Error::other(e.to_string()) }));
+            .unwrap_or_else(|e| {
+                Err(EngineError::Io {
+                    operation: "run",
+                    path: "restore worker".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            });
             ticker.cancel();
             // A cancel that arrives as the last bytes are written still cancels: the job is
             // CANCELING and may only end CANCELED.
-            let result = if control.cancel.is_cancelled() { Err(EngineError::Cancelled) } else { result };
+            let result = if control.cancel.is_cancelled() {
+                Err(EngineError::Cancelled)
+            } else {
+                result
+            };
             executor.finish_restore(job_id, &new_name, &target_uri, result);
             executor.finished(job_id);
         });
@@ -173,10 +243,15 @@ impl Executor {
         target_uri: &str,
         result: Result<engine::RestoreSummary, EngineError>,
     ) {
-        let Ok(Some(job)) = self.catalog.job(job_id) else { return };
+        let Ok(Some(job)) = self.catalog.job(job_id) else {
+            return;
+        };
         match result {
             Ok(summary) => {
-                let _ = self.catalog.set_job_fields(job_id, &[("finish_bytes", Value::from(summary.bytes_written as i64))]);
+                let _ = self.catalog.set_job_fields(
+                    job_id,
+                    &[("finish_bytes", Value::from(summary.bytes_written as i64))],
+                );
                 let registered = self.catalog.create_tenant(&NewTenant {
                     name: new_name.to_string(),
                     kind: TenantKind::Directory,
@@ -185,18 +260,36 @@ impl Executor {
                     pgdata: None,
                 });
                 let comment = match registered {
-                    Ok(t) => format!("restored {} entries; registered as tenant {} ({})", summary.entries, t.name, t.id),
-                    Err(e) => format!("restored {} entries; registering tenant {new_name} failed: {e}", summary.entries),
+                    Ok(t) => format!(
+                        "restored {} entries; registered as tenant {} ({})",
+                        summary.entries, t.name, t.id
+                    ),
+                    Err(e) => format!(
+                        "restored {} entries; registering tenant {new_name} failed: {e}",
+                        summary.entries
+                    ),
                 };
                 self.end_job(&job, JobStatus::Completed, 0, None, &comment);
             }
             Err(EngineError::Cancelled) => {
-                self.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED),
-                    "canceled by user; the target is left marked incomplete");
+                self.end_job(
+                    &job,
+                    JobStatus::Canceled,
+                    OB_CANCELED,
+                    Some(sqlstate::QUERY_CANCELED),
+                    "canceled by user; the target is left marked incomplete",
+                );
             }
             Err(e) => {
-                let comment = failure_comment(&format!("restore of {new_name} into {target_uri}"), &e);
-                self.end_job(&job, JobStatus::Failed, OB_ERROR, Some(e.kind().sqlstate()), &comment);
+                let comment =
+                    failure_comment(&format!("restore of {new_name} into {target_uri}"), &e);
+                self.end_job(
+                    &job,
+                    JobStatus::Failed,
+                    OB_ERROR,
+                    Some(e.kind().sqlstate()),
+                    &comment,
+                );
             }
         }
     }
@@ -208,9 +301,16 @@ impl Executor {
             .into_iter()
             .find(|j| j.restore_tenant_name.as_deref() == Some(new_name))
             .ok_or_else(|| SqlError::wrong_state(format!("no restore of {new_name} is running")))?;
-        let control = self.control_of(job.job_id).ok_or_else(|| SqlError::wrong_state(format!("restore job {} is ending", job.job_id)))?;
-        JobStatus::Doing.transition(JobStatus::Canceling).map_err(|e| SqlError::wrong_state(e.to_string()))?;
-        self.catalog.set_job_fields(job.job_id, &[("status", JobStatus::Canceling.as_str().into())])?;
+        let control = self.control_of(job.job_id).ok_or_else(|| {
+            SqlError::wrong_state(format!("restore job {} is ending", job.job_id))
+        })?;
+        JobStatus::Doing
+            .transition(JobStatus::Canceling)
+            .map_err(|e| SqlError::wrong_state(e.to_string()))?;
+        self.catalog.set_job_fields(
+            job.job_id,
+            &[("status", JobStatus::Canceling.as_str().into())],
+        )?;
         control.cancel.cancel();
         Ok(job.job_id)
     }
@@ -222,9 +322,16 @@ fn target_path(uri: &str) -> SqlResult<PathBuf> {
         .strip_prefix("dir://")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .ok_or_else(|| SqlError::invalid_value(format!("restore target '{uri}' is not a directory URI: write dir:///absolute/path")))?;
+        .ok_or_else(|| {
+            SqlError::invalid_value(format!(
+                "restore target '{uri}' is not a directory URI: write dir:///absolute/path"
+            ))
+        })?;
     if path.exists() && !path.is_dir() {
-        return Err(SqlError::invalid_value(format!("restore target {} is not a directory", path.display())));
+        return Err(SqlError::invalid_value(format!(
+            "restore target {} is not a directory",
+            path.display()
+        )));
     }
     Ok(path)
 }

@@ -70,7 +70,10 @@ impl JobStatus {
     }
 
     pub fn is_end(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled
+        )
     }
 
     /// The one place that decides which moves exist.
@@ -88,7 +91,10 @@ impl JobStatus {
         if legal {
             Ok(to)
         } else {
-            Err(IllegalMove { from: self.as_str().into(), to: to.as_str().into() })
+            Err(IllegalMove {
+                from: self.as_str().into(),
+                to: to.as_str().into(),
+            })
         }
     }
 }
@@ -119,7 +125,10 @@ impl TaskStatus {
     }
 
     pub fn is_end(self) -> bool {
-        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Canceled)
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Canceled
+        )
     }
 
     pub fn transition(self, to: TaskStatus) -> Result<TaskStatus, IllegalMove> {
@@ -133,7 +142,10 @@ impl TaskStatus {
         if legal {
             Ok(to)
         } else {
-            Err(IllegalMove { from: self.as_str().into(), to: to.as_str().into() })
+            Err(IllegalMove {
+                from: self.as_str().into(),
+                to: to.as_str().into(),
+            })
         }
     }
 }
@@ -147,11 +159,23 @@ mod tests {
     fn job_transitions_are_exactly_the_specified_ones() {
         use JobStatus::*;
         let legal = [
-            (Init, Doing), (Init, Canceling), (Init, Canceled), (Init, Failed),
-            (Doing, Completed), (Doing, Failed), (Doing, Canceling), (Doing, Canceled),
-            (Doing, Suspending), (Canceling, Canceled), (Suspending, Suspended),
-            (Suspending, Canceling), (Suspending, Completed), (Suspending, Failed),
-            (Suspended, Doing), (Suspended, Canceled), (Suspended, Failed),
+            (Init, Doing),
+            (Init, Canceling),
+            (Init, Canceled),
+            (Init, Failed),
+            (Doing, Completed),
+            (Doing, Failed),
+            (Doing, Canceling),
+            (Doing, Canceled),
+            (Doing, Suspending),
+            (Canceling, Canceled),
+            (Suspending, Suspended),
+            (Suspending, Canceling),
+            (Suspending, Completed),
+            (Suspending, Failed),
+            (Suspended, Doing),
+            (Suspended, Canceled),
+            (Suspended, Failed),
         ];
         for from in JobStatus::ALL {
             for to in JobStatus::ALL {
@@ -170,13 +194,25 @@ mod tests {
     fn task_transitions_are_exactly_the_specified_ones() {
         use TaskStatus::*;
         let legal = [
-            (Init, Doing), (Init, Canceled), (Init, Failed), (Init, Suspended),
-            (Doing, Completed), (Doing, Failed), (Doing, Canceled), (Doing, Suspended),
-            (Suspended, Doing), (Suspended, Canceled), (Suspended, Failed),
+            (Init, Doing),
+            (Init, Canceled),
+            (Init, Failed),
+            (Init, Suspended),
+            (Doing, Completed),
+            (Doing, Failed),
+            (Doing, Canceled),
+            (Doing, Suspended),
+            (Suspended, Doing),
+            (Suspended, Canceled),
+            (Suspended, Failed),
         ];
         for from in TaskStatus::ALL {
             for to in TaskStatus::ALL {
-                assert_eq!(from.transition(to).is_ok(), legal.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    legal.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
             }
             assert_eq!(TaskStatus::parse(from.as_str()), Some(from));
         }
@@ -184,7 +220,12 @@ mod tests {
 
     #[test]
     fn illegal_moves_say_what_was_refused() {
-        let e = JobStatus::Completed.transition(JobStatus::Doing).unwrap_err();
-        assert_eq!(e.to_string(), "a job in state COMPLETED cannot move to DOING");
+        let e = JobStatus::Completed
+            .transition(JobStatus::Doing)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a job in state COMPLETED cannot move to DOING"
+        );
     }
 }

@@ -34,7 +34,9 @@ impl Executor {
         level: ValidateLevel,
     ) -> SqlResult<i64> {
         if sets.is_empty() {
-            return Err(SqlError::undefined("there is no completed backup set to validate"));
+            return Err(SqlError::undefined(
+                "there is no completed backup set to validate",
+            ));
         }
         let level_name = match level {
             ValidateLevel::Basic => "basic",
@@ -42,9 +44,17 @@ impl Executor {
         };
         let single = sets.len() == 1;
         let job = NewJob {
-            tenant_id: if single { sets[0].tenant_id } else { crate::catalog::SYS_TENANT_ID },
+            tenant_id: if single {
+                sets[0].tenant_id
+            } else {
+                crate::catalog::SYS_TENANT_ID
+            },
             job_level: if single { "USER_TENANT" } else { "CLUSTER" }.into(),
-            executor_tenant_id: sets.iter().map(|s| s.tenant_id.to_string()).collect::<Vec<_>>().join(","),
+            executor_tenant_id: sets
+                .iter()
+                .map(|s| s.tenant_id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             job_type: Some(job_type.to_string()),
             validate_level: Some(level_name.to_string()),
             backup_set_id: single.then(|| sets[0].set_id),
@@ -71,23 +81,45 @@ impl Executor {
             let mut canceled = false;
             for (task, set) in records.iter().zip(sets) {
                 if control.cancel.is_cancelled() {
-                    let _ = executor.catalog.end_task(task.task_id, TaskStatus::Canceled.as_str(), OB_CANCELED, "canceled by user");
+                    let _ = executor.catalog.end_task(
+                        task.task_id,
+                        TaskStatus::Canceled.as_str(),
+                        OB_CANCELED,
+                        "canceled by user",
+                    );
                     canceled = true;
                     continue;
                 }
-                match executor.validate_set(task, &set, level, &control.cancel).await {
+                match executor
+                    .validate_set(task, &set, level, &control.cancel)
+                    .await
+                {
                     Verdict::Intact => {}
                     Verdict::Damaged(what) => damaged.push(what),
                     Verdict::Canceled => canceled = true,
                 }
             }
-            let Ok(Some(job)) = executor.catalog.job(job_id) else { return };
+            let Ok(Some(job)) = executor.catalog.job(job_id) else {
+                return;
+            };
             if canceled || control.cancel.is_cancelled() {
-                executor.end_job(&job, JobStatus::Canceled, OB_CANCELED, Some(sqlstate::QUERY_CANCELED), "canceled by user");
+                executor.end_job(
+                    &job,
+                    JobStatus::Canceled,
+                    OB_CANCELED,
+                    Some(sqlstate::QUERY_CANCELED),
+                    "canceled by user",
+                );
             } else if damaged.is_empty() {
                 executor.end_job(&job, JobStatus::Completed, 0, None, "");
             } else {
-                executor.end_job(&job, JobStatus::Failed, OB_ERROR, Some(sqlstate::DATA_CORRUPTED), &damaged.join("; "));
+                executor.end_job(
+                    &job,
+                    JobStatus::Failed,
+                    OB_ERROR,
+                    Some(sqlstate::DATA_CORRUPTED),
+                    &damaged.join("; "),
+                );
             }
             executor.finished(job_id);
         });
@@ -109,24 +141,42 @@ impl Executor {
         let cancel = cancel.clone();
         let engine_progress = progress.clone();
         let result = match root {
-            Err(e) => Err(EngineError::DestinationMissing { destination: e.message }),
+            Err(e) => Err(EngineError::DestinationMissing {
+                destination: e.message,
+            }),
             Ok(root) => tokio::task::spawn_blocking(move || {
                 let repo = Repository::open(&root)?;
-                engine::validate(&repo, &TenantRef::Id(tenant_id), set_id, level, &engine_progress, &cancel)
+                engine::validate(
+                    &repo,
+                    &TenantRef::Id(tenant_id),
+                    set_id,
+                    level,
+                    &engine_progress,
+                    &cancel,
+                )
             })
             .await
-            .unwrap_or_else(|e| Err(EngineError::Io { operation: "run", path: "validate worker".into(), source: std::io::Error::other(e.to_string()) })),
+            .unwrap_or_else(|e| {
+                Err(EngineError::Io {
+                    operation: "run",
+                    path: "validate worker".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            }),
         };
         ticker.cancel();
         let snapshot = progress.snapshot();
-        let _ = self.catalog.task_progress(task.task_id, &crate::catalog::jobs::TaskProgress {
-            input_bytes: snapshot.input_bytes as i64,
-            total_bytes: set.input_bytes,
-            data_progress: 100.0,
-            file_count: snapshot.total_files as i64,
-            finish_file_count: snapshot.finished_files as i64,
-            ..Default::default()
-        });
+        let _ = self.catalog.task_progress(
+            task.task_id,
+            &crate::catalog::jobs::TaskProgress {
+                input_bytes: snapshot.input_bytes as i64,
+                total_bytes: set.input_bytes,
+                data_progress: 100.0,
+                file_count: snapshot.total_files as i64,
+                finish_file_count: snapshot.finished_files as i64,
+                ..Default::default()
+            },
+        );
         let (status, result_code, comment, verdict) = match result {
             Ok(report) if report.is_intact() => {
                 let _ = self.catalog.set_file_status(set_id, "AVAILABLE", None);
@@ -134,19 +184,40 @@ impl Executor {
                 (TaskStatus::Completed, 0, comment, Verdict::Intact)
             }
             Ok(report) => {
-                let objects: Vec<String> = report.damaged.iter().map(|d| format!("{}: {}", d.object, d.problem)).collect();
+                let objects: Vec<String> = report
+                    .damaged
+                    .iter()
+                    .map(|d| format!("{}: {}", d.object, d.problem))
+                    .collect();
                 let what = format!("backup set {set_id} is damaged: {}", objects.join(", "));
                 let _ = self.catalog.set_file_status(set_id, "BROKEN", Some(&what));
-                (TaskStatus::Failed, OB_ERROR, what.clone(), Verdict::Damaged(what))
+                (
+                    TaskStatus::Failed,
+                    OB_ERROR,
+                    what.clone(),
+                    Verdict::Damaged(what),
+                )
             }
-            Err(EngineError::Cancelled) => (TaskStatus::Canceled, OB_CANCELED, "canceled by user".into(), Verdict::Canceled),
+            Err(EngineError::Cancelled) => (
+                TaskStatus::Canceled,
+                OB_CANCELED,
+                "canceled by user".into(),
+                Verdict::Canceled,
+            ),
             Err(e) => {
                 let what = failure_comment(&format!("validation of backup set {set_id}"), &e);
                 let _ = self.catalog.set_file_status(set_id, "BROKEN", Some(&what));
-                (TaskStatus::Failed, OB_ERROR, what.clone(), Verdict::Damaged(what))
+                (
+                    TaskStatus::Failed,
+                    OB_ERROR,
+                    what.clone(),
+                    Verdict::Damaged(what),
+                )
             }
         };
-        let _ = self.catalog.end_task(task.task_id, status.as_str(), result_code, &comment);
+        let _ = self
+            .catalog
+            .end_task(task.task_id, status.as_str(), result_code, &comment);
         verdict
     }
 
@@ -168,8 +239,12 @@ impl Executor {
         for job in jobs {
             if let Some(control) = self.control_of(job.job_id) {
                 let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
-                from.transition(JobStatus::Canceling).map_err(|e| SqlError::wrong_state(e.to_string()))?;
-                self.catalog.set_job_fields(job.job_id, &[("status", JobStatus::Canceling.as_str().into())])?;
+                from.transition(JobStatus::Canceling)
+                    .map_err(|e| SqlError::wrong_state(e.to_string()))?;
+                self.catalog.set_job_fields(
+                    job.job_id,
+                    &[("status", JobStatus::Canceling.as_str().into())],
+                )?;
                 control.cancel.cancel();
                 canceled.push(job.job_id);
             }

@@ -121,7 +121,13 @@ impl Shared {
     }
 
     /// Answers a backstop statement; waiting statements stream NOTICEs to `client`.
-    async fn run_command<C>(&self, client: &mut C, session: &Session, command: Command, format: &Format) -> PgWireResult<Response>
+    async fn run_command<C>(
+        &self,
+        client: &mut C,
+        session: &Session,
+        command: Command,
+        format: &Format,
+    ) -> PgWireResult<Response>
     where
         C: Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
@@ -206,14 +212,22 @@ impl Shared {
         query_response(&batches, &schema, format)
     }
 
-    async fn run_one<C>(&self, client: &mut C, session: &Session, parsed: Parsed) -> PgWireResult<Response>
+    async fn run_one<C>(
+        &self,
+        client: &mut C,
+        session: &Session,
+        parsed: Parsed,
+    ) -> PgWireResult<Response>
     where
         C: Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match parsed {
-            Parsed::Backstop(command) => self.run_command(client, session, command, &Format::UnifiedText).await,
+            Parsed::Backstop(command) => {
+                self.run_command(client, session, command, &Format::UnifiedText)
+                    .await
+            }
             Parsed::Other(text) => {
                 if let Some(answer) = self.run_compat(session, &text, &Format::UnifiedText).await {
                     return answer;
@@ -340,13 +354,39 @@ impl QueryParser for StatementParser {
                     format.format_for(0),
                 )]
             }
-            Prepared::Backstop(command) if matches!(command.statement, crate::sql::ast::Statement::RestorePreview { .. }) => {
+            Prepared::Backstop(command)
+                if matches!(
+                    command.statement,
+                    crate::sql::ast::Statement::RestorePreview { .. }
+                ) =>
+            {
                 // The preview's columns are only known by running it: describe them as text.
-                ["tenant_name", "backup_set_id", "backup_type", "start_time", "end_time", "input_bytes", "file_count", "backup_dest"]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| FieldInfo::new(n.to_string(), None, None, if i == 1 || i == 5 || i == 6 { Type::INT8 } else { Type::VARCHAR }, format.format_for(i)))
-                    .collect()
+                [
+                    "tenant_name",
+                    "backup_set_id",
+                    "backup_type",
+                    "start_time",
+                    "end_time",
+                    "input_bytes",
+                    "file_count",
+                    "backup_dest",
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    FieldInfo::new(
+                        n.to_string(),
+                        None,
+                        None,
+                        if i == 1 || i == 5 || i == 6 {
+                            Type::INT8
+                        } else {
+                            Type::VARCHAR
+                        },
+                        format.format_for(i),
+                    )
+                })
+                .collect()
             }
             _ => vec![],
         })
@@ -409,7 +449,9 @@ impl ExtendedQueryHandler for Backend {
         let format = &portal.result_column_format;
         match &portal.statement.statement {
             Prepared::Backstop(command) => {
-                self.shared.run_command(client, &session, command.clone(), format).await
+                self.shared
+                    .run_command(client, &session, command.clone(), format)
+                    .await
             }
             Prepared::Compat(sql) => self
                 .shared

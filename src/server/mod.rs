@@ -102,8 +102,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let catalog = Catalog::open(&config.data_dir)?;
     auth::bootstrap_admin(&catalog, &config)?;
     let views = Views::open(catalog.clone()).await?;
-    let executor = crate::executor::Executor::new(catalog.clone(), tokio::runtime::Handle::current());
-    executor.recover().map_err(|e| StartError::Refused(format!("cannot recover unfinished jobs: {e}")))?;
+    let executor =
+        crate::executor::Executor::new(catalog.clone(), tokio::runtime::Handle::current());
+    executor
+        .recover()
+        .map_err(|e| StartError::Refused(format!("cannot recover unfinished jobs: {e}")))?;
     executor.start_restart_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor));
     let shared = Arc::new(Shared {

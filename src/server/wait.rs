@@ -41,7 +41,11 @@ where
         }
         if line != last_line {
             let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), line.clone());
-            client.send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(notice))).await?;
+            client
+                .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                    notice,
+                )))
+                .await?;
             last_line = line;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {

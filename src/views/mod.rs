@@ -58,16 +58,20 @@ pub fn rows(
     columns: &[(&str, datafusion::arrow::datatypes::DataType)],
     rows: Vec<Vec<Option<String>>>,
 ) -> crate::error::SqlResult<datafusion::arrow::record_batch::RecordBatch> {
+    use crate::error::SqlError;
     use datafusion::arrow::array::{ArrayRef, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
-    use crate::error::SqlError;
-    let fields: Vec<Field> = columns.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect();
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, t)| Field::new(*n, t.clone(), true))
+        .collect();
     let arrays = columns
         .iter()
         .enumerate()
         .map(|(i, (_, ty))| {
             let text: StringArray = rows.iter().map(|r| r[i].clone()).collect();
-            datafusion::arrow::compute::cast(&text, ty).map_err(|e| SqlError::internal(e.to_string()))
+            datafusion::arrow::compute::cast(&text, ty)
+                .map_err(|e| SqlError::internal(e.to_string()))
         })
         .collect::<Result<Vec<ArrayRef>, SqlError>>()?;
     datafusion::arrow::record_batch::RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)

@@ -42,7 +42,11 @@ pub fn fidelity_tree(root: &Path) {
     let script = root.join("run.sh");
     fs::write(&script, b"#!/bin/sh\necho hi\n").unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(root.join(OsStr::from_bytes(b"latin1-\xe9t\xe9")), b"not utf-8 name").unwrap();
+    fs::write(
+        root.join(OsStr::from_bytes(b"latin1-\xe9t\xe9")),
+        b"not utf-8 name",
+    )
+    .unwrap();
     sparse_file(&root.join("sparse-5g"), (5u64 << 30) + 123);
     let old = filetime(1_600_000_000);
     set_mtime(&root.join("small.txt"), old);
@@ -52,20 +56,33 @@ pub fn fidelity_tree(root: &Path) {
 pub fn sparse_file(path: &Path, size: u64) {
     let mut f = File::create(path).unwrap();
     f.set_len(size).unwrap();
-    for (i, offset) in [0u64, 1 << 20, (4u64 << 30) + 4096, size - 10].into_iter().enumerate() {
+    for (i, offset) in [0u64, 1 << 20, (4u64 << 30) + 4096, size - 10]
+        .into_iter()
+        .enumerate()
+    {
         f.seek(SeekFrom::Start(offset)).unwrap();
         f.write_all(&noise(100 + i as u64, 10)).unwrap();
     }
 }
 
 fn filetime(secs: i64) -> libc::timespec {
-    libc::timespec { tv_sec: secs, tv_nsec: 123_456_789 }
+    libc::timespec {
+        tv_sec: secs,
+        tv_nsec: 123_456_789,
+    }
 }
 
 fn set_mtime(path: &Path, t: libc::timespec) {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let times = [t, t];
-    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
     assert_eq!(rc, 0);
 }
 
@@ -78,10 +95,18 @@ fn entries(root: &Path) -> Vec<(Vec<u8>, String)> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(Vec<u8>, String)>) {
-    let mut children: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut children: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     children.sort();
     for path in children {
-        let rel = path.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         if rel.starts_with(b".backstop") {
             continue;
         }
@@ -91,7 +116,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(Vec<u8>, String)>) {
         } else if m.is_dir() {
             format!("dir mode {:o}", m.mode() & 0o7777)
         } else {
-            format!("file mode {:o} size {} mtime {}.{:09}", m.mode() & 0o7777, m.size(), m.mtime(), m.mtime_nsec())
+            format!(
+                "file mode {:o} size {} mtime {}.{:09}",
+                m.mode() & 0o7777,
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec()
+            )
         };
         out.push((rel, kind));
         if m.is_dir() {
@@ -105,8 +136,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(Vec<u8>, String)>) {
 pub fn assert_same_tree(expected: &Path, actual: &Path) {
     let (a, b) = (entries(expected), entries(actual));
     if a != b {
-        let only_a: Vec<_> = a.iter().filter(|e| !b.contains(e)).map(|(p, k)| format!("{} {k}", String::from_utf8_lossy(p))).collect();
-        let only_b: Vec<_> = b.iter().filter(|e| !a.contains(e)).map(|(p, k)| format!("{} {k}", String::from_utf8_lossy(p))).collect();
+        let only_a: Vec<_> = a
+            .iter()
+            .filter(|e| !b.contains(e))
+            .map(|(p, k)| format!("{} {k}", String::from_utf8_lossy(p)))
+            .collect();
+        let only_b: Vec<_> = b
+            .iter()
+            .filter(|e| !a.contains(e))
+            .map(|(p, k)| format!("{} {k}", String::from_utf8_lossy(p)))
+            .collect();
         panic!("trees differ\n  only in source: {only_a:#?}\n  only in restore: {only_b:#?}");
     }
     for (rel, kind) in &a {
@@ -124,11 +163,22 @@ fn assert_same_bytes(a: &Path, b: &Path) {
     loop {
         let n = read_full(&mut fa, &mut ba);
         let m = read_full(&mut fb, &mut bb);
-        assert_eq!(n, m, "{} and {} differ in length at {offset}", a.display(), b.display());
+        assert_eq!(
+            n,
+            m,
+            "{} and {} differ in length at {offset}",
+            a.display(),
+            b.display()
+        );
         if n == 0 {
             return;
         }
-        assert!(ba[..n] == bb[..n], "{} and {} differ in the MiB at {offset}", a.display(), b.display());
+        assert!(
+            ba[..n] == bb[..n],
+            "{} and {} differ in the MiB at {offset}",
+            a.display(),
+            b.display()
+        );
         offset += n as u64;
     }
 }
@@ -146,6 +196,12 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> usize {
 
 /// `cp -a`: a snapshot of a tree to compare a later restore with.
 pub fn copy_tree(from: &Path, to: &Path) {
-    let status = std::process::Command::new("cp").arg("-a").arg("--sparse=always").arg(from).arg(to).status().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg("--sparse=always")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
     assert!(status.success());
 }
