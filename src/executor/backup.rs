@@ -591,7 +591,7 @@ impl Executor {
         let cancel = control.cancel.clone();
         let engine_progress = progress.clone();
         let task_id = task.task_id;
-        let result = tokio::task::spawn_blocking(move || {
+        let result = super::on_blocking_thread("backup", move || {
             let repo = Repository::open_for_write(&root, &installation)?;
             // The catalog may remember a parent the destination no longer has: back up in full.
             let mut request = request;
@@ -627,14 +627,7 @@ impl Executor {
             )
             .map(|s| (s, parent))
         })
-        .await
-        .unwrap_or_else(|e| {
-            Err(EngineError::Io {
-                operation: "run",
-                path: "backup worker".into(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        });
+        .await;
         ticker.cancel();
         result.map(|(summary, parent)| (summary, progress, parent))
     }

@@ -316,6 +316,20 @@ fn task_figures(progress: &Progress, elapsed: Duration) -> TaskProgress {
     }
 }
 
+/// Runs engine work on a blocking thread; a panic there fails the work, not the server.
+async fn on_blocking_thread<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(EngineError::Io {
+            operation: "run",
+            path: format!("{what} worker").into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+}
+
 /// A `file://` destination URI as the directory it names.
 pub fn destination_root(uri: &str) -> SqlResult<PathBuf> {
     match crate::control::Destination::parse(uri)? {

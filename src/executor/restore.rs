@@ -201,7 +201,7 @@ impl Executor {
             let set_id = plan.set.set_id;
             let root = plan.root.clone();
             let engine_progress = progress.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let result = super::on_blocking_thread("restore", move || {
                 let repo = Repository::open(&root)?;
                 engine::restore(
                     &repo,
@@ -214,14 +214,7 @@ impl Executor {
                     &cancel,
                 )
             })
-            .await
-            .unwrap_or_else(|e| {
-                Err(EngineError::Io {
-                    operation: "run",
-                    path: "restore worker".into(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            });
+            .await;
             ticker.cancel();
             // A cancel that arrives as the last bytes are written still cancels: the job is
             // CANCELING and may only end CANCELED.

@@ -144,25 +144,20 @@ impl Executor {
             Err(e) => Err(EngineError::DestinationMissing {
                 destination: e.message,
             }),
-            Ok(root) => tokio::task::spawn_blocking(move || {
-                let repo = Repository::open(&root)?;
-                engine::validate(
-                    &repo,
-                    &TenantRef::Id(tenant_id),
-                    set_id,
-                    level,
-                    &engine_progress,
-                    &cancel,
-                )
-            })
-            .await
-            .unwrap_or_else(|e| {
-                Err(EngineError::Io {
-                    operation: "run",
-                    path: "validate worker".into(),
-                    source: std::io::Error::other(e.to_string()),
+            Ok(root) => {
+                super::on_blocking_thread("validate", move || {
+                    let repo = Repository::open(&root)?;
+                    engine::validate(
+                        &repo,
+                        &TenantRef::Id(tenant_id),
+                        set_id,
+                        level,
+                        &engine_progress,
+                        &cancel,
+                    )
                 })
-            }),
+                .await
+            }
         };
         ticker.cancel();
         let snapshot = progress.snapshot();
