@@ -16,7 +16,8 @@ scripts/setup-test-env.sh
 if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic borgbackup time
 fi
-cargo build --release --quiet
+# --benches: the same feature set as `cargo bench`, so DataFusion is built once for both.
+cargo build --release --quiet --bins --benches
 backstop=$CARGO_TARGET_DIR/release/backstop
 
 data=$work/data
