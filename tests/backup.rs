@@ -40,15 +40,7 @@ impl Fixture {
     }
 
     async fn value(&self, sql: &str) -> String {
-        let rows = self.client.simple_query(sql).await.unwrap();
-        rows.iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some(r.get(0).unwrap_or("NULL").to_string())
-                }
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no row from {sql}"))
+        common::value(&self.client, sql).await
     }
 
     async fn tenant(&self, name: &str, source: &Path) {

@@ -6,19 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::tree::{assert_same_tree, copy_tree, noise};
-use common::{ADMIN_PASSWORD, ChildServer, connect_as};
-
-async fn value(client: &tokio_postgres::Client, sql: &str) -> String {
-    let rows = client.simple_query(sql).await.unwrap();
-    rows.iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some(r.get(0).unwrap_or("NULL").to_string())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no row from {sql}"))
-}
+use common::{ADMIN_PASSWORD, ChildServer, connect_as, value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {

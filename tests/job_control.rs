@@ -8,21 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::tree::{assert_same_tree, noise};
-use common::{ADMIN_PASSWORD, ChildServer, TestServer, connect_as, sqlstate};
-use tokio_postgres::{Client, SimpleQueryMessage};
-
-async fn value(client: &Client, sql: &str) -> String {
-    let rows = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    rows.iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no row from {sql}"))
-}
+use common::{ADMIN_PASSWORD, ChildServer, TestServer, connect_as, sqlstate, value};
+use tokio_postgres::Client;
 
 /// Polls `sql` until it answers `expected`, at most `limit`.
 async fn until(client: &Client, sql: &str, expected: &str, limit: Duration) {

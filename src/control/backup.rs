@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::Outcome;
 use crate::catalog::Catalog;
 use crate::error::{SqlError, SqlResult};
 use crate::executor::Executor;
@@ -50,8 +49,4 @@ pub fn start(
         plus_archivelog,
         description: description.map(str::to_string),
     })
-}
-
-pub fn outcome(job_id: i64, wait: bool) -> Outcome {
-    Outcome::Job { job_id, wait }
 }

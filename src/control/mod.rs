@@ -11,6 +11,7 @@ mod user;
 mod validate;
 
 pub use destination::Destination;
+pub use restore::preview_schema;
 pub use tenant::find as find_tenant;
 
 use std::sync::Arc;
@@ -130,7 +131,10 @@ impl Control {
                     *plus_archivelog,
                     description.as_deref(),
                 )?;
-                Ok(backup::outcome(job_id, command.wait))
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
             }
             Statement::Restore {
                 new_name,

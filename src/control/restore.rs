@@ -43,6 +43,28 @@ pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
     )
 }
 
+/// The columns of `RESTORE ... PREVIEW`.
+const PREVIEW_COLUMNS: [(&str, DataType); 8] = [
+    ("tenant_name", DataType::Utf8),
+    ("backup_set_id", DataType::Int64),
+    ("backup_type", DataType::Utf8),
+    ("start_time", DataType::Utf8),
+    ("end_time", DataType::Utf8),
+    ("input_bytes", DataType::Int64),
+    ("file_count", DataType::Int64),
+    ("backup_dest", DataType::Utf8),
+];
+
+/// What `RESTORE ... PREVIEW` returns, for describing it before it runs.
+pub fn preview_schema() -> datafusion::arrow::datatypes::Schema {
+    datafusion::arrow::datatypes::Schema::new(
+        PREVIEW_COLUMNS
+            .iter()
+            .map(|(n, t)| datafusion::arrow::datatypes::Field::new(*n, t.clone(), true))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// The sets a restore would use, as rows.
 pub fn preview(
     executor: &Executor,
@@ -53,16 +75,7 @@ pub fn preview(
     let plan = executor.plan_restore(&spec(from, at, Some(until)))?;
     let set = &plan.set;
     let batch = crate::views::rows(
-        &[
-            ("tenant_name", DataType::Utf8),
-            ("backup_set_id", DataType::Int64),
-            ("backup_type", DataType::Utf8),
-            ("start_time", DataType::Utf8),
-            ("end_time", DataType::Utf8),
-            ("input_bytes", DataType::Int64),
-            ("file_count", DataType::Int64),
-            ("backup_dest", DataType::Utf8),
-        ],
+        &PREVIEW_COLUMNS,
         vec![vec![
             Some(set.tenant_name.clone()),
             Some(set.set_id.to_string()),

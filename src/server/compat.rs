@@ -99,13 +99,18 @@ fn set(shared: &Shared, session: &Session, text: &str) -> Option<SqlResult<Answe
     Some(Ok(Answer::Tag("SET")))
 }
 
-fn show(session: &Session, text: &str) -> SqlResult<Answer> {
-    let rest = text[4..].trim();
-    let name = if rest.eq_ignore_ascii_case("TRANSACTION ISOLATION LEVEL") {
+/// The setting `SHOW ...` names: `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`.
+pub fn show_name(sql: &str) -> String {
+    let rest = sql.trim().trim_end_matches(';').trim()[4..].trim();
+    if rest.eq_ignore_ascii_case("TRANSACTION ISOLATION LEVEL") {
         "transaction_isolation".to_string()
     } else {
         rest.trim_matches('"').to_ascii_lowercase()
-    };
+    }
+}
+
+fn show(session: &Session, text: &str) -> SqlResult<Answer> {
+    let name = show_name(text);
     let value = session.var(&name).ok_or_else(|| {
         SqlError::undefined(format!("unrecognized configuration parameter \"{name}\""))
     })?;

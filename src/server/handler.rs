@@ -338,14 +338,7 @@ impl QueryParser for StatementParser {
                 encode::fields(plan.schema().as_arrow(), &format)
             }
             Prepared::Compat(sql) if sql.trim_start().to_ascii_uppercase().starts_with("SHOW") => {
-                let name = sql.trim().trim_end_matches(';')[4..]
-                    .trim()
-                    .to_ascii_lowercase();
-                let name = if name == "transaction isolation level" {
-                    "transaction_isolation".into()
-                } else {
-                    name
-                };
+                let name = compat::show_name(sql);
                 vec![FieldInfo::new(
                     name,
                     None,
@@ -360,33 +353,8 @@ impl QueryParser for StatementParser {
                     crate::sql::ast::Statement::RestorePreview { .. }
                 ) =>
             {
-                // The preview's columns are only known by running it: describe them as text.
-                [
-                    "tenant_name",
-                    "backup_set_id",
-                    "backup_type",
-                    "start_time",
-                    "end_time",
-                    "input_bytes",
-                    "file_count",
-                    "backup_dest",
-                ]
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    FieldInfo::new(
-                        n.to_string(),
-                        None,
-                        None,
-                        if i == 1 || i == 5 || i == 6 {
-                            Type::INT8
-                        } else {
-                            Type::VARCHAR
-                        },
-                        format.format_for(i),
-                    )
-                })
-                .collect()
+                let schema = crate::control::preview_schema();
+                encode::fields(&schema, &format)
             }
             _ => vec![],
         })

@@ -79,6 +79,22 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| format!("not a db error: {e}"))
 }
 
+/// The first column of the first row `sql` answers, as text (`NULL` for null).
+pub async fn value(client: &Client, sql: &str) -> String {
+    let rows = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some(r.get(0).unwrap_or("NULL").to_string())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no row from {sql}"))
+}
+
 /// A backstop server as a child process, for tests that kill it.
 pub struct ChildServer {
     pub child: Child,
