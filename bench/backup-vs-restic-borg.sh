@@ -67,7 +67,7 @@ sqlb "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$bdir/repo'"
 export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$work/runs/restic BORG_REPO=$work/runs/borg
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 restic init -q
-borg init -q -e none "$BORG_REPO"
+borg init -e none "$BORG_REPO"
 
 run_all() { # run_all STEP
     bstep "$1" "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench WAIT"

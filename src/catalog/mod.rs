@@ -118,10 +118,26 @@ impl Catalog {
     }
 
     /// Every visible column of `table`, in declaration order.
+    /// Every row of `table`, newest first: in descending primary-key order, nulls first as SQL
+    /// orders `DESC`.
     pub fn scan(&self, table: &schema::TableDef) -> Result<Vec<Row>, CatalogError> {
         let columns: Vec<&str> = table.visible_columns().map(|c| c.name).collect();
+        let order: Vec<String> = table
+            .primary_key()
+            .iter()
+            .map(|c| format!("{c} DESC NULLS FIRST"))
+            .collect();
+        let order_by = if order.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", order.join(", "))
+        };
         self.read(
-            &format!("SELECT {} FROM {}", columns.join(", "), table.name),
+            &format!(
+                "SELECT {} FROM {}{order_by}",
+                columns.join(", "),
+                table.name
+            ),
             &[],
         )
     }

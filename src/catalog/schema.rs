@@ -63,6 +63,23 @@ impl TableDef {
     pub fn visible_columns(&self) -> impl Iterator<Item = &ColumnDef> {
         self.columns.iter().filter(|c| c.ty != ColumnType::Secret)
     }
+
+    /// The columns of the primary key, in key order, as named in `constraints`.
+    pub fn primary_key(&self) -> Vec<&'static str> {
+        let Some(rest) = self.constraints.split("PRIMARY KEY").nth(1) else {
+            return vec![];
+        };
+        let inside = rest
+            .trim_start()
+            .strip_prefix('(')
+            .and_then(|r| r.split(')').next())
+            .unwrap_or("");
+        inside
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect()
+    }
 }
 
 macro_rules! cols {

@@ -132,7 +132,10 @@ impl Views {
 
     /// A new query session over the shared catalog, for one client connection.
     pub fn session(&self) -> SessionContext {
+        // The catalog's tables are small and many clients query at once: each query runs on one
+        // thread, without repartitioning, and the clients share the cores.
         let config = SessionConfig::new()
+            .with_target_partitions(1)
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, VIEW_SCHEMA)
             .with_create_default_catalog_and_schema(false)
