@@ -406,7 +406,10 @@ impl Executor {
                 {
                     attempt += 1;
                     tracing::warn!(attempt, error = %e, "retryable failure; retrying from the checkpoint");
-                    tokio::time::sleep(retry_delay).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry_delay) => {}
+                        _ = control.cancel.cancelled() => {}
+                    }
                 }
                 _ => break outcome,
             }
@@ -439,7 +442,7 @@ impl Executor {
                         mask_secrets(&target.dest_uri)
                     ),
                     &e,
-                ),
+                ) + &retried(attempt),
             },
         };
         self.end_task(task, target, &end);
@@ -699,6 +702,14 @@ impl Executor {
                 comment: format!("cannot record the set: {e}"),
             },
         }
+    }
+}
+
+/// What a failed task's COMMENT adds about the retries before it gave up.
+fn retried(attempts: u32) -> String {
+    match attempts {
+        0 => String::new(),
+        n => format!(" (after {n} retries)"),
     }
 }
 

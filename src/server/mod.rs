@@ -99,6 +99,7 @@ pub enum StartError {
 
 /// Opens the catalog, creates the first admin if needed, and starts accepting connections.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    crate::storage::faults::init().map_err(StartError::Refused)?;
     let catalog = Catalog::open(&config.data_dir)?;
     auth::bootstrap_admin(&catalog, &config)?;
     let views = Views::open(catalog.clone()).await?;

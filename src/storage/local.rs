@@ -100,6 +100,9 @@ impl Backend for LocalBackend {
     }
 
     fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
+        if let Some(injected) = super::faults::on_put(name) {
+            return Err(self.classify("write", name, injected));
+        }
         let path = self.path_of(name);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         self.ensure_dir(&dir, name)?;

@@ -103,8 +103,14 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn start(data_dir: &Path) -> ChildServer {
+        ChildServer::start_with_env(data_dir, &[])
+    }
+
+    /// Starts the server with extra environment variables (fault injection, for one).
+    pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> ChildServer {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_backstop"))
+            .envs(env.iter().copied())
             .args([
                 "server",
                 "--listen",
