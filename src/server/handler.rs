@@ -167,7 +167,7 @@ impl Shared {
     async fn plan(&self, session: &Session, sql: &str) -> SqlResult<LogicalPlan> {
         let plan = self
             .views
-            .plan(&session.ctx, sql)
+            .plan(&session.ctx, &session.plans, sql)
             .await
             .map_err(from_datafusion)?;
         if matches!(
@@ -191,25 +191,31 @@ impl Shared {
         session: &Session,
         sql: &str,
         plan: LogicalPlan,
+        parameters_bound: bool,
         format: &Format,
     ) -> PgWireResult<Response> {
-        let is_ddl = matches!(plan, LogicalPlan::Ddl(_));
-        let df = self
-            .views
+        if !matches!(plan, LogicalPlan::Ddl(_)) {
+            let schema = plan.schema().as_arrow().clone();
+            let batches = self
+                .views
+                .query(&session.ctx, &session.plans, sql, &plan, parameters_bound)
+                .await
+                .map_err(from_datafusion)?;
+            return query_response(&batches, &schema, format);
+        }
+        self.views
             .execute(&session.ctx, sql, plan)
             .await
+            .map_err(from_datafusion)?
+            .collect()
+            .await
             .map_err(from_datafusion)?;
-        let schema = df.schema().as_arrow().clone();
-        let batches = df.collect().await.map_err(from_datafusion)?;
-        if is_ddl {
-            let tag = if sql.trim_start().to_ascii_uppercase().starts_with("DROP") {
-                "DROP VIEW"
-            } else {
-                "CREATE VIEW"
-            };
-            return Ok(Response::Execution(Tag::new(tag)));
-        }
-        query_response(&batches, &schema, format)
+        let tag = if sql.trim_start().to_ascii_uppercase().starts_with("DROP") {
+            "DROP VIEW"
+        } else {
+            "CREATE VIEW"
+        };
+        Ok(Response::Execution(Tag::new(tag)))
     }
 
     async fn run_one<C>(
@@ -233,7 +239,7 @@ impl Shared {
                     return answer;
                 }
                 let plan = self.plan(session, &text).await?;
-                self.run_plan(session, &text, plan, &Format::UnifiedText)
+                self.run_plan(session, &text, plan, false, &Format::UnifiedText)
                     .await
             }
         }
@@ -439,14 +445,17 @@ impl ExtendedQueryHandler for Backend {
                         )
                     })
                     .collect::<PgWireResult<Vec<_>>>()?;
-                let plan = if values.is_empty() {
-                    plan.clone()
-                } else {
+                let bound = !values.is_empty();
+                let plan = if bound {
                     plan.clone()
                         .with_param_values(ParamValues::from(values))
                         .map_err(|e| df_error(e))?
+                } else {
+                    plan.clone()
                 };
-                self.shared.run_plan(&session, sql, plan, format).await
+                self.shared
+                    .run_plan(&session, sql, plan, bound, format)
+                    .await
             }
         }
     }

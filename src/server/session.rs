@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use datafusion::prelude::SessionContext;
 
+use crate::views::PlanCache;
+
 /// Run-time settings clients send at connect (`SET extra_float_digits = 3`, ...), answered back
 /// by `SHOW`; they do not change how backstop computes anything.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -32,6 +34,8 @@ const DEFAULTS: &[(&str, &str)] = &[
 pub struct Session {
     pub ctx: SessionContext,
     pub user: String,
+    /// The plans of the queries this session ran, for when it sends them again.
+    pub plans: PlanCache,
     vars: Mutex<HashMap<String, String>>,
 }
 
@@ -40,6 +44,7 @@ impl Session {
         Session {
             ctx,
             user,
+            plans: PlanCache::default(),
             vars: Mutex::new(HashMap::new()),
         }
     }

@@ -294,7 +294,7 @@ mod tests {
     use datafusion::arrow::util::pretty::pretty_format_batches;
 
     use super::*;
-    use crate::views::Views;
+    use crate::views::{PlanCache, Views};
 
     fn add_job(catalog: &Catalog, id: i64, kind: &str, status: &str) {
         catalog
@@ -322,13 +322,9 @@ mod tests {
 
     async fn ids(views: &Views, sql: &str) -> Vec<i64> {
         let ctx = views.session();
-        let plan = views.plan(&ctx, sql).await.unwrap();
-        let batches = views
-            .execute(&ctx, sql, plan)
-            .await
-            .unwrap()
-            .collect()
-            .await;
+        let plans = PlanCache::default();
+        let plan = views.plan(&ctx, &plans, sql).await.unwrap();
+        let batches = views.query(&ctx, &plans, sql, &plan, false).await;
         let mut out = Vec::new();
         for batch in batches.unwrap() {
             let column = batch
@@ -344,13 +340,9 @@ mod tests {
     async fn explain(views: &Views, sql: &str) -> String {
         let ctx = views.session();
         let sql = format!("EXPLAIN {sql}");
-        let plan = views.plan(&ctx, &sql).await.unwrap();
-        let batches = views
-            .execute(&ctx, &sql, plan)
-            .await
-            .unwrap()
-            .collect()
-            .await;
+        let plans = PlanCache::default();
+        let plan = views.plan(&ctx, &plans, &sql).await.unwrap();
+        let batches = views.query(&ctx, &plans, &sql, &plan, false).await;
         pretty_format_batches(&batches.unwrap())
             .unwrap()
             .to_string()

@@ -7,11 +7,14 @@
 
 mod base_table;
 pub mod functions;
+mod plan_cache;
 pub mod session_tenant;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
@@ -25,6 +28,7 @@ use datafusion::sql::parser::DFParser;
 
 use crate::catalog::Catalog;
 use crate::catalog::schema::TABLES;
+pub use plan_cache::PlanCache;
 use session_tenant::{SessionTenant, SessionTenantTable};
 
 /// The name of the one DataFusion catalog; psql shows it as the database.
@@ -83,6 +87,8 @@ pub struct Views {
     catalogs: Arc<dyn CatalogProviderList>,
     /// Names (lower case, unqualified) of the views backstop defines; users may not drop them.
     builtin: HashSet<String>,
+    /// Moves on at every `CREATE VIEW` and `DROP VIEW`, which change what query text means.
+    epoch: AtomicU64,
 }
 
 impl Views {
@@ -106,6 +112,7 @@ impl Views {
             catalog,
             catalogs,
             builtin: HashSet::new(),
+            epoch: AtomicU64::new(0),
         };
         let ctx = views.session();
         for (file, text) in VIEW_FILES {
@@ -170,8 +177,19 @@ impl Views {
     /// Plans one statement that is not backstop's own. `CREATE VIEW` and `DROP VIEW` are kept
     /// in the catalog so they survive a restart; statements that would create data backstop
     /// cannot keep are refused.
-    pub async fn plan(&self, ctx: &SessionContext, sql: &str) -> Result<LogicalPlan> {
+    /// A session that ran the same text before gets its plan back without planning again.
+    pub async fn plan(
+        &self,
+        ctx: &SessionContext,
+        plans: &PlanCache,
+        sql: &str,
+    ) -> Result<LogicalPlan> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some(plan) = plans.plan(sql, epoch) {
+            return Ok(plan);
+        }
         let plan = ctx.state().create_logical_plan(sql).await?;
+        plans.keep(sql, epoch, &plan);
         match &plan {
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
                 self.refuse_builtin(view.name.table())?;
@@ -219,6 +237,9 @@ impl Views {
             _ => None,
         };
         let df = ctx.execute_logical_plan(plan).await?;
+        if persisted.is_some() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
         if let Some((schema, name, create)) = persisted {
             let saved = if create {
                 self.catalog.save_user_view(&schema, &name, sql)
@@ -228,6 +249,41 @@ impl Views {
             saved.map_err(|e| DataFusionError::External(Box::new(e)))?;
         }
         Ok(df)
+    }
+
+    /// Runs a query (not DDL) and collects its rows. `sql` is the text `plan` was made from;
+    /// when `plan` has no bound parameters, its optimized form is kept in `plans` for the next
+    /// time the session sends the same text. The tables are read again every time.
+    pub async fn query(
+        &self,
+        ctx: &SessionContext,
+        plans: &PlanCache,
+        sql: &str,
+        plan: &LogicalPlan,
+        parameters_bound: bool,
+    ) -> Result<Vec<RecordBatch>> {
+        let state = ctx.state();
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let cached = if parameters_bound {
+            None
+        } else {
+            plans.optimized(sql, epoch)
+        };
+        let optimized = match cached {
+            Some(optimized) => optimized,
+            None => {
+                let optimized = state.optimize(plan)?;
+                if !parameters_bound {
+                    plans.keep_optimized(sql, epoch, &optimized);
+                }
+                optimized
+            }
+        };
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await?;
+        datafusion::physical_plan::collect(physical, state.task_ctx()).await
     }
 
     fn refuse_builtin(&self, name: &str) -> Result<()> {
