@@ -37,6 +37,44 @@ enum Command {
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+    /// Archive one log segment: PostgreSQL's `archive_command = 'backstop archive-push --tenant
+    /// t %p'`. Exits 0 only once the segment is durable in the archive (or, under
+    /// BINDING=OPTIONAL, when archiving is off and the source may go on).
+    ArchivePush {
+        #[arg(long)]
+        tenant: String,
+        /// The segment file (relative paths are taken from the current directory).
+        path: PathBuf,
+        #[command(flatten)]
+        server: ServerAddress,
+    },
+    /// Fetch one archived log segment: PostgreSQL's `restore_command = 'backstop archive-get
+    /// --tenant t %f %p'`. Exits non-zero when the archive does not hold it.
+    ArchiveGet {
+        #[arg(long)]
+        tenant: String,
+        /// The segment's name.
+        name: String,
+        /// Where to write it.
+        path: PathBuf,
+        #[command(flatten)]
+        server: ServerAddress,
+    },
+}
+
+/// How the shell tools reach a running server (on the same host: the paths they send are
+/// opened by the server).
+#[derive(clap::Args)]
+struct ServerAddress {
+    #[arg(long, default_value = "127.0.0.1", env = "BACKSTOP_HOST")]
+    host: String,
+    #[arg(long, default_value_t = 5433, env = "BACKSTOP_PORT")]
+    port: u16,
+    #[arg(long, default_value = "admin", env = "BACKSTOP_USER")]
+    user: String,
+    /// The user's password; PGPASSWORD is read too.
+    #[arg(long, env = "BACKSTOP_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +106,106 @@ fn main() -> std::process::ExitCode {
             };
             runtime.block_on(run_server(config))
         }
+        Command::ArchivePush {
+            tenant,
+            path,
+            server,
+        } => {
+            let path = match std::path::absolute(&path) {
+                Ok(path) => path,
+                Err(e) => return fail("archive-push", &format!("{}: {e}", path.display())),
+            };
+            let sql = format!(
+                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {}",
+                literal(&path.to_string_lossy()),
+                ident(&tenant)
+            );
+            runtime.block_on(run_tool("archive-push", &server, &sql))
+        }
+        Command::ArchiveGet {
+            tenant,
+            name,
+            path,
+            server,
+        } => {
+            let path = match std::path::absolute(&path) {
+                Ok(path) => path,
+                Err(e) => return fail("archive-get", &format!("{}: {e}", path.display())),
+            };
+            let sql = format!(
+                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {} TO {}",
+                literal(&name),
+                ident(&tenant),
+                literal(&path.to_string_lossy())
+            );
+            runtime.block_on(run_tool("archive-get", &server, &sql))
+        }
+    }
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn fail(tool: &str, message: &str) -> std::process::ExitCode {
+    eprintln!("backstop {tool}: {message}");
+    std::process::ExitCode::FAILURE
+}
+
+/// Sends one statement to the server; prints what a non-archived segment means on stderr.
+async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process::ExitCode {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&server.host)
+        .port(server.port)
+        .user(&server.user)
+        .dbname("backstop")
+        .application_name(&format!("backstop {tool}"))
+        .connect_timeout(std::time::Duration::from_secs(10));
+    if let Some(password) = server
+        .password
+        .clone()
+        .or_else(|| std::env::var("PGPASSWORD").ok())
+    {
+        config.password(password);
+    }
+    let client = match config.connect(tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            client
+        }
+        Err(e) => {
+            return fail(
+                tool,
+                &format!(
+                    "cannot reach the server at {}:{}: {e}",
+                    server.host, server.port
+                ),
+            );
+        }
+    };
+    match client.simple_query(sql).await {
+        Ok(messages) => {
+            for message in messages {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                    if let Some(detail) = row.get("detail") {
+                        eprintln!(
+                            "backstop {tool}: {}: {detail}",
+                            row.get("segment").unwrap_or("")
+                        );
+                    }
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => match e.as_db_error() {
+            Some(db) => fail(tool, &format!("{} ({})", db.message(), db.code().code())),
+            None => fail(tool, &e.to_string()),
+        },
     }
 }
 

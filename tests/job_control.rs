@@ -8,24 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::tree::{assert_same_tree, noise};
-use common::{ADMIN_PASSWORD, ChildServer, TestServer, connect_as, sqlstate, value};
+use common::{ADMIN_PASSWORD, ChildServer, TestServer, connect_as, sqlstate, until, value};
 use tokio_postgres::Client;
-
-/// Polls `sql` until it answers `expected`, at most `limit`.
-async fn until(client: &Client, sql: &str, expected: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let got = value(client, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql} still answers {got}, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn big_tree(root: &Path, files: u64, mib: usize) {
     std::fs::create_dir_all(root).unwrap();

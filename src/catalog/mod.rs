@@ -5,6 +5,7 @@
 //! disk before the caller answers its client. Every write bumps a generation number, which lets
 //! `views` cache what it read until the next change.
 
+pub mod archive;
 pub mod contexts;
 pub mod jobs;
 pub mod parameters;

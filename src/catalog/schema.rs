@@ -171,6 +171,15 @@ pub const TABLES: &[TableDef] = &[
         constraints: "PRIMARY KEY (tenant_id, dest_id, round_id)",
         queryable: true,
     },
+    // One row per archived log segment: where it is and what it covers, for archive-get,
+    // restore UNTIL TIME and piece copies.
+    TableDef {
+        name: "archive_segment",
+        columns: cols!(tenant_id: Int, name: Text, round_id: Int, piece_id: Int, size: Int,
+            stored_size: Int, close_scn: Int, hash: Text, archived_ts: Time),
+        constraints: "PRIMARY KEY (tenant_id, name)",
+        queryable: true,
+    },
     TableDef {
         name: "archive_piece",
         columns: cols!(tenant_id: Int, dest_id: Int, round_id: Int, piece_id: Int,

@@ -75,6 +75,49 @@ impl Control {
             .map(Some)
     }
 
+    /// The tenants an `ARCHIVELOG` or `NOARCHIVELOG` applies to: the named ones, or with no
+    /// TENANT clause or `TENANT = all`, every tenant that has a log to archive (to start) or a
+    /// round that is on (to stop).
+    fn archive_scope(
+        &self,
+        scope: &Option<crate::sql::ast::TenantScope>,
+        starting: bool,
+    ) -> SqlResult<Vec<crate::catalog::tenants::Tenant>> {
+        use crate::catalog::tenants::TenantKind;
+        if let Some(crate::sql::ast::TenantScope::List(names)) = scope {
+            return names
+                .iter()
+                .map(|n| tenant::find(&self.catalog, n))
+                .collect();
+        }
+        let mut chosen = Vec::new();
+        for t in self.catalog.user_tenants()? {
+            let round = self.catalog.latest_round(t.id)?;
+            let on = round.as_ref().is_some_and(|r| r.status != "STOP");
+            let eligible = if starting {
+                !on && (t.kind == TenantKind::Postgres || t.log_source.is_some())
+            } else {
+                on && round.is_some_and(|r| r.status != "STOPPING")
+            };
+            if eligible {
+                chosen.push(t);
+            }
+        }
+        if chosen.is_empty() {
+            return Err(if starting {
+                SqlError::wrong_state(
+                    "no tenant can start archiving: every tenant is archiving already or has \
+                     no log source",
+                )
+                .with_ob("OB_ALREADY_IN_ARCHIVE_MODE", 9023)
+            } else {
+                SqlError::wrong_state("no tenant is archiving")
+                    .with_ob("OB_ALREADY_IN_NOARCHIVE_MODE", 9024)
+            });
+        }
+        Ok(chosen)
+    }
+
     pub fn apply(&self, caller: &Caller, command: &Command) -> SqlResult<Outcome> {
         let statement = &command.statement;
         let needed = statement.required_role();
@@ -214,6 +257,48 @@ impl Control {
             }
             Statement::DeleteBackupContext { context_id } => {
                 self.executor.delete_context(context_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::Archivelog { tenants } => {
+                let tenants = self.archive_scope(tenants, true)?;
+                self.executor.start_archivelog(&tenants)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::NoArchivelog { tenants } => {
+                let tenants = self.archive_scope(tenants, false)?;
+                self.executor.stop_archivelog(&tenants)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::PushArchivelog { path, tenant } => {
+                let tenant = tenant::find(&self.catalog, tenant)?;
+                let outcome = self
+                    .executor
+                    .push_segment(&tenant, std::path::Path::new(path))?;
+                let name = std::path::Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                let detail = match outcome {
+                    crate::executor::archive::PushOutcome::Skipped => Some(
+                        "not archived: the round is not DOING and BINDING=OPTIONAL lets the \
+                         source go on"
+                            .to_string(),
+                    ),
+                    _ => None,
+                };
+                let batch = crate::views::rows(
+                    &[
+                        ("segment", datafusion::arrow::datatypes::DataType::Utf8),
+                        ("status", datafusion::arrow::datatypes::DataType::Utf8),
+                        ("detail", datafusion::arrow::datatypes::DataType::Utf8),
+                    ],
+                    vec![vec![name, Some(outcome.as_str().to_string()), detail]],
+                )?;
+                Ok(Outcome::Rows(batch))
+            }
+            Statement::GetArchivelog { name, tenant, to } => {
+                let tenant = tenant::find(&self.catalog, tenant)?;
+                self.executor
+                    .get_archived_segment(&tenant, name, std::path::Path::new(to))?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::CancelAllBackupForce => {

@@ -9,7 +9,7 @@ use crate::sql::ast::SetValue;
 
 pub fn apply(
     catalog: &Catalog,
-    executor: &crate::executor::Executor,
+    executor: &std::sync::Arc<crate::executor::Executor>,
     name: &str,
     value: &SetValue,
     tenant: Option<&str>,
@@ -43,7 +43,26 @@ pub fn apply(
         }
         _ => {}
     }
+    let applies_to: Vec<i64> = if tenant_id == SYS_TENANT_ID {
+        catalog.user_tenants()?.iter().map(|t| t.id).collect()
+    } else {
+        vec![tenant_id]
+    };
+    if def.name == "log_archive_dest" {
+        for &id in &applies_to {
+            if let Some(round) = catalog.latest_round(id)?.filter(|r| r.status != "STOP") {
+                return Err(SqlError::wrong_state(format!(
+                    "LOG_ARCHIVE_DEST cannot change while archive round {} of tenant {id} is {}",
+                    round.round_id, round.status
+                ))
+                .with_hint("stop it first with ALTER SYSTEM NOARCHIVELOG"));
+            }
+        }
+    }
     catalog.set_parameter(tenant_id, def.name, &mask_secrets(&raw), &raw)?;
     tracing::info!(parameter = def.name, value = %mask_secrets(&raw), tenant_id, "parameter set");
+    if def.name == "log_archive_dest_state" {
+        executor.archive_dest_state(&applies_to, raw.eq_ignore_ascii_case("DEFER"))?;
+    }
     Ok(Outcome::Done("ALTER SYSTEM"))
 }

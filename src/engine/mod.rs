@@ -6,6 +6,7 @@
 //! run under `tokio::task::spawn_blocking`; each spreads its work over std threads, reports
 //! through a [`Progress`] and stops promptly when its `CancellationToken` is cancelled.
 
+pub mod archive;
 pub mod backup;
 pub mod checkpoint;
 pub mod chunker;

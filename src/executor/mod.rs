@@ -2,6 +2,7 @@
 //! writer of job state after the statement that created the job; every status change goes
 //! through the state machines of [`state`], and every running job holds a `CancellationToken`.
 
+pub mod archive;
 pub mod backup;
 pub mod contexts;
 pub mod control;
@@ -71,6 +72,7 @@ pub struct Executor {
     runtime: tokio::runtime::Handle,
     running: Mutex<HashMap<i64, Arc<JobControl>>>,
     ended: broadcast::Sender<i64>,
+    archivers: archive::Archivers,
 }
 
 impl Executor {
@@ -81,6 +83,7 @@ impl Executor {
             runtime,
             running: Mutex::new(HashMap::new()),
             ended,
+            archivers: archive::Archivers::default(),
         })
     }
 

@@ -150,6 +150,123 @@ impl TaskStatus {
     }
 }
 
+/// An archive round (SPEC §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoundStatus {
+    Prepare,
+    Beginning,
+    Doing,
+    Interrupted,
+    Suspending,
+    Suspend,
+    Stopping,
+    Stop,
+}
+
+impl RoundStatus {
+    pub const ALL: [RoundStatus; 8] = [
+        RoundStatus::Prepare,
+        RoundStatus::Beginning,
+        RoundStatus::Doing,
+        RoundStatus::Interrupted,
+        RoundStatus::Suspending,
+        RoundStatus::Suspend,
+        RoundStatus::Stopping,
+        RoundStatus::Stop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoundStatus::Prepare => "PREPARE",
+            RoundStatus::Beginning => "BEGINNING",
+            RoundStatus::Doing => "DOING",
+            RoundStatus::Interrupted => "INTERRUPTED",
+            RoundStatus::Suspending => "SUSPENDING",
+            RoundStatus::Suspend => "SUSPEND",
+            RoundStatus::Stopping => "STOPPING",
+            RoundStatus::Stop => "STOP",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RoundStatus> {
+        RoundStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The states a round can be moved from to reach `to`: what the catalog's guarded update
+    /// checks, derived from [`RoundStatus::transition`] so that the two never disagree.
+    pub fn sources(to: RoundStatus) -> Vec<&'static str> {
+        RoundStatus::ALL
+            .into_iter()
+            .filter(|from| from.transition(to).is_ok())
+            .map(RoundStatus::as_str)
+            .collect()
+    }
+
+    /// `PREPARE → BEGINNING → DOING ↔ INTERRUPTED`; DEFER: `DOING|INTERRUPTED → SUSPENDING →
+    /// SUSPEND`, ENABLE: `SUSPEND → BEGINNING`; NOARCHIVELOG: any live state `→ STOPPING → STOP`.
+    pub fn transition(self, to: RoundStatus) -> Result<RoundStatus, IllegalMove> {
+        use RoundStatus::*;
+        let legal = matches!(
+            (self, to),
+            (Prepare, Beginning)
+                | (Beginning, Doing | Interrupted | Suspending)
+                | (Doing, Interrupted | Suspending)
+                | (Interrupted, Doing | Suspending)
+                | (Suspending, Suspend)
+                | (Suspend, Beginning)
+                | (
+                    Prepare | Beginning | Doing | Interrupted | Suspending | Suspend,
+                    Stopping
+                )
+                | (Stopping, Stop)
+        );
+        if legal {
+            Ok(to)
+        } else {
+            Err(IllegalMove {
+                from: self.as_str().into(),
+                to: to.as_str().into(),
+            })
+        }
+    }
+}
+
+/// A piece of an archive round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PieceStatus {
+    Active,
+    Freezing,
+    Frozen,
+}
+
+impl PieceStatus {
+    pub const ALL: [PieceStatus; 3] = [
+        PieceStatus::Active,
+        PieceStatus::Freezing,
+        PieceStatus::Frozen,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PieceStatus::Active => "ACTIVE",
+            PieceStatus::Freezing => "FREEZING",
+            PieceStatus::Frozen => "FROZEN",
+        }
+    }
+
+    pub fn transition(self, to: PieceStatus) -> Result<PieceStatus, IllegalMove> {
+        use PieceStatus::*;
+        if matches!((self, to), (Active, Freezing) | (Freezing, Frozen)) {
+            Ok(to)
+        } else {
+            Err(IllegalMove {
+                from: self.as_str().into(),
+                to: to.as_str().into(),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +344,52 @@ mod tests {
             e.to_string(),
             "a job in state COMPLETED cannot move to DOING"
         );
+    }
+
+    #[test]
+    fn round_transitions_are_exactly_the_specified_ones() {
+        use RoundStatus::*;
+        let legal = [
+            (Prepare, Beginning),
+            (Beginning, Doing),
+            (Beginning, Interrupted),
+            (Beginning, Suspending),
+            (Doing, Interrupted),
+            (Doing, Suspending),
+            (Interrupted, Doing),
+            (Interrupted, Suspending),
+            (Suspending, Suspend),
+            (Suspend, Beginning),
+            (Prepare, Stopping),
+            (Beginning, Stopping),
+            (Doing, Stopping),
+            (Interrupted, Stopping),
+            (Suspending, Stopping),
+            (Suspend, Stopping),
+            (Stopping, Stop),
+        ];
+        for from in RoundStatus::ALL {
+            for to in RoundStatus::ALL {
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    legal.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+            assert_eq!(RoundStatus::parse(from.as_str()), Some(from));
+        }
+        assert_eq!(RoundStatus::sources(Suspend), vec!["SUSPENDING"]);
+        assert_eq!(RoundStatus::sources(Stop), vec!["STOPPING"]);
+    }
+
+    #[test]
+    fn pieces_only_move_forward() {
+        use PieceStatus::*;
+        for from in PieceStatus::ALL {
+            for to in PieceStatus::ALL {
+                let legal = matches!((from, to), (Active, Freezing) | (Freezing, Frozen));
+                assert_eq!(from.transition(to).is_ok(), legal, "{from:?} -> {to:?}");
+            }
+        }
     }
 }

@@ -108,6 +108,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     executor
         .recover()
         .map_err(|e| StartError::Refused(format!("cannot recover unfinished jobs: {e}")))?;
+    executor
+        .recover_archive()
+        .map_err(|e| StartError::Refused(format!("cannot resume archive log rounds: {e}")))?;
     executor.start_restart_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor));
     let shared = Arc::new(Shared {

@@ -5,6 +5,7 @@
 //! Directory trees live in [`directory`]; PostgreSQL clusters and log folders will follow.
 
 pub mod directory;
+pub mod log_folder;
 
 pub use directory::{
     DirectoryWalk, EntryKind, FileChange, Metadata, SourceFile, WalkEntry, WalkError,

@@ -1,5 +1,7 @@
 //! Archive log rounds (SPEC §2.3): `ALTER SYSTEM ARCHIVELOG` starts shipping closed log segments
 //! continuously and `NOARCHIVELOG` stops it, for every tenant or the named ones.
+//! `PUSH ARCHIVELOG` and `GET ARCHIVELOG` are what the `backstop archive-push` and `archive-get`
+//! commands send for PostgreSQL's `archive_command` and `restore_command`.
 
 use super::ast::Statement;
 use super::statement::Head;
@@ -18,6 +20,33 @@ pub(super) const HEADS: &[Head] = &[
         parse: |c| {
             Ok(Statement::NoArchivelog {
                 tenants: c.parse_tenant_scope_clause()?,
+            })
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "PUSH", "ARCHIVELOG"],
+        parse: |c| {
+            let path = c.parse_string()?;
+            c.expect_keyword("TENANT")?;
+            c.eat_eq();
+            Ok(Statement::PushArchivelog {
+                path,
+                tenant: c.parse_name()?,
+            })
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "GET", "ARCHIVELOG"],
+        parse: |c| {
+            let name = c.parse_string()?;
+            c.expect_keyword("TENANT")?;
+            c.eat_eq();
+            let tenant = c.parse_name()?;
+            c.expect_keyword("TO")?;
+            Ok(Statement::GetArchivelog {
+                name,
+                tenant,
+                to: c.parse_string()?,
             })
         },
     },
@@ -88,6 +117,30 @@ mod tests {
         assert_eq!(
             e.message,
             "syntax error at or near \"7\": expected ALL or a name after ="
+        );
+    }
+
+    #[test]
+    fn push_and_get() {
+        assert_eq!(
+            statement("ALTER SYSTEM PUSH ARCHIVELOG '/pg/pg_wal/0001' TENANT = app"),
+            Statement::PushArchivelog {
+                path: "/pg/pg_wal/0001".into(),
+                tenant: "app".into()
+            }
+        );
+        assert_eq!(
+            statement("alter system get archivelog '0001' tenant app to '/tmp/x'"),
+            Statement::GetArchivelog {
+                name: "0001".into(),
+                tenant: "app".into(),
+                to: "/tmp/x".into()
+            }
+        );
+        assert!(
+            error("ALTER SYSTEM PUSH ARCHIVELOG '/x'")
+                .message
+                .contains("TENANT")
         );
     }
 }

@@ -161,6 +161,17 @@ pub enum Statement {
     NoArchivelog {
         tenants: Option<TenantScope>,
     },
+    /// `archive-push`: archive the segment file at `path` (on the server's host).
+    PushArchivelog {
+        path: String,
+        tenant: String,
+    },
+    /// `archive-get`: write the archived segment `name` to `to` (on the server's host).
+    GetArchivelog {
+        name: String,
+        tenant: String,
+        to: String,
+    },
 
     // §2.4 backup-backup
     BackupBackupset {
@@ -325,6 +336,8 @@ impl Statement {
             | CancelAllBackupForce
             | Archivelog { .. }
             | NoArchivelog { .. }
+            | PushArchivelog { .. }
+            | GetArchivelog { .. }
             | BackupBackupset { .. }
             | BackupBackuppiece { .. }
             | StartBackupArchivelog
@@ -375,6 +388,8 @@ impl Statement {
             CancelAllBackupForce => "ALTER SYSTEM CANCEL ALL BACKUP FORCE",
             Archivelog { .. } => "ALTER SYSTEM ARCHIVELOG",
             NoArchivelog { .. } => "ALTER SYSTEM NOARCHIVELOG",
+            PushArchivelog { .. } => "ALTER SYSTEM PUSH ARCHIVELOG",
+            GetArchivelog { .. } => "ALTER SYSTEM GET ARCHIVELOG",
             BackupBackupset { .. } => "ALTER SYSTEM BACKUP BACKUPSET",
             BackupBackuppiece { .. } => "ALTER SYSTEM BACKUP BACKUPPIECE",
             StartBackupArchivelog => "ALTER SYSTEM START BACKUP ARCHIVELOG",
@@ -717,6 +732,19 @@ impl fmt::Display for Statement {
                     None => Ok(()),
                 }
             }
+            PushArchivelog { path, tenant } => write!(
+                f,
+                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {}",
+                Literal(path),
+                Ident(tenant)
+            ),
+            GetArchivelog { name, tenant, to } => write!(
+                f,
+                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {} TO {}",
+                Literal(name),
+                Ident(tenant),
+                Literal(to)
+            ),
             BackupBackupset {
                 selector,
                 tenant,

@@ -522,6 +522,10 @@ mod tests {
             prop_oneof![
                 scope().prop_map(|tenants| Statement::Archivelog { tenants }),
                 scope().prop_map(|tenants| Statement::NoArchivelog { tenants }),
+                (string(), name())
+                    .prop_map(|(path, tenant)| Statement::PushArchivelog { path, tenant }),
+                (string(), name(), string())
+                    .prop_map(|(name, tenant, to)| Statement::GetArchivelog { name, tenant, to }),
                 (selector(), opt(name()), opt(string())).prop_map(|(selector, tenant, dest)| {
                     Statement::BackupBackupset {
                         selector,

@@ -95,6 +95,22 @@ pub async fn value(client: &Client, sql: &str) -> String {
         .unwrap_or_else(|| panic!("no row from {sql}"))
 }
 
+/// Polls `sql` until it answers `expected`, at most `limit`.
+pub async fn until(client: &Client, sql: &str, expected: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let got = value(client, sql).await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql} still answers {got}, not {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A backstop server as a child process, for tests that kill it.
 pub struct ChildServer {
     pub child: Child,

@@ -1,0 +1,498 @@
+//! Archive log through the wire (SPEC §2.3, §4.2): rounds start, cut pieces, defer, resume and
+//! stop while an application writes segments; `archive-push` and `archive-get` as PostgreSQL
+//! would call them; a gap interrupts the round; kill -9 loses no acknowledged segment. Every
+//! segment that comes back is compared byte for byte with the one written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::tree::noise;
+use common::{ADMIN_PASSWORD, ChildServer, connect_as, sqlstate, until, value};
+use tokio_postgres::Client;
+
+/// An application writing numbered segments into `folder` every `every` until stopped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(folder: &Path, every: Duration) -> Writer {
+        let (stop, written) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let (folder, s, w) = (folder.to_path_buf(), stop.clone(), written.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: at most 2000 segments.
+            for i in 1..=2000u64 {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::fs::write(folder.join(segment_name(i)), segment_bytes(i)).unwrap();
+                w.store(i, Ordering::SeqCst);
+                std::thread::sleep(every);
+            }
+        });
+        Writer {
+            stop,
+            written,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops writing; returns how many segments were written.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        self.written.load(Ordering::SeqCst)
+    }
+}
+
+fn segment_name(i: u64) -> String {
+    format!("seg{i:06}")
+}
+
+fn segment_bytes(i: u64) -> Vec<u8> {
+    let mut bytes = format!("segment {i}\n").repeat(2000).into_bytes();
+    bytes.extend(noise(i, 4096));
+    bytes
+}
+
+fn backstop(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_backstop"))
+        .args(args)
+        .args(["--port", &port.to_string()])
+        .env("BACKSTOP_PASSWORD", ADMIN_PASSWORD)
+        .env("BACKSTOP_LOG", "warn")
+        .output()
+        .expect("backstop runs")
+}
+
+/// Fetches every segment in `1..=n` with `archive-get` and compares it with what was written.
+fn assert_archive_holds(port: u16, tenant: &str, n: u64, scratch: &Path) {
+    for i in 1..=n {
+        let to = scratch.join(format!("got-{i}"));
+        let out = backstop(
+            port,
+            &[
+                "archive-get",
+                "--tenant",
+                tenant,
+                &segment_name(i),
+                to.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "archive-get {}: {}",
+            segment_name(i),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&to).unwrap(), segment_bytes(i), "segment {i}");
+        std::fs::remove_file(to).unwrap();
+    }
+}
+
+async fn setup(client: &Client, root: &Path, binding: &str) -> PathBuf {
+    let (source, log, arch) = (root.join("source"), root.join("log"), root.join("arch"));
+    for d in [&source, &log, &arch] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE TENANT app SOURCE = 'dir://{}' LOG_SOURCE = 'dir://{}'; \
+             ALTER SYSTEM SET LOG_ARCHIVE_DEST = 'LOCATION=file://{} BINDING={binding} PIECE_SWITCH_INTERVAL=1s'; \
+             ALTER SYSTEM SET log_segment_quiet_time = '200ms'",
+            source.display(),
+            log.display(),
+            arch.display()
+        ))
+        .await
+        .unwrap();
+    log
+}
+
+async fn round_status(client: &Client) -> String {
+    value(
+        client,
+        "SELECT status FROM cdb_ob_archivelog WHERE tenant_id = 1001",
+    )
+    .await
+}
+
+async fn archived(client: &Client) -> u64 {
+    value(client, "SELECT count(*) FROM backstop.archive_segment")
+        .await
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rounds_ship_segments_in_pieces_through_defer_enable_and_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    let err = client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .detail()
+            .unwrap()
+            .contains("9024")
+    );
+
+    let writer = Writer::start(&log, Duration::from_millis(40));
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "DOING",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT log_mode FROM dba_ob_tenants WHERE tenant_name = 'app'"
+        )
+        .await,
+        "ARCHIVELOG"
+    );
+    let err = client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG TENANT = app")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .detail()
+            .unwrap()
+            .contains("9023")
+    );
+
+    // Pieces switch every second: at least one freezes while the writer goes on.
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN'",
+        "t",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE status = 'ACTIVE'"
+        )
+        .await,
+        "1"
+    );
+
+    // DEFER: the round suspends and nothing more is shipped; ENABLE: it goes on.
+    client
+        .batch_execute("ALTER SYSTEM SET LOG_ARCHIVE_DEST_STATE = 'DEFER'")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "SUSPEND",
+        Duration::from_secs(30),
+    )
+    .await;
+    let during = archived(&client).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        archived(&client).await,
+        during,
+        "nothing is shipped while deferred"
+    );
+    client
+        .batch_execute("ALTER SYSTEM SET LOG_ARCHIVE_DEST_STATE = 'ENABLE'")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "DOING",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let written = writer.stop();
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        &written.to_string(),
+        Duration::from_secs(30),
+    )
+    .await;
+    // Counters add up: every byte written is in the round and in its pieces.
+    let total: u64 = (1..=written).map(|i| segment_bytes(i).len() as u64).sum();
+    assert_eq!(
+        value(&client, "SELECT input_bytes FROM cdb_ob_archivelog").await,
+        total.to_string()
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT sum(input_bytes) FROM cdb_ob_archivelog_piece_files"
+        )
+        .await,
+        total.to_string()
+    );
+    assert_eq!(round_status(&client).await, "DOING");
+
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG TENANT = app")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "STOP",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE status <> 'FROZEN'"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT log_mode FROM dba_ob_tenants WHERE tenant_name = 'app'"
+        )
+        .await,
+        "NOARCHIVELOG"
+    );
+    assert_archive_holds(server.port, "app", written, tmp.path());
+
+    // A new round numbers on from the last.
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG TENANT = app")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT round_id || ' ' || status FROM cdb_ob_archivelog",
+        "2 DOING",
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_segment_interrupts_the_round_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    for i in [1, 2, 4] {
+        std::fs::write(log.join(segment_name(i)), segment_bytes(i)).unwrap();
+    }
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "INTERRUPTED",
+        Duration::from_secs(30),
+    )
+    .await;
+    let comment = value(&client, "SELECT comment FROM cdb_ob_archivelog").await;
+    assert!(
+        comment.contains("seg000003") && comment.contains("gap"),
+        "{comment}"
+    );
+    // The round stays INTERRUPTED and keeps shipping what comes after the gap.
+    std::fs::write(log.join(segment_name(5)), segment_bytes(5)).unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        "4",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(round_status(&client).await, "INTERRUPTED");
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "STOP",
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_push_answers_by_the_binding_and_is_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, tmp.path(), "MANDATORY").await;
+    // PostgreSQL's own WAL folder: the tenant's log source is not used by archive-push.
+    let wal = tmp.path().join("pg_wal");
+    std::fs::create_dir_all(&wal).unwrap();
+    for i in 1..=3 {
+        std::fs::write(wal.join(segment_name(i)), segment_bytes(i)).unwrap();
+    }
+    let push = |i: u64| {
+        backstop(
+            server.port,
+            &[
+                "archive-push",
+                "--tenant",
+                "app",
+                wal.join(segment_name(i)).to_str().unwrap(),
+            ],
+        )
+    };
+
+    // MANDATORY and no round: refused, so PostgreSQL keeps the segment and retries.
+    let out = push(1);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not archived") && stderr.contains("MANDATORY"),
+        "{stderr}"
+    );
+
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG TENANT = app")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "DOING",
+        Duration::from_secs(30),
+    )
+    .await;
+    for i in 1..=3 {
+        let out = push(i);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The same segment again is acknowledged again; another with its name is refused.
+    assert!(push(2).status.success());
+    std::fs::write(wal.join(segment_name(2)), b"something else").unwrap();
+    let out = push(2);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different content"));
+    std::fs::write(wal.join(segment_name(2)), segment_bytes(2)).unwrap();
+    assert_archive_holds(server.port, "app", 3, tmp.path());
+    let out = backstop(
+        server.port,
+        &[
+            "archive-get",
+            "--tenant",
+            "app",
+            "seg000099",
+            tmp.path().join("x").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("42704"));
+
+    // OPTIONAL: with archiving off, the source may go on, and is told so.
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "STOP",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET LOG_ARCHIVE_DEST = 'LOCATION=file://{} BINDING=OPTIONAL'",
+            tmp.path().join("arch").display()
+        ))
+        .await
+        .unwrap();
+    std::fs::write(wal.join(segment_name(4)), segment_bytes(4)).unwrap();
+    let out = push(4);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not archived"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_acknowledged_segment_is_lost_across_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = ChildServer::start(&data);
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    let writer = Writer::start(&log, Duration::from_millis(20));
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG")
+        .await
+        .unwrap();
+    let mut server = Some(server);
+    for round in 0..3 {
+        let running = server.take().unwrap();
+        let client = connect_as(running.port, "admin", ADMIN_PASSWORD).await;
+        until(
+            &client,
+            "SELECT count(*) > 0 FROM backstop.archive_segment",
+            "t",
+            Duration::from_secs(30),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(150 + round * 170)).await;
+        let before = archived(&client).await;
+        running.kill();
+        let restarted = ChildServer::start(&data);
+        let client = connect_as(restarted.port, "admin", ADMIN_PASSWORD).await;
+        assert!(
+            archived(&client).await >= before,
+            "acknowledged segments survive"
+        );
+        // Every segment the catalog acknowledged is in the archive, whole.
+        assert_archive_holds(restarted.port, "app", before, tmp.path());
+        server = Some(restarted);
+    }
+    let written = writer.stop();
+    let server = server.unwrap();
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        &written.to_string(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(round_status(&client).await, "DOING");
+    assert_archive_holds(server.port, "app", written, tmp.path());
+}
