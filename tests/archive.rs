@@ -496,3 +496,68 @@ async fn no_acknowledged_segment_is_lost_across_kill_9() {
     assert_eq!(round_status(&client).await, "DOING");
     assert_archive_holds(server.port, "app", written, tmp.path());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_until_time_brings_back_exactly_the_segments_closed_by_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    let source = tmp.path().join("source");
+    common::tree::fidelity_tree(&source.join("tree"));
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'; ALTER SYSTEM BACKUP TENANT app WAIT; \
+             ALTER SYSTEM ARCHIVELOG",
+            tmp.path().join("backup").display()
+        ))
+        .await
+        .unwrap();
+    // Ten segments closed one second apart, after the backup; an eleventh still being written.
+    let base = std::time::SystemTime::now() + Duration::from_secs(60);
+    for i in 1..=11u64 {
+        let path = log.join(segment_name(i));
+        std::fs::write(&path, segment_bytes(i)).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(base + Duration::from_secs(i)).unwrap();
+    }
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        "10",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let until_time: chrono::DateTime<chrono::Utc> = (base + Duration::from_millis(5_500)).into();
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE r FROM app UNTIL TIME = '{}' TO 'dir://{}' WAIT",
+            until_time.format("%Y-%m-%d %H:%M:%S%.6f"),
+            tmp.path().join("target").display()
+        ))
+        .await
+        .unwrap();
+    common::tree::assert_same_tree(&source, &tmp.path().join("target"));
+    let restored_log = tmp.path().join("target.log");
+    let mut names: Vec<String> = std::fs::read_dir(&restored_log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, (1..=5).map(segment_name).collect::<Vec<_>>());
+    for i in 1..=5 {
+        assert_eq!(
+            std::fs::read(restored_log.join(segment_name(i))).unwrap(),
+            segment_bytes(i)
+        );
+    }
+    assert_eq!(
+        value(
+            &client,
+            "SELECT log_source FROM dba_ob_tenants WHERE tenant_name = 'r'"
+        )
+        .await,
+        format!("dir://{}", restored_log.display())
+    );
+}

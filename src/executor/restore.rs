@@ -183,6 +183,30 @@ impl Executor {
             total_bytes: Some(plan.set.input_bytes as i64),
             ..NewJob::default()
         };
+        let log_plan = match (&spec.until, self.catalog.tenant_by_name(&spec.from)?) {
+            (Some(RestoreUntil::Time(text)), Some(source)) => {
+                let until = parse_until_time(text)?;
+                let until_scn = until.timestamp_nanos_opt().unwrap_or(i64::MAX);
+                let segments = self.catalog.segments_until(source.id, until_scn)?;
+                let mut located = Vec::with_capacity(segments.len());
+                for segment in segments {
+                    let uri = self
+                        .catalog
+                        .round(source.id, segment.round_id)?
+                        .map(|r| r.path)
+                        .unwrap_or_default();
+                    located.push((uri, segment));
+                }
+                (!located.is_empty()).then(|| LogRestore {
+                    folder: log_target(&source, &target),
+                    segments: located,
+                })
+            }
+            _ => None,
+        };
+        let restored_log_source = log_plan
+            .as_ref()
+            .map(|l| format!("dir://{}", l.folder.display()));
         let (job_id, _) = self.catalog.create_job(JobKind::Restore, &job, &[])?;
         let control = self.register(job_id);
         let executor = self.clone();
@@ -201,9 +225,10 @@ impl Executor {
             let set_id = plan.set.set_id;
             let root = plan.root.clone();
             let engine_progress = progress.clone();
+            let logs = log_plan;
             let result = super::on_blocking_thread("restore", move || {
                 let repo = Repository::open(&root)?;
-                engine::restore(
+                let mut summary = engine::restore(
                     &repo,
                     &tenant,
                     set_id,
@@ -212,7 +237,11 @@ impl Executor {
                     0,
                     &engine_progress,
                     &cancel,
-                )
+                )?;
+                if let Some(logs) = logs {
+                    summary.entries += restore_log_segments(&logs, &cancel)?;
+                }
+                Ok(summary)
             })
             .await;
             ticker.cancel();
@@ -223,7 +252,7 @@ impl Executor {
             } else {
                 result
             };
-            executor.finish_restore(job_id, &new_name, &target_uri, result);
+            executor.finish_restore(job_id, &new_name, &target_uri, restored_log_source, result);
             executor.finished(job_id);
         });
         Ok(job_id)
@@ -234,6 +263,7 @@ impl Executor {
         job_id: i64,
         new_name: &str,
         target_uri: &str,
+        log_source: Option<String>,
         result: Result<engine::RestoreSummary, EngineError>,
     ) {
         let Ok(Some(job)) = self.catalog.job(job_id) else {
@@ -249,7 +279,7 @@ impl Executor {
                     name: new_name.to_string(),
                     kind: TenantKind::Directory,
                     source: target_uri.to_string(),
-                    log_source: None,
+                    log_source,
                     pgdata: None,
                 });
                 let comment = match registered {
@@ -327,4 +357,50 @@ fn target_path(uri: &str) -> SqlResult<PathBuf> {
         )));
     }
     Ok(path)
+}
+
+/// The archived log segments a restore UNTIL TIME brings back, and where they go.
+struct LogRestore {
+    folder: PathBuf,
+    /// Each segment with the URI of the archive destination holding it, in name order.
+    segments: Vec<(String, crate::catalog::archive::Segment)>,
+}
+
+/// Where a restored tenant's log segments go: the same place relative to the restored tree when
+/// the source's log folder is inside its source tree, else a folder beside the target named
+/// `<target>.log`.
+fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path) -> PathBuf {
+    let strip = |uri: &str| PathBuf::from(uri.strip_prefix("dir://").unwrap_or(uri));
+    if let (Some(tree), Some(log)) = (source.source.as_deref(), source.log_source.as_deref()) {
+        if let Ok(inside) = strip(log).strip_prefix(strip(tree)) {
+            return target.join(inside);
+        }
+    }
+    let mut sibling = target.as_os_str().to_owned();
+    sibling.push(".log");
+    PathBuf::from(sibling)
+}
+
+/// Writes every segment of `logs` into its folder, each verified against its checksum. Returns
+/// how many it wrote.
+fn restore_log_segments(
+    logs: &LogRestore,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<u64, EngineError> {
+    std::fs::create_dir_all(&logs.folder)
+        .map_err(|e| EngineError::io("create log folder", &logs.folder, e))?;
+    let mut written = 0;
+    for (uri, segment) in &logs.segments {
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let backend = crate::storage::open_destination(uri)?;
+        let (_, data) =
+            engine::archive::get_segment(backend.as_ref(), segment.tenant_id, &segment.name)?;
+        let path = logs.folder.join(&segment.name);
+        super::archive::write_durably(&path, &data)
+            .map_err(|e| EngineError::io("write log segment", &path, e))?;
+        written += 1;
+    }
+    Ok(written)
 }
