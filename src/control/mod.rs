@@ -91,9 +91,11 @@ impl Control {
                 .collect();
         }
         let mut chosen = Vec::new();
+        let mut archiving = 0;
         for t in self.catalog.user_tenants()? {
             let round = self.catalog.latest_round(t.id)?;
             let on = round.as_ref().is_some_and(|r| r.status != "STOP");
+            archiving += usize::from(on);
             let eligible = if starting {
                 !on && (t.kind == TenantKind::Postgres || t.log_source.is_some())
             } else {
@@ -104,12 +106,14 @@ impl Control {
             }
         }
         if chosen.is_empty() {
-            return Err(if starting {
-                SqlError::wrong_state(
-                    "no tenant can start archiving: every tenant is archiving already or has \
-                     no log source",
+            return Err(if starting && archiving > 0 {
+                SqlError::wrong_state("every tenant with a log source is archiving already")
+                    .with_ob("OB_ALREADY_IN_ARCHIVE_MODE", 9023)
+            } else if starting {
+                SqlError::wrong_state("no tenant has a log source to archive").with_hint(
+                    "give a directory tenant one with ALTER TENANT t SET LOG_SOURCE = \
+                     'dir:///path'",
                 )
-                .with_ob("OB_ALREADY_IN_ARCHIVE_MODE", 9023)
             } else {
                 SqlError::wrong_state("no tenant is archiving")
                     .with_ob("OB_ALREADY_IN_NOARCHIVE_MODE", 9024)
