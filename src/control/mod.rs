@@ -122,6 +122,39 @@ impl Control {
         Ok(chosen)
     }
 
+    /// `ARCHIVELOG ... WAIT`: blocks (this runs on a blocking thread) until every tenant's round
+    /// is in one of `states`, at most a minute.
+    fn wait_for_rounds(
+        &self,
+        tenants: &[crate::catalog::tenants::Tenant],
+        states: &[&str],
+    ) -> SqlResult<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        for tenant in tenants {
+            loop {
+                let status = self.catalog.latest_round(tenant.id)?.map(|r| r.status);
+                if status.as_deref().is_some_and(|s| states.contains(&s)) {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(SqlError::new(
+                        crate::error::sqlstate::QUERY_CANCELED,
+                        format!(
+                            "the archive round of tenant {} is still {} after a minute",
+                            tenant.name,
+                            status.unwrap_or_default()
+                        ),
+                    )
+                    .with_hint(
+                        "SELECT status, comment FROM oceanbase.cdb_ob_archivelog says why",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
     pub fn apply(&self, caller: &Caller, command: &Command) -> SqlResult<Outcome> {
         let statement = &command.statement;
         let needed = statement.required_role();
@@ -266,11 +299,17 @@ impl Control {
             Statement::Archivelog { tenants } => {
                 let tenants = self.archive_scope(tenants, true)?;
                 self.executor.start_archivelog(&tenants)?;
+                if command.wait {
+                    self.wait_for_rounds(&tenants, &["DOING", "INTERRUPTED", "SUSPEND"])?;
+                }
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::NoArchivelog { tenants } => {
                 let tenants = self.archive_scope(tenants, false)?;
                 self.executor.stop_archivelog(&tenants)?;
+                if command.wait {
+                    self.wait_for_rounds(&tenants, &["STOP"])?;
+                }
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::PushArchivelog { path, tenant } => {

@@ -230,7 +230,11 @@ impl Executor {
         loop {
             match self.archiver_tick(tenant_id, &mut high_water).await {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) => {
+                    if self.archiver_may_end(tenant_id) {
+                        return;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(tenant_id, error = %e, "archive worker tick failed; trying again");
                 }
@@ -240,6 +244,21 @@ impl Executor {
                 _ = tokio::time::sleep(TICK) => {}
             }
         }
+    }
+
+    /// Whether the worker can end: its round is SUSPEND or STOP. Decided under the workers'
+    /// lock, so that a statement that moves the round on and then asks for a worker either sees
+    /// this one still registered (and it goes on) or finds none and starts one.
+    fn archiver_may_end(&self, tenant_id: i64) -> bool {
+        let mut workers = self.archivers.workers.lock().expect("archivers poisoned");
+        let settled = match self.catalog.latest_round(tenant_id) {
+            Ok(round) => round.is_none_or(|r| r.status == "SUSPEND" || r.status == "STOP"),
+            Err(_) => false,
+        };
+        if settled {
+            workers.remove(&tenant_id);
+        }
+        settled
     }
 
     /// One look at the round; `Ok(false)` when the worker has nothing left to do.
