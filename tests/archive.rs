@@ -561,3 +561,64 @@ async fn restore_until_time_brings_back_exactly_the_segments_closed_by_then() {
         format!("dir://{}", restored_log.display())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_set_made_plus_archivelog_restores_with_its_log_on_a_new_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    let source = tmp.path().join("source");
+    common::tree::fidelity_tree(&source.join("tree"));
+    let backup = tmp.path().join("backup");
+    client
+        .batch_execute(&format!("ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'", backup.display()))
+        .await
+        .unwrap();
+    // No archive round at all: the set keeps its own log.
+    for i in 1..=3 {
+        std::fs::write(log.join(segment_name(i)), segment_bytes(i)).unwrap();
+    }
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app PLUS ARCHIVELOG WAIT")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&client, "SELECT plus_archivelog FROM cdb_ob_backup_job_history").await,
+        "ON"
+    );
+    // A tenant without a log source cannot.
+    client
+        .batch_execute(&format!(
+            "CREATE TENANT plain SOURCE = 'dir://{}'",
+            source.display()
+        ))
+        .await
+        .unwrap();
+    let err = client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT plain PLUS ARCHIVELOG")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    drop(server);
+
+    // A new server that knows nothing restores the set and its log from the destination.
+    let fresh = ChildServer::start(&tmp.path().join("fresh"));
+    let client = connect_as(fresh.port, "admin", ADMIN_PASSWORD).await;
+    let target = tmp.path().join("target");
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE r FROM app AT 'file://{}' TO 'dir://{}' WAIT",
+            backup.display(),
+            target.display()
+        ))
+        .await
+        .unwrap();
+    common::tree::assert_same_tree(&source, &target);
+    for i in 1..=3 {
+        assert_eq!(
+            std::fs::read(tmp.path().join("target.log").join(segment_name(i))).unwrap(),
+            segment_bytes(i)
+        );
+    }
+}

@@ -410,3 +410,14 @@ impl Catalog {
             .and_then(|mut r| r.pop()?.into_string()))
     }
 }
+
+impl Catalog {
+    /// Whether a set was made with PLUS ARCHIVELOG; `None` when the catalog does not know it.
+    pub fn set_plus_archivelog(&self, set_id: i64) -> Result<Option<bool>, CatalogError> {
+        let rows = self.read(
+            "SELECT plus_archivelog FROM backup_set WHERE backup_set_id = ? AND copy_id = 0",
+            &[set_id.into()],
+        )?;
+        Ok(rows.first().map(|r| r[0].as_i64() == Some(1)))
+    }
+}

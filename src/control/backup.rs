@@ -16,12 +16,6 @@ pub fn start(
     plus_archivelog: bool,
     description: Option<&str>,
 ) -> SqlResult<i64> {
-    if plus_archivelog {
-        return Err(SqlError::not_supported(
-            "BACKUP ... PLUS ARCHIVELOG is not supported by this server yet: archive log shipping \
-             comes with ALTER SYSTEM ARCHIVELOG",
-        ));
-    }
     let (tenants, cluster) = match scope {
         BackupScope::Database => (catalog.user_tenants()?, true),
         BackupScope::Tenants(names) => {
@@ -38,6 +32,19 @@ pub fn start(
             (tenants, false)
         }
     };
+    if plus_archivelog {
+        if let Some(t) = tenants.iter().find(|t| t.log_source.is_none()) {
+            return Err(SqlError::wrong_state(format!(
+                "BACKUP ... PLUS ARCHIVELOG needs a log source, and tenant {} has none",
+                t.name
+            ))
+            .with_hint(format!(
+                "give it one with ALTER TENANT {} SET LOG_SOURCE = 'dir:///path', or back up \
+                 without PLUS ARCHIVELOG",
+                t.name
+            )));
+        }
+    }
     if tenants.is_empty() {
         return Err(SqlError::wrong_state("there is no tenant to back up")
             .with_hint("register one with CREATE TENANT name SOURCE = 'dir:///path'"));

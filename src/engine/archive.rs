@@ -114,6 +114,20 @@ pub fn get_segment(
     Ok((header, data))
 }
 
+/// The header of a segment the destination holds, or `None`.
+pub fn segment_header(
+    backend: &dyn Backend,
+    tenant_id: i64,
+    name: &str,
+) -> Result<Option<SegmentHeader>, EngineError> {
+    let object = segment_object(tenant_id, name);
+    match backend.get_range(&object, 0, HEADER_LEN) {
+        Ok(head) => parse_header(&object, &head).map(|(_, h)| Some(h)),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Every segment of a tenant in the destination with its header, in name order: what a server
 /// without the catalog needs to restore the log up to a time.
 pub fn list_segments(

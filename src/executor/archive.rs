@@ -588,6 +588,44 @@ impl Executor {
     }
 }
 
+/// `BACKUP ... PLUS ARCHIVELOG` of a directory tenant: copies every segment of its log folder
+/// (the one still being written too, as it is now) into the data destination beside the set, so
+/// that the set restores on its own with the log up to its end. A segment already there with the
+/// same content is not copied again. Blocking. Returns how many segments the destination holds
+/// for the set and the newest one's name.
+pub fn copy_log_with_set(
+    tenant: &Tenant,
+    data_dest: &str,
+    cancel: &CancellationToken,
+) -> Result<(usize, Option<String>), EngineError> {
+    let Some(folder) = log_folder(tenant) else {
+        return Ok((0, None));
+    };
+    let backend = open_destination(data_dest)?;
+    let segments = closed_segments(&folder, Duration::ZERO, SystemTime::now())
+        .map_err(|e| EngineError::io("list log folder", &folder, e))?;
+    let mut newest = None;
+    let mut count = 0;
+    for segment in segments {
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let data = match std::fs::read(&segment.path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(EngineError::io("read log segment", &segment.path, e)),
+        };
+        let hash = *blake3::hash(&data).as_bytes();
+        let held = crate::engine::archive::segment_header(backend.as_ref(), tenant.id, &segment.name)?;
+        if held.is_none_or(|h| h.hash != hash) {
+            put_segment(backend.as_ref(), tenant.id, &segment.name, &data, segment.close_scn, 1)?;
+        }
+        count += 1;
+        newest = Some(segment.name);
+    }
+    Ok((count, newest))
+}
+
 /// Writes `data` to `path` through a temporary file and a rename, so a reader never sees half.
 pub fn write_durably(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

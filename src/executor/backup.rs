@@ -414,6 +414,24 @@ impl Executor {
                 _ => break outcome,
             }
         };
+        let outcome = match outcome {
+            Ok(done) if plus_archivelog => {
+                let (tenant, dest, cancel) = (
+                    target.tenant.clone(),
+                    target.dest_uri.clone(),
+                    control.cancel.clone(),
+                );
+                super::on_blocking_thread("plus archivelog", move || {
+                    super::archive::copy_log_with_set(&tenant, &dest, &cancel)
+                })
+                .await
+                .map(|(count, newest)| {
+                    tracing::info!(segments = count, newest = ?newest, "log segments kept with the set");
+                    done
+                })
+            }
+            other => other,
+        };
         let end = match outcome {
             Ok((summary, progress, parent)) => {
                 let _ = self

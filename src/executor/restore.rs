@@ -183,27 +183,7 @@ impl Executor {
             total_bytes: Some(plan.set.input_bytes as i64),
             ..NewJob::default()
         };
-        let log_plan = match (&spec.until, self.catalog.tenant_by_name(&spec.from)?) {
-            (Some(RestoreUntil::Time(text)), Some(source)) => {
-                let until = parse_until_time(text)?;
-                let until_scn = until.timestamp_nanos_opt().unwrap_or(i64::MAX);
-                let segments = self.catalog.segments_until(source.id, until_scn)?;
-                let mut located = Vec::with_capacity(segments.len());
-                for segment in segments {
-                    let uri = self
-                        .catalog
-                        .round(source.id, segment.round_id)?
-                        .map(|r| r.path)
-                        .unwrap_or_default();
-                    located.push((uri, segment));
-                }
-                (!located.is_empty()).then(|| LogRestore {
-                    folder: log_target(&source, &target),
-                    segments: located,
-                })
-            }
-            _ => None,
-        };
+        let log_plan = self.plan_log_restore(spec, &plan, &target)?;
         let restored_log_source = log_plan
             .as_ref()
             .map(|l| format!("dir://{}", l.folder.display()));
@@ -317,6 +297,68 @@ impl Executor {
         }
     }
 
+    /// The log segments a restore brings back: with `UNTIL TIME`, those the archive holds closed
+    /// by then; with a set made `PLUS ARCHIVELOG` (or one the catalog does not know, read `AT` a
+    /// destination), also those kept beside it in the data destination, up to the time or else
+    /// up to the set's end.
+    fn plan_log_restore(
+        &self,
+        spec: &RestoreSpec,
+        plan: &RestorePlan,
+        target: &std::path::Path,
+    ) -> SqlResult<Option<LogRestore>> {
+        let until_scn = match &spec.until {
+            Some(RestoreUntil::Time(text)) => {
+                Some(parse_until_time(text)?.timestamp_nanos_opt().unwrap_or(i64::MAX))
+            }
+            _ => None,
+        };
+        let source = self.catalog.tenant_by_name(&spec.from)?;
+        let mut segments: Vec<(String, i64, String)> = Vec::new();
+        if let (Some(until), Some(source)) = (until_scn, &source) {
+            for segment in self.catalog.segments_until(source.id, until)? {
+                let uri = self
+                    .catalog
+                    .round(source.id, segment.round_id)?
+                    .map(|r| r.path)
+                    .unwrap_or_default();
+                segments.push((uri, segment.tenant_id, segment.name));
+            }
+        }
+        let kept_with_set = self
+            .catalog
+            .set_plus_archivelog(plan.set.set_id)?
+            .unwrap_or(true);
+        if kept_with_set {
+            let limit = until_scn.or_else(|| {
+                set_end(&plan.set).and_then(|t| t.timestamp_nanos_opt())
+            });
+            let backend = crate::storage::open_destination(&plan.dest_uri)
+                .map_err(|e| from_engine(&e.into()))?;
+            let held = engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
+                .map_err(|e| from_engine(&e))?;
+            for (name, header) in held {
+                let in_time = limit.is_none_or(|l| header.close_scn <= l);
+                if in_time && !segments.iter().any(|(_, _, n)| *n == name) {
+                    segments.push((plan.dest_uri.clone(), plan.set.tenant_id, name));
+                }
+            }
+        }
+        if segments.is_empty() {
+            return Ok(None);
+        }
+        segments.sort_by(|a, b| a.2.cmp(&b.2));
+        let folder = match &source {
+            Some(source) => log_target(source, target),
+            None => {
+                let mut sibling = target.as_os_str().to_owned();
+                sibling.push(".log");
+                PathBuf::from(sibling)
+            }
+        };
+        Ok(Some(LogRestore { folder, segments }))
+    }
+
     /// `ALTER SYSTEM CANCEL RESTORE name`.
     pub fn cancel_restore(&self, new_name: &str) -> SqlResult<i64> {
         let jobs = self.catalog.jobs_in(JobKind::Restore, &["INIT", "DOING"])?;
@@ -362,8 +404,8 @@ fn target_path(uri: &str) -> SqlResult<PathBuf> {
 /// The archived log segments a restore UNTIL TIME brings back, and where they go.
 struct LogRestore {
     folder: PathBuf,
-    /// Each segment with the URI of the archive destination holding it, in name order.
-    segments: Vec<(String, crate::catalog::archive::Segment)>,
+    /// Each segment as (URI of the destination holding it, tenant id, name), in name order.
+    segments: Vec<(String, i64, String)>,
 }
 
 /// Where a restored tenant's log segments go: the same place relative to the restored tree when
@@ -390,14 +432,13 @@ fn restore_log_segments(
     std::fs::create_dir_all(&logs.folder)
         .map_err(|e| EngineError::io("create log folder", &logs.folder, e))?;
     let mut written = 0;
-    for (uri, segment) in &logs.segments {
+    for (uri, tenant_id, name) in &logs.segments {
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
         let backend = crate::storage::open_destination(uri)?;
-        let (_, data) =
-            engine::archive::get_segment(backend.as_ref(), segment.tenant_id, &segment.name)?;
-        let path = logs.folder.join(&segment.name);
+        let (_, data) = engine::archive::get_segment(backend.as_ref(), *tenant_id, name)?;
+        let path = logs.folder.join(name);
         super::archive::write_durably(&path, &data)
             .map_err(|e| EngineError::io("write log segment", &path, e))?;
         written += 1;
