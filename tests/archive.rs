@@ -572,7 +572,10 @@ async fn a_set_made_plus_archivelog_restores_with_its_log_on_a_new_server() {
     common::tree::fidelity_tree(&source.join("tree"));
     let backup = tmp.path().join("backup");
     client
-        .batch_execute(&format!("ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'", backup.display()))
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'",
+            backup.display()
+        ))
         .await
         .unwrap();
     // No archive round at all: the set keeps its own log.
@@ -584,7 +587,11 @@ async fn a_set_made_plus_archivelog_restores_with_its_log_on_a_new_server() {
         .await
         .unwrap();
     assert_eq!(
-        value(&client, "SELECT plus_archivelog FROM cdb_ob_backup_job_history").await,
+        value(
+            &client,
+            "SELECT plus_archivelog FROM cdb_ob_backup_job_history"
+        )
+        .await,
         "ON"
     );
     // A tenant without a log source cannot.

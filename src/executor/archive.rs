@@ -616,9 +616,17 @@ pub fn copy_log_with_set(
             Err(e) => return Err(EngineError::io("read log segment", &segment.path, e)),
         };
         let hash = *blake3::hash(&data).as_bytes();
-        let held = crate::engine::archive::segment_header(backend.as_ref(), tenant.id, &segment.name)?;
+        let held =
+            crate::engine::archive::segment_header(backend.as_ref(), tenant.id, &segment.name)?;
         if held.is_none_or(|h| h.hash != hash) {
-            put_segment(backend.as_ref(), tenant.id, &segment.name, &data, segment.close_scn, 1)?;
+            put_segment(
+                backend.as_ref(),
+                tenant.id,
+                &segment.name,
+                &data,
+                segment.close_scn,
+                1,
+            )?;
         }
         count += 1;
         newest = Some(segment.name);

@@ -308,9 +308,11 @@ impl Executor {
         target: &std::path::Path,
     ) -> SqlResult<Option<LogRestore>> {
         let until_scn = match &spec.until {
-            Some(RestoreUntil::Time(text)) => {
-                Some(parse_until_time(text)?.timestamp_nanos_opt().unwrap_or(i64::MAX))
-            }
+            Some(RestoreUntil::Time(text)) => Some(
+                parse_until_time(text)?
+                    .timestamp_nanos_opt()
+                    .unwrap_or(i64::MAX),
+            ),
             _ => None,
         };
         let source = self.catalog.tenant_by_name(&spec.from)?;
@@ -330,9 +332,8 @@ impl Executor {
             .set_plus_archivelog(plan.set.set_id)?
             .unwrap_or(true);
         if kept_with_set {
-            let limit = until_scn.or_else(|| {
-                set_end(&plan.set).and_then(|t| t.timestamp_nanos_opt())
-            });
+            let limit =
+                until_scn.or_else(|| set_end(&plan.set).and_then(|t| t.timestamp_nanos_opt()));
             let backend = crate::storage::open_destination(&plan.dest_uri)
                 .map_err(|e| from_engine(&e.into()))?;
             let held = engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
