@@ -11,6 +11,7 @@ pub mod backup;
 pub mod checkpoint;
 pub mod chunker;
 pub mod codec;
+pub mod copy;
 pub mod error;
 pub mod format;
 pub mod index;

@@ -187,25 +187,10 @@ impl Repository {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::restore::RestoreMethod;
     use crate::engine::testkit::*;
-    use crate::engine::validate::{ValidateLevel, validate};
-    use crate::engine::{Progress, restore::RestoreMethod};
     use std::fs;
     use std::sync::atomic::AtomicU64;
-    use tokio_util::sync::CancellationToken;
-
-    fn physical_ok(repo: &Repository, set_id: i64) {
-        let report = validate(
-            repo,
-            &TenantRef::Id(TENANT),
-            set_id,
-            ValidateLevel::Physical,
-            &Progress::new(),
-            &CancellationToken::new(),
-        )
-        .unwrap();
-        assert!(report.is_intact(), "{report:?}");
-    }
 
     #[test]
     fn leftovers_of_interrupted_writes_do_not_hurt_the_repository() {

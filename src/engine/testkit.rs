@@ -227,6 +227,20 @@ pub fn assert_restores_to(
     target
 }
 
+/// Validates a set reading every byte, and requires it intact.
+pub fn physical_ok(repo: &Repository, set_id: i64) {
+    let report = crate::engine::validate::validate(
+        repo,
+        &TenantRef::Id(TENANT),
+        set_id,
+        crate::engine::validate::ValidateLevel::Physical,
+        &Progress::new(),
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+}
+
 /// Sets a file's or directory's modification time.
 pub fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
     File::open(path).unwrap().set_modified(mtime).unwrap();
