@@ -9,6 +9,8 @@ pub enum JobKind {
     Backup,
     Restore,
     Validate,
+    /// Copies of backup sets to BACKUP_BACKUP_DEST.
+    BackupBackupset,
 }
 
 impl JobKind {
@@ -17,6 +19,7 @@ impl JobKind {
             JobKind::Backup => "BACKUP",
             JobKind::Restore => "RESTORE",
             JobKind::Validate => "VALIDATE",
+            JobKind::BackupBackupset => "BACKUP_BACKUPSET",
         }
     }
 }
@@ -186,7 +189,7 @@ fn set_from(r: &Row) -> BackupSetRecord {
     }
 }
 
-fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogError> {
+pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogError> {
     let job_id = Catalog::next_id(tx, "job")?;
     tx.execute(
         "INSERT INTO job (job_id, job_kind, tenant_id, incarnation, backup_set_id, \
@@ -430,7 +433,7 @@ impl Catalog {
         self.write(|tx| {
             tx.execute(
                 "UPDATE task SET status = ?, result = ?, comment = ?, end_ts = ? WHERE task_id = ? \
-                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
+                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED', 'FINISH', 'CANCEL')",
                 &[
                     status.into(),
                     result.into(),

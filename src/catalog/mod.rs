@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod contexts;
+pub mod copies;
 pub mod jobs;
 pub mod parameters;
 pub mod schema;

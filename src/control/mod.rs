@@ -344,6 +344,33 @@ impl Control {
                     .get_archived_segment(&tenant, name, std::path::Path::new(to))?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
+            Statement::BackupBackupset {
+                selector,
+                tenant: tenant_name,
+                dest,
+            } => {
+                let tenant = match tenant_name {
+                    Some(name) => Some(tenant::find(&self.catalog, name)?),
+                    None => None,
+                };
+                let job_id = self.executor.start_backup_backupset(
+                    selector,
+                    tenant.as_ref(),
+                    dest.as_deref(),
+                )?;
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
+            }
+            Statement::CancelBackupBackupset => {
+                self.executor.cancel_backup_backupset()?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::StopBackupBackupset => {
+                self.executor.stop_backup_backupset()?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
             Statement::CancelAllBackupForce => {
                 self.executor.cancel_all_force()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))

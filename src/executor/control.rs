@@ -216,10 +216,16 @@ impl Executor {
             if let Some(control) = self.control_of(job.job_id) {
                 control.interrupt(Interrupt::Cancel);
             }
+            // Copy jobs speak OceanBase 3.x words.
+            let canceled = if job.kind == JobKind::BackupBackupset.as_str() {
+                super::state::CopyStatus::Cancel.as_str()
+            } else {
+                JobStatus::Canceled.as_str()
+            };
             for task in self.catalog.tasks_of(job.job_id)? {
                 self.catalog.end_task(
                     task.task_id,
-                    TaskStatus::Canceled.as_str(),
+                    canceled,
                     OB_CANCELED,
                     "canceled by CANCEL ALL BACKUP FORCE",
                 )?;
@@ -227,7 +233,7 @@ impl Executor {
             self.catalog.drop_contexts_of_job(job.job_id)?;
             self.catalog.end_job(
                 job.job_id,
-                JobStatus::Canceled.as_str(),
+                canceled,
                 OB_CANCELED,
                 Some(sqlstate::QUERY_CANCELED),
                 "canceled by CANCEL ALL BACKUP FORCE",

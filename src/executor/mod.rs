@@ -6,6 +6,7 @@ pub mod archive;
 pub mod backup;
 pub mod contexts;
 pub mod control;
+pub mod copy;
 pub mod restore;
 pub mod state;
 pub mod validate;
@@ -97,6 +98,22 @@ impl Executor {
     pub fn recover(self: &Arc<Self>) -> SqlResult<()> {
         for job in self.catalog.unfinished_jobs()? {
             if job.status == JobStatus::Suspended.as_str() {
+                continue;
+            }
+            if job.kind == crate::catalog::jobs::JobKind::BackupBackupset.as_str() {
+                // A copy does not go on: it is issued again, and starts over.
+                let why = "SERVER_RESTART: the server stopped while the copy ran; issue it again";
+                for task in self.catalog.tasks_of(job.job_id)? {
+                    self.catalog
+                        .end_task(task.task_id, "FINISH", OB_ERROR, why)?;
+                }
+                self.catalog.end_job(
+                    job.job_id,
+                    "FINISH",
+                    OB_ERROR,
+                    Some(sqlstate::IO_ERROR),
+                    why,
+                )?;
                 continue;
             }
             for task in self.catalog.tasks_of(job.job_id)? {
@@ -225,8 +242,14 @@ impl Executor {
 
 /// The error a WAIT on an ended job answers with, or `None` when it completed.
 pub fn job_error(job: &JobRecord) -> Option<SqlError> {
-    let status = JobStatus::parse(&job.status)?;
     let comment = job.comment.clone().unwrap_or_default();
+    // Copy jobs speak OceanBase 3.x: FINISH with RESULT 0 is success, CANCEL a cancel.
+    let status = match state::CopyStatus::parse(&job.status) {
+        Some(state::CopyStatus::Finish) if job.result == 0 => JobStatus::Completed,
+        Some(state::CopyStatus::Finish) => JobStatus::Failed,
+        Some(state::CopyStatus::Cancel) => JobStatus::Canceled,
+        _ => JobStatus::parse(&job.status)?,
+    };
     match status {
         JobStatus::Completed => None,
         JobStatus::Canceled => Some(

@@ -267,6 +267,70 @@ impl PieceStatus {
     }
 }
 
+/// A backup-backup (copy) job or task, in OceanBase 3.x words: a set copy moves `SCHEDULE →
+/// BACKUP → CLEAN → FINISH`, a task `SCHEDULE → BACKUP → FINISH`; either may end `CANCEL`. A
+/// failure ends FINISH with a RESULT other than 0, as OceanBase shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CopyStatus {
+    Schedule,
+    Backup,
+    Clean,
+    Finish,
+    Cancel,
+}
+
+impl CopyStatus {
+    pub const ALL: [CopyStatus; 5] = [
+        CopyStatus::Schedule,
+        CopyStatus::Backup,
+        CopyStatus::Clean,
+        CopyStatus::Finish,
+        CopyStatus::Cancel,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyStatus::Schedule => "SCHEDULE",
+            CopyStatus::Backup => "BACKUP",
+            CopyStatus::Clean => "CLEAN",
+            CopyStatus::Finish => "FINISH",
+            CopyStatus::Cancel => "CANCEL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CopyStatus> {
+        CopyStatus::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn is_end(self) -> bool {
+        matches!(self, CopyStatus::Finish | CopyStatus::Cancel)
+    }
+
+    pub fn transition(self, to: CopyStatus) -> Result<CopyStatus, IllegalMove> {
+        use CopyStatus::*;
+        let legal = matches!(
+            (self, to),
+            (Schedule, Backup | Finish | Cancel)
+                | (Backup, Clean | Finish | Cancel)
+                | (Clean, Finish | Cancel)
+        );
+        if legal {
+            Ok(to)
+        } else {
+            Err(IllegalMove {
+                from: self.as_str().into(),
+                to: to.as_str().into(),
+            })
+        }
+    }
+}
+
+/// Whether a job's status, in either set of words, is an end.
+pub fn is_job_end(status: &str) -> bool {
+    JobStatus::parse(status).is_some_and(JobStatus::is_end)
+        || CopyStatus::parse(status).is_some_and(CopyStatus::is_end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +455,30 @@ mod tests {
                 assert_eq!(from.transition(to).is_ok(), legal, "{from:?} -> {to:?}");
             }
         }
+    }
+
+    #[test]
+    fn copy_jobs_move_forward_and_end_in_finish_or_cancel() {
+        use CopyStatus::*;
+        let legal = [
+            (Schedule, Backup),
+            (Schedule, Finish),
+            (Schedule, Cancel),
+            (Backup, Clean),
+            (Backup, Finish),
+            (Backup, Cancel),
+            (Clean, Finish),
+            (Clean, Cancel),
+        ];
+        for from in CopyStatus::ALL {
+            for to in CopyStatus::ALL {
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    legal.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+        assert!(is_job_end("CANCEL") && is_job_end("COMPLETED") && !is_job_end("BACKUP"));
     }
 }

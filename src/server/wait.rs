@@ -33,7 +33,7 @@ where
     let mut last_line = String::new();
     loop {
         let (job, line) = executor.job_state(job_id)?;
-        if crate::executor::state::JobStatus::parse(&job.status).is_some_and(|s| s.is_end()) {
+        if crate::executor::state::is_job_end(&job.status) {
             return match job_error(&job) {
                 Some(e) => Err(e.into()),
                 None => Ok(Response::Execution(Tag::new("ALTER SYSTEM"))),

@@ -1,0 +1,166 @@
+//! Backup-backup: copy jobs, their tasks (one per set), and the copies they make, recorded as
+//! `backup_set` rows with `COPY_ID` 1, 2, ... beside the original (0).
+
+use super::jobs::{JobKind, NewJob, insert_job};
+use super::{Catalog, CatalogError, now_micros};
+
+/// One set to copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyWork {
+    pub tenant_id: i64,
+    pub backup_set_id: i64,
+    pub copy_id: i64,
+    /// The destination of the original, where the copy reads from.
+    pub source_path: String,
+}
+
+/// A copy task as the runner needs it.
+#[derive(Debug, Clone)]
+pub struct CopyTask {
+    pub task_id: i64,
+    pub work: CopyWork,
+}
+
+impl Catalog {
+    /// The completed copies (copy id ≥ 1) of a set: `(copy_id, path)`.
+    pub fn copies_of(&self, set_id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
+        let rows = self.read(
+            "SELECT copy_id, path FROM backup_set WHERE backup_set_id = ? AND copy_id > 0 \
+             AND status = 'COMPLETED' ORDER BY copy_id",
+            &[set_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_i64().unwrap_or(0),
+                    r[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect())
+    }
+
+    /// The copy id a new copy of `set_id` takes: one past every copy recorded or being made.
+    pub fn next_copy_id(&self, set_id: i64) -> Result<i64, CatalogError> {
+        let rows = self.read(
+            "SELECT max(c) FROM (SELECT max(copy_id) AS c FROM backup_set WHERE backup_set_id = ? \
+             UNION ALL SELECT max(copy_id) AS c FROM task t JOIN job j ON t.job_id = j.job_id \
+             WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.backup_set_id = ?)",
+            &[set_id.into(), set_id.into()],
+        )?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
+    }
+
+    /// Records a copy job in SCHEDULE with one SCHEDULE task per set, in one transaction.
+    pub fn create_copy_job(
+        &self,
+        job: &NewJob,
+        copy_type: &str,
+        max_backup_times: i64,
+        work: &[CopyWork],
+    ) -> Result<(i64, Vec<CopyTask>), CatalogError> {
+        self.write(|tx| {
+            let job_id = insert_job(tx, JobKind::BackupBackupset, job)?;
+            tx.execute(
+                "UPDATE job SET status = 'SCHEDULE', copy_type = ?, max_backup_times = ?, \
+                 backup_set_id = ? WHERE job_id = ?",
+                &[
+                    copy_type.into(),
+                    max_backup_times.into(),
+                    if work.len() == 1 {
+                        work[0].backup_set_id.into()
+                    } else {
+                        0i64.into()
+                    },
+                    job_id.into(),
+                ],
+            )?;
+            let mut tasks = Vec::with_capacity(work.len());
+            for (seq, w) in work.iter().enumerate() {
+                let task_id = Catalog::next_id(tx, "task")?;
+                tx.execute(
+                    "INSERT INTO task (task_id, job_id, tenant_id, incarnation, backup_set_id, \
+                     copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
+                     file_count, finish_file_count, total_bytes, data_progress, result, path, \
+                     restart_pass) VALUES (?, ?, ?, 1, ?, ?, ?, 'SCHEDULE', 0, 0, 0, 0, 0, 0, 0, \
+                     0, ?, 0)",
+                    &[
+                        task_id.into(),
+                        job_id.into(),
+                        w.tenant_id.into(),
+                        w.backup_set_id.into(),
+                        w.copy_id.into(),
+                        (seq as i64).into(),
+                        job.backup_dest.clone().into(),
+                    ],
+                )?;
+                tasks.push(CopyTask {
+                    task_id,
+                    work: w.clone(),
+                });
+            }
+            Ok((job_id, tasks))
+        })
+    }
+
+    /// Moves a copy job or task on, if it has not ended.
+    pub fn set_copy_status(
+        &self,
+        table: CopyRecord,
+        id: i64,
+        status: &str,
+    ) -> Result<(), CatalogError> {
+        let (table, key) = match table {
+            CopyRecord::Job => ("job", "job_id"),
+            CopyRecord::Task => ("task", "task_id"),
+        };
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET status = ?, start_ts = coalesce(start_ts, ?) \
+                     WHERE {key} = ? AND status NOT IN ('FINISH', 'CANCEL')"
+                ),
+                &[status.into(), now_micros().into(), id.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records a finished copy of a set at `path` as a `backup_set` row with its copy id.
+    pub fn record_set_copy(
+        &self,
+        set_id: i64,
+        copy_id: i64,
+        path: &str,
+        job_id: i64,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO backup_set (tenant_id, backup_set_id, copy_id, dest_id, incarnation, \
+                 job_id, backup_type, prev_full_backup_set_id, prev_inc_backup_set_id, start_ts, \
+                 end_ts, status, file_status, plus_archivelog, input_bytes, output_bytes, \
+                 file_count, encryption_mode, chain_id, result, comment, path) \
+                 SELECT tenant_id, backup_set_id, ?, dest_id, incarnation, ?, backup_type, \
+                 prev_full_backup_set_id, prev_inc_backup_set_id, start_ts, end_ts, 'COMPLETED', \
+                 'AVAILABLE', plus_archivelog, input_bytes, output_bytes, file_count, \
+                 encryption_mode, chain_id, 0, ?, ? FROM backup_set \
+                 WHERE backup_set_id = ? AND copy_id = 0",
+                &[
+                    copy_id.into(),
+                    job_id.into(),
+                    format!("copy {copy_id} of set {set_id}").into(),
+                    path.into(),
+                    set_id.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// Which record [`Catalog::set_copy_status`] moves.
+#[derive(Debug, Clone, Copy)]
+pub enum CopyRecord {
+    Job,
+    Task,
+}

@@ -1,0 +1,455 @@
+//! Backup-backup of sets (SPEC §2.4): `ALTER SYSTEM BACKUP BACKUPSET n | ALL [NOT BACKED UP n
+//! TIMES]` copies sets to `BACKUP_BACKUP_DEST`, one task per set, in set order. The job moves
+//! `SCHEDULE → BACKUP → CLEAN → FINISH` (OceanBase 3.x words): BACKUP copies each set with
+//! [`engine::copy::copy_set`], CLEAN checks every copy at the second destination (each object
+//! there with its recorded size) before the copies are recorded with their COPY_ID. `CANCEL
+//! BACKUP BACKUPSET` ends the job at once (CANCEL); `STOP BACKUP BACKUPSET` lets the set being
+//! copied finish and starts no other. A copy issued again after a cancel starts over from the
+//! beginning: it looks at every object again and sends what the second destination lacks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::state::CopyStatus;
+use super::{
+    Executor, Interrupt, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress,
+};
+use crate::catalog::copies::{CopyRecord, CopyTask, CopyWork};
+use crate::catalog::jobs::{JobKind, NewJob};
+use crate::catalog::tenants::Tenant;
+use crate::catalog::{SYS_TENANT_ID, mask_secrets};
+use crate::engine::{self, EngineError, Progress, Repository, TenantRef};
+use crate::error::{SqlError, SqlResult, sqlstate};
+use crate::sql::ast::CopySelector;
+
+/// The live statuses of a set-copy job.
+const LIVE: [&str; 3] = ["SCHEDULE", "BACKUP", "CLEAN"];
+
+/// How one copy task ended.
+enum CopyEnd {
+    Copied { comment: String },
+    Canceled,
+    NotStarted,
+    Failed { code: &'static str, comment: String },
+}
+
+impl Executor {
+    /// `ALTER SYSTEM BACKUP BACKUPSET ...`: chooses the sets and starts the job.
+    pub fn start_backup_backupset(
+        self: &Arc<Self>,
+        selector: &CopySelector,
+        tenant: Option<&Tenant>,
+        dest: Option<&str>,
+    ) -> SqlResult<i64> {
+        if let Some(job) = self
+            .catalog
+            .jobs_in(JobKind::BackupBackupset, &LIVE)?
+            .first()
+        {
+            return Err(SqlError::wrong_state(format!(
+                "backup backupset job {} is running; wait for it or cancel it with ALTER SYSTEM \
+                 CANCEL BACKUP BACKUPSET",
+                job.job_id
+            ))
+            .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
+        }
+        let scope_tenant = tenant.map_or(SYS_TENANT_ID, |t| t.id);
+        let dest = match dest {
+            Some(d) => d.to_string(),
+            None => self
+                .catalog
+                .parameter(scope_tenant, "backup_backup_dest")?
+                .ok_or_else(|| {
+                    SqlError::wrong_state("no BACKUP_BACKUP_DEST is set").with_hint(
+                        "set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path', or \
+                         name it with BACKUP_BACKUP_DEST = '...' in the statement",
+                    )
+                })?,
+        };
+        let shown_dest = mask_secrets(&dest);
+        crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
+        let sets: Vec<_> = self
+            .catalog
+            .backup_sets()?
+            .into_iter()
+            .filter(|s| tenant.is_none_or(|t| t.id == s.tenant_id))
+            .collect();
+        let (chosen, copy_type, times) = match selector {
+            CopySelector::One(n) => {
+                let set = sets
+                    .into_iter()
+                    .find(|s| s.backup_set_id == *n)
+                    .ok_or_else(|| {
+                        SqlError::undefined(format!(
+                            "backup set {n} does not exist or has not completed"
+                        ))
+                        .with_ob("OB_BACKUP_SET_NOT_EXIST", 9013)
+                    })?;
+                (vec![set], "S", 1)
+            }
+            CopySelector::All {
+                not_backed_up_times,
+            } => {
+                let times = not_backed_up_times.unwrap_or(1);
+                let mut chosen = Vec::new();
+                for set in sets {
+                    let copies = self.catalog.copies_of(set.backup_set_id)?;
+                    let here = copies.iter().any(|(_, p)| *p == shown_dest);
+                    if !here && (copies.len() as i64) < times {
+                        chosen.push(set);
+                    }
+                }
+                (chosen, "A", times)
+            }
+        };
+        if chosen.is_empty() {
+            return Err(SqlError::wrong_state(format!(
+                "no backup set needs a copy: every completed set has {times} cop{} already, or one in {shown_dest}",
+                if times == 1 { "y" } else { "ies" }
+            )));
+        }
+        if let Some(same) = chosen.iter().find(|s| s.path == shown_dest) {
+            return Err(SqlError::invalid_value(format!(
+                "backup set {} is already in {shown_dest}: BACKUP_BACKUP_DEST must be another \
+                 destination than DATA_BACKUP_DEST",
+                same.backup_set_id
+            )));
+        }
+        let mut work = Vec::with_capacity(chosen.len());
+        for set in &chosen {
+            let raw_source = self
+                .catalog
+                .parameter(set.tenant_id, "data_backup_dest")?
+                .filter(|d| mask_secrets(d) == set.path)
+                .unwrap_or_else(|| set.path.clone());
+            work.push(CopyWork {
+                tenant_id: set.tenant_id,
+                backup_set_id: set.backup_set_id,
+                copy_id: self.catalog.next_copy_id(set.backup_set_id)?,
+                source_path: raw_source,
+            });
+        }
+        let job = NewJob {
+            tenant_id: tenant.map_or(SYS_TENANT_ID, |t| t.id),
+            job_level: if tenant.is_some() {
+                "USER_TENANT"
+            } else {
+                "CLUSTER"
+            }
+            .into(),
+            executor_tenant_id: chosen
+                .iter()
+                .map(|s| s.tenant_id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            backup_tenant_name: tenant.map(|t| t.name.clone()),
+            backup_dest: Some(shown_dest.clone()),
+            path: Some(shown_dest),
+            set_list: Some(
+                chosen
+                    .iter()
+                    .map(|s| s.backup_set_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ..NewJob::default()
+        };
+        let (job_id, tasks) = self
+            .catalog
+            .create_copy_job(&job, copy_type, times, &work)?;
+        let control = self.register(job_id);
+        let executor = self.clone();
+        self.runtime.spawn(async move {
+            executor
+                .run_copy_job(job_id, dest, tasks, control.clone())
+                .await;
+            executor.finished(job_id);
+        });
+        tracing::info!(job_id, sets = work.len(), "backup backupset job started");
+        Ok(job_id)
+    }
+
+    async fn run_copy_job(
+        self: &Arc<Self>,
+        job_id: i64,
+        dest: String,
+        tasks: Vec<CopyTask>,
+        control: Arc<super::JobControl>,
+    ) {
+        let _ = self
+            .catalog
+            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Backup.as_str());
+        let mut ends = Vec::with_capacity(tasks.len());
+        for task in &tasks {
+            let end = if control.interrupted().is_some() {
+                CopyEnd::NotStarted
+            } else {
+                self.copy_one(job_id, task, &dest, &control).await
+            };
+            self.end_copy_task(task, &end);
+            ends.push(end);
+        }
+        if control.interrupted() == Some(Interrupt::Cancel) {
+            // CANCEL BACKUP BACKUPSET already ended the job row.
+            return;
+        }
+        let _ = self
+            .catalog
+            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Clean.as_str());
+        let checked = self.check_copies(&dest, &tasks, &ends).await;
+        let failed = ends.iter().find_map(|e| match e {
+            CopyEnd::Failed { code, comment } => Some((*code, comment.clone())),
+            _ => None,
+        });
+        let skipped = ends
+            .iter()
+            .filter(|e| matches!(e, CopyEnd::NotStarted))
+            .count();
+        let copied = ends
+            .iter()
+            .filter(|e| matches!(e, CopyEnd::Copied { .. }))
+            .count();
+        let (status, result, code, comment) = match (checked, failed) {
+            (Err((code, comment)), _) | (Ok(()), Some((code, comment))) => {
+                (CopyStatus::Finish, OB_ERROR, Some(code), comment)
+            }
+            (Ok(()), None) if skipped > 0 => (
+                CopyStatus::Cancel,
+                OB_CANCELED,
+                Some(sqlstate::QUERY_CANCELED),
+                format!(
+                    "stopped gracefully by user: {copied} set(s) copied, {skipped} not started"
+                ),
+            ),
+            (Ok(()), None) => (
+                CopyStatus::Finish,
+                0,
+                None,
+                format!("{copied} set(s) copied"),
+            ),
+        };
+        if let Err(e) = self
+            .catalog
+            .end_job(job_id, status.as_str(), result, code, &comment)
+        {
+            tracing::error!(job_id, error = %e, "cannot record the end of a copy job");
+        }
+        tracing::info!(
+            job_id,
+            status = status.as_str(),
+            "backup backupset job ended"
+        );
+    }
+
+    async fn copy_one(
+        self: &Arc<Self>,
+        job_id: i64,
+        task: &CopyTask,
+        dest: &str,
+        control: &Arc<super::JobControl>,
+    ) -> CopyEnd {
+        let w = task.work.clone();
+        let span = tracing::info_span!(
+            "copy_task",
+            job_id,
+            task_id = task.task_id,
+            tenant_id = w.tenant_id,
+            set = w.backup_set_id
+        );
+        let _enter = span.enter();
+        let _ = self.catalog.set_copy_status(
+            CopyRecord::Task,
+            task.task_id,
+            CopyStatus::Backup.as_str(),
+        );
+        let progress = Arc::new(Progress::new());
+        let ticker = watch_progress(self.catalog.clone(), task.task_id, progress.clone());
+        let started = Instant::now();
+        let (installation, dest_owned, cancel, engine_progress) = (
+            self.catalog.installation_id().to_string(),
+            dest.to_string(),
+            control.cancel.clone(),
+            progress.clone(),
+        );
+        let roots = super::destination_root(&w.source_path)
+            .and_then(|s| Ok((s, super::destination_root(&dest_owned)?)));
+        let (source_root, target_root) = match roots {
+            Ok(roots) => roots,
+            Err(e) => {
+                return CopyEnd::Failed {
+                    code: e.code,
+                    comment: e.message,
+                };
+            }
+        };
+        let result = super::on_blocking_thread("copy", move || {
+            let source = Repository::open(&source_root)?;
+            let target = Repository::create_or_open(&target_root, &installation)?;
+            engine::copy::copy_set(
+                &source,
+                &target,
+                &TenantRef::Id(w.tenant_id),
+                w.backup_set_id,
+                &engine_progress,
+                &cancel,
+            )
+        })
+        .await;
+        ticker.cancel();
+        let _ = self.catalog.task_progress(
+            task.task_id,
+            &task_figures(&progress, started.elapsed().max(Duration::from_millis(1))),
+        );
+        drop(_enter);
+        match result {
+            Ok(summary) => {
+                let w = &task.work;
+                if let Err(e) = self.catalog.record_set_copy(
+                    w.backup_set_id,
+                    w.copy_id,
+                    &mask_secrets(dest),
+                    job_id,
+                ) {
+                    return CopyEnd::Failed {
+                        code: sqlstate::IO_ERROR,
+                        comment: format!("cannot record the copy: {e}"),
+                    };
+                }
+                CopyEnd::Copied {
+                    comment: if summary.already_there {
+                        format!(
+                            "set {} was already complete in the destination",
+                            w.backup_set_id
+                        )
+                    } else {
+                        format!(
+                            "copied {} object(s), {} bytes; {} already there",
+                            summary.objects_copied, summary.bytes_copied, summary.objects_present
+                        )
+                    },
+                }
+            }
+            Err(EngineError::Cancelled) => CopyEnd::Canceled,
+            Err(e) => CopyEnd::Failed {
+                code: e.kind().sqlstate(),
+                comment: failure_comment(
+                    &format!(
+                        "copy of backup set {} to {}",
+                        task.work.backup_set_id,
+                        mask_secrets(dest)
+                    ),
+                    &e,
+                ),
+            },
+        }
+    }
+
+    fn end_copy_task(&self, task: &CopyTask, end: &CopyEnd) {
+        let (status, result, comment) = match end {
+            CopyEnd::Copied { comment } => (CopyStatus::Finish, 0, comment.clone()),
+            CopyEnd::Canceled => (CopyStatus::Cancel, OB_CANCELED, "canceled by user".into()),
+            CopyEnd::NotStarted => (
+                CopyStatus::Cancel,
+                OB_CANCELED,
+                "not started: the job was stopped or canceled".into(),
+            ),
+            CopyEnd::Failed { comment, .. } => (CopyStatus::Finish, OB_ERROR, comment.clone()),
+        };
+        if let Err(e) = self
+            .catalog
+            .end_task(task.task_id, status.as_str(), result, &comment)
+        {
+            tracing::error!(task_id = task.task_id, error = %e, "cannot end a copy task");
+        }
+    }
+
+    /// CLEAN: every copied set is whole in the second destination (each object present with
+    /// its recorded size), before the job says FINISH.
+    async fn check_copies(
+        &self,
+        dest: &str,
+        tasks: &[CopyTask],
+        ends: &[CopyEnd],
+    ) -> Result<(), (&'static str, String)> {
+        let copied: Vec<CopyWork> = tasks
+            .iter()
+            .zip(ends)
+            .filter(|(_, e)| matches!(e, CopyEnd::Copied { .. }))
+            .map(|(t, _)| t.work.clone())
+            .collect();
+        let root = super::destination_root(dest).map_err(|e| (e.code, e.message))?;
+        let report = super::on_blocking_thread("copy check", move || {
+            let target = Repository::open(&root)?;
+            let mut damaged = Vec::new();
+            for w in copied {
+                let report = engine::validate(
+                    &target,
+                    &TenantRef::Id(w.tenant_id),
+                    w.backup_set_id,
+                    engine::ValidateLevel::Basic,
+                    &Progress::new(),
+                    &tokio_util::sync::CancellationToken::new(),
+                )?;
+                if !report.is_intact() {
+                    damaged.push(format!("set {}: {:?}", w.backup_set_id, report));
+                }
+            }
+            Ok(damaged)
+        })
+        .await;
+        match report {
+            Ok(damaged) if damaged.is_empty() => Ok(()),
+            Ok(damaged) => Err((
+                sqlstate::DATA_CORRUPTED,
+                format!(
+                    "a copy is not whole in the destination: {}",
+                    damaged.join("; ")
+                ),
+            )),
+            Err(e) => Err((
+                e.kind().sqlstate(),
+                format!("checking the copies failed: {e}"),
+            )),
+        }
+    }
+
+    /// `ALTER SYSTEM CANCEL BACKUP BACKUPSET`: the job ends CANCEL at once; its workers stop
+    /// between objects. What was copied stays as garbage for cleanup; completed copies stay.
+    pub fn cancel_backup_backupset(&self) -> SqlResult<i64> {
+        let job = self.running_copy_job()?;
+        self.catalog.end_job(
+            job,
+            CopyStatus::Cancel.as_str(),
+            OB_CANCELED,
+            Some(sqlstate::QUERY_CANCELED),
+            "canceled by user",
+        )?;
+        if let Some(control) = self.control_of(job) {
+            control.interrupt(Interrupt::Cancel);
+        }
+        tracing::info!(job_id = job, "backup backupset cancel requested");
+        Ok(job)
+    }
+
+    /// `ALTER SYSTEM STOP BACKUP BACKUPSET`: graceful.
+    pub fn stop_backup_backupset(&self) -> SqlResult<i64> {
+        let job = self.running_copy_job()?;
+        self.catalog
+            .set_job_fields(job, &[("stop_mode", "GRACEFUL".into())])?;
+        if let Some(control) = self.control_of(job) {
+            control.interrupt(Interrupt::Stop);
+        }
+        Ok(job)
+    }
+
+    fn running_copy_job(&self) -> SqlResult<i64> {
+        self.catalog
+            .jobs_in(JobKind::BackupBackupset, &LIVE)?
+            .first()
+            .map(|j| j.job_id)
+            .ok_or_else(|| {
+                SqlError::wrong_state("no backup backupset job is running")
+                    .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
+            })
+    }
+}

@@ -1,0 +1,280 @@
+//! Backup-backup of sets through the wire (SPEC §2.4): copies to BACKUP_BACKUP_DEST carry
+//! COPY_ID ≥ 1, send only what the second destination lacks and restore on their own; CANCEL
+//! BACKUP BACKUPSET ends the job at once and a new copy starts over; STOP BACKUP BACKUPSET is
+//! graceful. Every story ends in a restore from the copy compared with the source.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::tree::{assert_same_tree, copy_tree, fidelity_tree, noise};
+use common::{ADMIN_PASSWORD, ChildServer, connect_as, sqlstate, until, value};
+use tokio_postgres::Client;
+
+async fn setup(client: &Client, root: &Path) {
+    client
+        .batch_execute(&format!(
+            "CREATE TENANT app SOURCE = 'dir://{}'; \
+             ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'; \
+             ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://{}'",
+            root.join("source").display(),
+            root.join("dest").display(),
+            root.join("copy").display()
+        ))
+        .await
+        .unwrap();
+}
+
+fn big_files(root: &Path, seed: u64, files: u64, mib: usize) {
+    std::fs::create_dir_all(root).unwrap();
+    for i in 0..files {
+        std::fs::write(root.join(format!("big{i:02}")), noise(seed + i, mib << 20)).unwrap();
+    }
+}
+
+async fn restore_from_copy(client: &Client, root: &Path, name: &str, set: i64, expected: &Path) {
+    let target = root.join(name);
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE {name} FROM app AT 'file://{}' UNTIL BACKUPSET = {set} TO 'dir://{}' WAIT",
+            root.join("copy").display(),
+            target.display()
+        ))
+        .await
+        .unwrap();
+    assert_same_tree(expected, &target);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_restore_on_their_own_and_carry_their_copy_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let source = root.join("source");
+    fidelity_tree(&source);
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, root).await;
+    let err = client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000", "no set yet: {err:?}");
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+        .await
+        .unwrap();
+    let first = root.join("first");
+    copy_tree(&source, &first);
+    big_files(&source.join("more"), 5, 2, 2);
+    client
+        .batch_execute("ALTER SYSTEM BACKUP INCREMENTAL TENANT app WAIT")
+        .await
+        .unwrap();
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL WAIT")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status || ' ' || result || ' ' || type FROM cdb_ob_backup_backupset_job_history"
+        )
+        .await,
+        "FINISH 0 A"
+    );
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_backupset_job").await,
+        "0"
+    );
+    assert_eq!(
+        value(&client, "SELECT string_agg(backup_set_id || ':' || copy_id, ',' ORDER BY backup_set_id, copy_id) FROM cdb_ob_backup_set_files").await,
+        "1:0,1:1,2:0,2:1"
+    );
+    let second_task = value(
+        &client,
+        "SELECT comment FROM cdb_ob_backup_backupset_task_history WHERE backup_set_id = 2",
+    )
+    .await;
+    assert!(
+        second_task.contains("already there"),
+        "set 2 shares objects with set 1: {second_task}"
+    );
+
+    // Both copies restore from the copy destination alone.
+    restore_from_copy(&client, root, "r1", 1, &first).await;
+    restore_from_copy(&client, root, "r2", 2, &source).await;
+
+    // Nothing left to copy there; a second copy elsewhere gets COPY_ID 2.
+    let err = client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM BACKUP BACKUPSET 2 BACKUP_BACKUP_DEST = 'file://{}' WAIT",
+            root.join("copy2").display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT max(copy_id) FROM cdb_ob_backup_set_files WHERE backup_set_id = 2"
+        )
+        .await,
+        "2"
+    );
+    let err = client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET 9")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_ends_the_copy_at_once_and_issuing_it_again_starts_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let source = root.join("source");
+    big_files(&source, 100, 24, 16);
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, root).await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+        .await
+        .unwrap();
+    let err = client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP BACKUPSET")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .detail()
+            .unwrap()
+            .contains("9049")
+    );
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET 1")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_backupset_job WHERE status = 'BACKUP'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP BACKUPSET")
+        .await
+        .unwrap();
+    // As OceanBase documents it: the job leaves the view at once, for the _HISTORY with CANCEL.
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM oceanbase.CDB_OB_BACKUP_BACKUPSET_JOB"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM cdb_ob_backup_backupset_job_history"
+        )
+        .await,
+        "CANCEL"
+    );
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_backupset_task_history WHERE status = 'CANCEL'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_set_files WHERE copy_id > 0"
+        )
+        .await,
+        "0"
+    );
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET 1 WAIT")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&client, "SELECT status || ' ' || result FROM cdb_ob_backup_backupset_job_history ORDER BY job_id DESC LIMIT 1").await,
+        "FINISH 0"
+    );
+    restore_from_copy(&client, root, "r", 1, &source).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_lets_the_set_being_copied_finish_and_starts_no_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let source = root.join("source");
+    big_files(&source, 200, 12, 16);
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, root).await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+        .await
+        .unwrap();
+    let first = root.join("first");
+    copy_tree(&source, &first);
+    big_files(&source, 300, 12, 16);
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+        .await
+        .unwrap();
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_backupset_task WHERE status = 'BACKUP'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM STOP BACKUP BACKUPSET")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_backupset_job",
+        "0",
+        Duration::from_secs(120),
+    )
+    .await;
+    let end = value(
+        &client,
+        "SELECT status || ': ' || comment FROM cdb_ob_backup_backupset_job_history",
+    )
+    .await;
+    assert!(
+        end.starts_with("CANCEL: stopped gracefully by user: 1 set(s) copied, 1 not started"),
+        "{end}"
+    );
+    assert_eq!(
+        value(&client, "SELECT string_agg(backup_set_id || ':' || copy_id, ',') FROM cdb_ob_backup_set_files WHERE copy_id > 0").await,
+        "1:1"
+    );
+    restore_from_copy(&client, root, "r", 1, &first).await;
+}
