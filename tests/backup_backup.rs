@@ -217,6 +217,15 @@ async fn cancel_ends_the_copy_at_once_and_issuing_it_again_starts_over() {
         value(&client, "SELECT status || ' ' || result FROM cdb_ob_backup_backupset_job_history ORDER BY job_id DESC LIMIT 1").await,
         "FINISH 0"
     );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT copy_id FROM cdb_ob_backup_set_files WHERE copy_id > 0"
+        )
+        .await,
+        "1",
+        "the cancelled copy left no copy behind"
+    );
     restore_from_copy(&client, root, "r", 1, &source).await;
 }
 
@@ -277,4 +286,143 @@ async fn stop_lets_the_set_being_copied_finish_and_starts_no_other() {
         "1:1"
     );
     restore_from_copy(&client, root, "r", 1, &first).await;
+}
+
+/// A tenant whose log is archived into pieces of `per_piece` segments each, all frozen.
+async fn archived_pieces(client: &Client, root: &Path, pieces: u64, per_piece: u64, mib: usize) {
+    let log = root.join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    std::fs::create_dir_all(root.join("source")).unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TENANT app SET LOG_SOURCE = 'dir://{}'; \
+             ALTER SYSTEM SET LOG_ARCHIVE_DEST = 'LOCATION=file://{} PIECE_SWITCH_INTERVAL=1s'; \
+             ALTER SYSTEM SET log_segment_quiet_time = '100ms'; \
+             ALTER SYSTEM ARCHIVELOG WAIT",
+            log.display(),
+            root.join("arch").display()
+        ))
+        .await
+        .unwrap();
+    let mut n = 0;
+    for piece in 0..pieces {
+        for _ in 0..per_piece {
+            n += 1;
+            std::fs::write(log.join(format!("seg{n:06}")), noise(n, mib << 20)).unwrap();
+        }
+        until(
+            client,
+            "SELECT count(*) FROM backstop.archive_segment",
+            &n.to_string(),
+            Duration::from_secs(60),
+        )
+        .await;
+        // Wait for the piece holding them to freeze.
+        until(
+            client,
+            "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN' AND file_count > 0",
+            &(piece + 1).to_string(),
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+}
+
+/// Every segment of the frozen pieces is in the copy destination, byte for byte as archived.
+fn assert_pieces_copied(root: &Path, copy: &str) {
+    let archived = root.join("arch/archive/1001");
+    for entry in std::fs::read_dir(&archived).unwrap() {
+        let entry = entry.unwrap();
+        let copied = root.join(copy).join("archive/1001").join(entry.file_name());
+        assert_eq!(
+            std::fs::read(entry.path()).unwrap(),
+            std::fs::read(&copied).unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    std::fs::create_dir_all(root.join("source")).unwrap();
+    setup(&client, root).await;
+    let err = client
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    archived_pieces(&client, root, 2, 12, 4).await;
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG WAIT")
+        .await
+        .unwrap();
+
+    // Cancel while it copies: retried with a fresh destination if a copy ended first.
+    let mut cancelled = false;
+    for attempt in 0..5 {
+        let dest = root.join(format!("cancelled{attempt}"));
+        client
+            .batch_execute(&format!(
+                "ALTER SYSTEM BACKUP BACKUPPIECE ALL BACKUP_BACKUP_DEST = 'file://{}'",
+                dest.display()
+            ))
+            .await
+            .unwrap();
+        if client
+            .batch_execute("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE")
+            .await
+            .is_ok()
+        {
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(cancelled, "every piece copy ended before its cancel");
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM oceanbase.CDB_OB_BACKUP_BACKUPPIECE_JOB"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM cdb_ob_backup_backuppiece_job_history ORDER BY job_id DESC LIMIT 1"
+        )
+        .await,
+        "CANCEL"
+    );
+
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPPIECE ALL WAIT")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&client, "SELECT status || ' ' || result || ' ' || type FROM cdb_ob_backup_backuppiece_job_history ORDER BY job_id DESC LIMIT 1").await,
+        "FINISH 0 0"
+    );
+    let frozen = value(
+        &client,
+        "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN'",
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_piece_files WHERE copy_id = 1"
+        )
+        .await,
+        frozen
+    );
+    assert_pieces_copied(root, "copy");
+    let err = client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPPIECE ALL")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000", "nothing left to copy");
 }

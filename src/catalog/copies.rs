@@ -4,11 +4,15 @@
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::{Catalog, CatalogError, now_micros};
 
-/// One set to copy.
+/// One set, or one piece, to copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyWork {
     pub tenant_id: i64,
+    /// The set copied; 0 for a piece.
     pub backup_set_id: i64,
+    /// The piece copied (and its round); 0 for a set.
+    pub piece_id: i64,
+    pub round_id: i64,
     pub copy_id: i64,
     /// The destination of the original, where the copy reads from.
     pub source_path: String,
@@ -40,38 +44,39 @@ impl Catalog {
             .collect())
     }
 
-    /// The copy id a new copy of `set_id` takes: one past every copy recorded or being made.
+    /// The copy id a new copy of `set_id` takes: one past every copy recorded. A cancelled copy
+    /// recorded nothing, so issuing it again gives the same id. (One copy job of a kind runs at
+    /// a time, so no two copies in progress take the same id.)
     pub fn next_copy_id(&self, set_id: i64) -> Result<i64, CatalogError> {
         let rows = self.read(
-            "SELECT max(c) FROM (SELECT max(copy_id) AS c FROM backup_set WHERE backup_set_id = ? \
-             UNION ALL SELECT max(copy_id) AS c FROM task t JOIN job j ON t.job_id = j.job_id \
-             WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.backup_set_id = ?)",
-            &[set_id.into(), set_id.into()],
+            "SELECT max(copy_id) FROM backup_set WHERE backup_set_id = ?",
+            &[set_id.into()],
         )?;
         Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
     }
 
-    /// Records a copy job in SCHEDULE with one SCHEDULE task per set, in one transaction.
+    /// Records a copy job in SCHEDULE with one SCHEDULE task per set or piece, in one
+    /// transaction.
     pub fn create_copy_job(
         &self,
+        kind: JobKind,
         job: &NewJob,
         copy_type: &str,
         max_backup_times: i64,
         work: &[CopyWork],
     ) -> Result<(i64, Vec<CopyTask>), CatalogError> {
         self.write(|tx| {
-            let job_id = insert_job(tx, JobKind::BackupBackupset, job)?;
+            let job_id = insert_job(tx, kind, job)?;
+            let single =
+                |f: fn(&CopyWork) -> i64| -> i64 { if work.len() == 1 { f(&work[0]) } else { 0 } };
             tx.execute(
                 "UPDATE job SET status = 'SCHEDULE', copy_type = ?, max_backup_times = ?, \
-                 backup_set_id = ? WHERE job_id = ?",
+                 backup_set_id = ?, piece_id = ? WHERE job_id = ?",
                 &[
                     copy_type.into(),
                     max_backup_times.into(),
-                    if work.len() == 1 {
-                        work[0].backup_set_id.into()
-                    } else {
-                        0i64.into()
-                    },
+                    single(|w| w.backup_set_id).into(),
+                    single(|w| w.piece_id).into(),
                     job_id.into(),
                 ],
             )?;
@@ -80,15 +85,16 @@ impl Catalog {
                 let task_id = Catalog::next_id(tx, "task")?;
                 tx.execute(
                     "INSERT INTO task (task_id, job_id, tenant_id, incarnation, backup_set_id, \
-                     copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
+                     piece_id, copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
                      file_count, finish_file_count, total_bytes, data_progress, result, path, \
-                     restart_pass) VALUES (?, ?, ?, 1, ?, ?, ?, 'SCHEDULE', 0, 0, 0, 0, 0, 0, 0, \
-                     0, ?, 0)",
+                     restart_pass) VALUES (?, ?, ?, 1, ?, ?, ?, ?, 'SCHEDULE', 0, 0, 0, 0, 0, 0, \
+                     0, 0, ?, 0)",
                     &[
                         task_id.into(),
                         job_id.into(),
                         w.tenant_id.into(),
                         w.backup_set_id.into(),
+                        w.piece_id.into(),
                         w.copy_id.into(),
                         (seq as i64).into(),
                         job.backup_dest.clone().into(),
@@ -152,6 +158,100 @@ impl Catalog {
                     path.into(),
                     set_id.into(),
                 ],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// A piece that can be copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PieceRow {
+    pub tenant_id: i64,
+    pub round_id: i64,
+    pub piece_id: i64,
+    pub status: String,
+    /// The archive destination holding it.
+    pub path: String,
+}
+
+impl Catalog {
+    /// The pieces (original copies) of a tenant, or of all, oldest first.
+    pub fn pieces(&self, tenant_id: Option<i64>) -> Result<Vec<PieceRow>, CatalogError> {
+        let rows = self.read(
+            "SELECT p.tenant_id, p.round_id, p.piece_id, p.status, r.path FROM archive_piece p \
+             JOIN archive_round r ON r.tenant_id = p.tenant_id AND r.round_id = p.round_id \
+             AND r.dest_id = p.dest_id WHERE p.copy_id = 0 AND (? IS NULL OR p.tenant_id = ?) \
+             ORDER BY p.piece_id",
+            &[tenant_id.into(), tenant_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PieceRow {
+                tenant_id: r[0].as_i64().unwrap_or(0),
+                round_id: r[1].as_i64().unwrap_or(0),
+                piece_id: r[2].as_i64().unwrap_or(0),
+                status: r[3].as_str().unwrap_or("").to_string(),
+                path: r[4].as_str().unwrap_or("").to_string(),
+            })
+            .collect())
+    }
+
+    /// The copies (copy id ≥ 1) of a piece: `(copy_id, path)`.
+    pub fn piece_copies(&self, piece_id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
+        let rows = self.read(
+            "SELECT copy_id, path FROM archive_piece WHERE piece_id = ? AND copy_id > 0 \
+             ORDER BY copy_id",
+            &[piece_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_i64().unwrap_or(0),
+                    r[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect())
+    }
+
+    /// The copy id a new copy of a piece takes, as [`Catalog::next_copy_id`] for sets.
+    pub fn next_piece_copy_id(&self, piece_id: i64) -> Result<i64, CatalogError> {
+        let rows = self.read(
+            "SELECT max(copy_id) FROM archive_piece WHERE piece_id = ?",
+            &[piece_id.into()],
+        )?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
+    }
+
+    /// The names of the segments a piece holds, in order.
+    pub fn segments_of_piece(&self, piece_id: i64) -> Result<Vec<String>, CatalogError> {
+        let rows = self.read(
+            "SELECT name FROM archive_segment WHERE piece_id = ? ORDER BY name",
+            &[piece_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| r.pop()?.into_string())
+            .collect())
+    }
+
+    /// Records a finished copy of a piece at `path`, as it was when copied.
+    pub fn record_piece_copy(
+        &self,
+        piece_id: i64,
+        copy_id: i64,
+        path: &str,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO archive_piece (tenant_id, dest_id, round_id, piece_id, \
+                 copy_id, incarnation, status, start_scn, checkpoint_scn, end_scn, input_bytes, \
+                 output_bytes, file_count, file_status, path) \
+                 SELECT tenant_id, dest_id, round_id, piece_id, ?, incarnation, status, start_scn, \
+                 checkpoint_scn, end_scn, input_bytes, output_bytes, file_count, 'AVAILABLE', ? \
+                 FROM archive_piece WHERE piece_id = ? AND copy_id = 0",
+                &[copy_id.into(), path.into(), piece_id.into()],
             )?;
             Ok(())
         })

@@ -11,6 +11,8 @@ pub enum JobKind {
     Validate,
     /// Copies of backup sets to BACKUP_BACKUP_DEST.
     BackupBackupset,
+    /// Copies of archive log pieces to BACKUP_BACKUP_DEST.
+    BackupBackuppiece,
 }
 
 impl JobKind {
@@ -20,6 +22,7 @@ impl JobKind {
             JobKind::Restore => "RESTORE",
             JobKind::Validate => "VALIDATE",
             JobKind::BackupBackupset => "BACKUP_BACKUPSET",
+            JobKind::BackupBackuppiece => "BACKUP_BACKUPPIECE",
         }
     }
 }

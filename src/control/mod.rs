@@ -364,8 +364,35 @@ impl Control {
                 })
             }
             Statement::CancelBackupBackupset => {
-                self.executor.cancel_backup_backupset()?;
+                self.executor
+                    .cancel_copy(crate::catalog::jobs::JobKind::BackupBackupset)?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::CancelBackupBackuppiece => {
+                self.executor
+                    .cancel_copy(crate::catalog::jobs::JobKind::BackupBackuppiece)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::BackupBackuppiece {
+                selector,
+                with_active,
+                tenant: tenant_name,
+                dest,
+            } => {
+                let tenant = match tenant_name {
+                    Some(name) => Some(tenant::find(&self.catalog, name)?),
+                    None => None,
+                };
+                let job_id = self.executor.start_backup_backuppiece(
+                    selector,
+                    *with_active,
+                    tenant.as_ref(),
+                    dest.as_deref(),
+                )?;
+                Ok(Outcome::Job {
+                    job_id,
+                    wait: command.wait,
+                })
             }
             Statement::StopBackupBackupset => {
                 self.executor.stop_backup_backupset()?;

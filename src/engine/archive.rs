@@ -88,26 +88,54 @@ pub fn get_segment(
     name: &str,
 ) -> Result<(SegmentHeader, Vec<u8>), EngineError> {
     let object_name = segment_object(tenant_id, name);
-    let object = match backend.get(&object_name) {
-        Ok(object) => object,
-        Err(StorageError::NotFound { .. }) => {
-            return Err(EngineError::corrupt(
-                &object_name,
-                "missing: the archive does not hold this segment",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let (codec, header) = parse_header(&object_name, &object)?;
+    let object = read_object(backend, &object_name)?;
+    decode_segment(&object_name, &object)
+}
+
+/// Copies one archived segment to another destination, checked on the way (its checksum must
+/// hold). Returns the bytes sent, 0 when the destination already held it.
+pub fn copy_segment(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    tenant_id: i64,
+    name: &str,
+) -> Result<u64, EngineError> {
+    let object_name = segment_object(tenant_id, name);
+    let size = from.size(&object_name)?;
+    if size.is_some() && to.size(&object_name)? == size {
+        return Ok(0);
+    }
+    let object = read_object(from, &object_name)?;
+    decode_segment(&object_name, &object)?;
+    to.put(&object_name, &object)?;
+    Ok(object.len() as u64)
+}
+
+fn read_object(backend: &dyn Backend, object_name: &str) -> Result<Vec<u8>, EngineError> {
+    match backend.get(object_name) {
+        Ok(object) => Ok(object),
+        Err(StorageError::NotFound { .. }) => Err(EngineError::corrupt(
+            object_name,
+            "missing: the archive does not hold this segment",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn decode_segment(
+    object_name: &str,
+    object: &[u8],
+) -> Result<(SegmentHeader, Vec<u8>), EngineError> {
+    let (codec, header) = parse_header(object_name, object)?;
     let payload = &object[HEADER_LEN..];
     let data = match codec {
         RAW => payload.to_vec(),
         _ => zstd::bulk::decompress(payload, header.size as usize)
-            .map_err(|e| EngineError::corrupt(&object_name, format!("cannot decompress: {e}")))?,
+            .map_err(|e| EngineError::corrupt(object_name, format!("cannot decompress: {e}")))?,
     };
     if data.len() as u64 != header.size || *blake3::hash(&data).as_bytes() != header.hash {
         return Err(EngineError::corrupt(
-            &object_name,
+            object_name,
             "its content does not match the checksum it was archived with",
         ));
     }

@@ -23,7 +23,8 @@ use crate::error::{SqlError, SqlResult, sqlstate};
 use crate::sql::ast::CopySelector;
 
 /// The live statuses of a set-copy job.
-const LIVE: [&str; 3] = ["SCHEDULE", "BACKUP", "CLEAN"];
+/// The live statuses of a copy job (set copies use BACKUP and CLEAN, piece copies DOING).
+const LIVE: [&str; 4] = ["SCHEDULE", "BACKUP", "CLEAN", "DOING"];
 
 /// How one copy task ended.
 enum CopyEnd {
@@ -53,21 +54,8 @@ impl Executor {
             ))
             .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
         }
-        let scope_tenant = tenant.map_or(SYS_TENANT_ID, |t| t.id);
-        let dest = match dest {
-            Some(d) => d.to_string(),
-            None => self
-                .catalog
-                .parameter(scope_tenant, "backup_backup_dest")?
-                .ok_or_else(|| {
-                    SqlError::wrong_state("no BACKUP_BACKUP_DEST is set").with_hint(
-                        "set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path', or \
-                         name it with BACKUP_BACKUP_DEST = '...' in the statement",
-                    )
-                })?,
-        };
+        let dest = self.copy_destination(tenant, dest)?;
         let shown_dest = mask_secrets(&dest);
-        crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
         let sets: Vec<_> = self
             .catalog
             .backup_sets()?
@@ -125,6 +113,8 @@ impl Executor {
             work.push(CopyWork {
                 tenant_id: set.tenant_id,
                 backup_set_id: set.backup_set_id,
+                piece_id: 0,
+                round_id: 0,
                 copy_id: self.catalog.next_copy_id(set.backup_set_id)?,
                 source_path: raw_source,
             });
@@ -154,9 +144,13 @@ impl Executor {
             ),
             ..NewJob::default()
         };
-        let (job_id, tasks) = self
-            .catalog
-            .create_copy_job(&job, copy_type, times, &work)?;
+        let (job_id, tasks) = self.catalog.create_copy_job(
+            JobKind::BackupBackupset,
+            &job,
+            copy_type,
+            times,
+            &work,
+        )?;
         let control = self.register(job_id);
         let executor = self.clone();
         self.runtime.spawn(async move {
@@ -413,10 +407,11 @@ impl Executor {
         }
     }
 
-    /// `ALTER SYSTEM CANCEL BACKUP BACKUPSET`: the job ends CANCEL at once; its workers stop
-    /// between objects. What was copied stays as garbage for cleanup; completed copies stay.
-    pub fn cancel_backup_backupset(&self) -> SqlResult<i64> {
-        let job = self.running_copy_job()?;
+    /// `ALTER SYSTEM CANCEL BACKUP BACKUPSET | BACKUPPIECE`: the job ends CANCEL at once; its
+    /// workers stop between objects. What was copied stays as garbage for cleanup; completed
+    /// copies stay.
+    pub fn cancel_copy(&self, kind: JobKind) -> SqlResult<i64> {
+        let job = self.running_copy_job(kind)?;
         self.catalog.end_job(
             job,
             CopyStatus::Cancel.as_str(),
@@ -427,13 +422,13 @@ impl Executor {
         if let Some(control) = self.control_of(job) {
             control.interrupt(Interrupt::Cancel);
         }
-        tracing::info!(job_id = job, "backup backupset cancel requested");
+        tracing::info!(job_id = job, kind = kind.as_str(), "copy cancel requested");
         Ok(job)
     }
 
     /// `ALTER SYSTEM STOP BACKUP BACKUPSET`: graceful.
     pub fn stop_backup_backupset(&self) -> SqlResult<i64> {
-        let job = self.running_copy_job()?;
+        let job = self.running_copy_job(JobKind::BackupBackupset)?;
         self.catalog
             .set_job_fields(job, &[("stop_mode", "GRACEFUL".into())])?;
         if let Some(control) = self.control_of(job) {
@@ -442,14 +437,264 @@ impl Executor {
         Ok(job)
     }
 
-    fn running_copy_job(&self) -> SqlResult<i64> {
+    fn running_copy_job(&self, kind: JobKind) -> SqlResult<i64> {
         self.catalog
-            .jobs_in(JobKind::BackupBackupset, &LIVE)?
+            .jobs_in(kind, &LIVE)?
             .first()
             .map(|j| j.job_id)
             .ok_or_else(|| {
-                SqlError::wrong_state("no backup backupset job is running")
+                let what = match kind {
+                    JobKind::BackupBackuppiece => "backup backuppiece",
+                    _ => "backup backupset",
+                };
+                SqlError::wrong_state(format!("no {what} job is running"))
                     .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
             })
+    }
+
+    /// `ALTER SYSTEM BACKUP BACKUPPIECE n | ALL [NOT BACKED UP n TIMES] [WITH ACTIVE
+    /// BACKUPPIECE]`: copies FROZEN pieces (and the ACTIVE one as it is now, when asked) segment
+    /// by segment; the job moves `SCHEDULE → DOING → FINISH`, or CANCEL.
+    pub fn start_backup_backuppiece(
+        self: &Arc<Self>,
+        selector: &CopySelector,
+        with_active: bool,
+        tenant: Option<&Tenant>,
+        dest: Option<&str>,
+    ) -> SqlResult<i64> {
+        if let Some(job) = self
+            .catalog
+            .jobs_in(JobKind::BackupBackuppiece, &LIVE)?
+            .first()
+        {
+            return Err(SqlError::wrong_state(format!(
+                "backup backuppiece job {} is running; wait for it or cancel it with ALTER \
+                 SYSTEM CANCEL BACKUP BACKUPPIECE",
+                job.job_id
+            ))
+            .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
+        }
+        let dest = self.copy_destination(tenant, dest)?;
+        let shown_dest = mask_secrets(&dest);
+        let eligible = |status: &str| status == "FROZEN" || (with_active && status == "ACTIVE");
+        let pieces = self.catalog.pieces(tenant.map(|t| t.id))?;
+        let (chosen, times) = match selector {
+            CopySelector::One(n) => {
+                let piece = pieces
+                    .into_iter()
+                    .find(|p| p.piece_id == *n)
+                    .ok_or_else(|| {
+                        SqlError::undefined(format!("backup piece {n} does not exist"))
+                            .with_ob("OB_BACKUP_PIECE_NOT_EXIST", 9101)
+                    })?;
+                if !eligible(&piece.status) {
+                    return Err(SqlError::wrong_state(format!(
+                        "backup piece {n} is {}: only FROZEN pieces are copied, and the ACTIVE \
+                         one WITH ACTIVE BACKUPPIECE",
+                        piece.status
+                    )));
+                }
+                (vec![piece], 1)
+            }
+            CopySelector::All {
+                not_backed_up_times,
+            } => {
+                let times = not_backed_up_times.unwrap_or(1);
+                let mut chosen = Vec::new();
+                for piece in pieces.into_iter().filter(|p| eligible(&p.status)) {
+                    let copies = self.catalog.piece_copies(piece.piece_id)?;
+                    let here = copies.iter().any(|(_, p)| *p == shown_dest);
+                    if piece.status == "ACTIVE" || (!here && (copies.len() as i64) < times) {
+                        chosen.push(piece);
+                    }
+                }
+                (chosen, times)
+            }
+        };
+        if chosen.is_empty() {
+            return Err(SqlError::wrong_state(
+                "no backup piece needs a copy (only FROZEN pieces are copied, and the ACTIVE one \
+                 WITH ACTIVE BACKUPPIECE)",
+            ));
+        }
+        let mut work = Vec::with_capacity(chosen.len());
+        for piece in &chosen {
+            let copy_id = match self
+                .catalog
+                .piece_copies(piece.piece_id)?
+                .into_iter()
+                .find(|(_, p)| *p == shown_dest)
+            {
+                Some((id, _)) => id,
+                None => self.catalog.next_piece_copy_id(piece.piece_id)?,
+            };
+            work.push(CopyWork {
+                tenant_id: piece.tenant_id,
+                backup_set_id: 0,
+                piece_id: piece.piece_id,
+                round_id: piece.round_id,
+                copy_id,
+                source_path: piece.path.clone(),
+            });
+        }
+        let job = NewJob {
+            tenant_id: tenant.map_or(SYS_TENANT_ID, |t| t.id),
+            job_level: if tenant.is_some() {
+                "USER_TENANT"
+            } else {
+                "CLUSTER"
+            }
+            .into(),
+            executor_tenant_id: tenant.map_or(SYS_TENANT_ID, |t| t.id).to_string(),
+            backup_tenant_name: tenant.map(|t| t.name.clone()),
+            backup_dest: Some(shown_dest.clone()),
+            path: Some(shown_dest),
+            ..NewJob::default()
+        };
+        let copy_type = if with_active { "1" } else { "0" };
+        let (job_id, tasks) = self.catalog.create_copy_job(
+            JobKind::BackupBackuppiece,
+            &job,
+            copy_type,
+            times,
+            &work,
+        )?;
+        let control = self.register(job_id);
+        let executor = self.clone();
+        self.runtime.spawn(async move {
+            executor
+                .run_piece_copy_job(job_id, dest, tasks, control)
+                .await;
+            executor.finished(job_id);
+        });
+        tracing::info!(
+            job_id,
+            pieces = work.len(),
+            "backup backuppiece job started"
+        );
+        Ok(job_id)
+    }
+
+    /// The second destination: named in the statement, else `BACKUP_BACKUP_DEST`; stamped.
+    fn copy_destination(&self, tenant: Option<&Tenant>, dest: Option<&str>) -> SqlResult<String> {
+        let dest = match dest {
+            Some(d) => d.to_string(),
+            None => self
+                .catalog
+                .parameter(tenant.map_or(SYS_TENANT_ID, |t| t.id), "backup_backup_dest")?
+                .ok_or_else(|| {
+                    SqlError::wrong_state("no BACKUP_BACKUP_DEST is set").with_hint(
+                        "set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path', or \
+                         name it with BACKUP_BACKUP_DEST = '...' in the statement",
+                    )
+                })?,
+        };
+        crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
+        Ok(dest)
+    }
+
+    async fn run_piece_copy_job(
+        self: &Arc<Self>,
+        job_id: i64,
+        dest: String,
+        tasks: Vec<CopyTask>,
+        control: Arc<super::JobControl>,
+    ) {
+        let _ = self
+            .catalog
+            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Doing.as_str());
+        let mut failure = None;
+        let mut copied = 0;
+        for task in &tasks {
+            if control.cancel.is_cancelled() {
+                self.end_copy_task(task, &CopyEnd::NotStarted);
+                continue;
+            }
+            let _ = self.catalog.set_copy_status(
+                CopyRecord::Task,
+                task.task_id,
+                CopyStatus::Doing.as_str(),
+            );
+            let w = task.work.clone();
+            let names = match self.catalog.segments_of_piece(w.piece_id) {
+                Ok(names) => names,
+                Err(e) => {
+                    failure.get_or_insert((sqlstate::IO_ERROR, e.to_string()));
+                    continue;
+                }
+            };
+            let (to, cancel) = (dest.clone(), control.cancel.clone());
+            let result = super::on_blocking_thread("piece copy", move || {
+                let from = crate::storage::open_destination(&w.source_path)?;
+                let to = crate::storage::open_destination(&to)?;
+                let (mut sent, mut bytes) = (0u64, 0u64);
+                for name in &names {
+                    if cancel.is_cancelled() {
+                        return Err(EngineError::Cancelled);
+                    }
+                    let n = engine::archive::copy_segment(
+                        from.as_ref(),
+                        to.as_ref(),
+                        w.tenant_id,
+                        name,
+                    )?;
+                    sent += u64::from(n > 0);
+                    bytes += n;
+                }
+                Ok((names.len(), sent, bytes))
+            })
+            .await;
+            let end = match result {
+                Ok((segments, sent, bytes)) => {
+                    match self.catalog.record_piece_copy(
+                        task.work.piece_id,
+                        task.work.copy_id,
+                        &mask_secrets(&dest),
+                    ) {
+                        Ok(()) => {
+                            copied += 1;
+                            CopyEnd::Copied {
+                                comment: format!(
+                                    "{segments} segment(s): {sent} copied ({bytes} bytes), the rest already there"
+                                ),
+                            }
+                        }
+                        Err(e) => CopyEnd::Failed {
+                            code: sqlstate::IO_ERROR,
+                            comment: format!("cannot record the copy: {e}"),
+                        },
+                    }
+                }
+                Err(EngineError::Cancelled) => CopyEnd::Canceled,
+                Err(e) => CopyEnd::Failed {
+                    code: e.kind().sqlstate(),
+                    comment: failure_comment(
+                        &format!(
+                            "copy of backup piece {} to {}",
+                            task.work.piece_id,
+                            mask_secrets(&dest)
+                        ),
+                        &e,
+                    ),
+                },
+            };
+            if let CopyEnd::Failed { code, comment } = &end {
+                failure.get_or_insert((*code, comment.clone()));
+            }
+            self.end_copy_task(task, &end);
+        }
+        if control.cancel.is_cancelled() {
+            return;
+        }
+        let (result, code, comment) = match failure {
+            Some((code, comment)) => (OB_ERROR, Some(code), comment),
+            None => (0, None, format!("{copied} piece(s) copied")),
+        };
+        if let Err(e) =
+            self.catalog
+                .end_job(job_id, CopyStatus::Finish.as_str(), result, code, &comment)
+        {
+            tracing::error!(job_id, error = %e, "cannot record the end of a copy job");
+        }
     }
 }

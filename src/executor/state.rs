@@ -268,21 +268,24 @@ impl PieceStatus {
 }
 
 /// A backup-backup (copy) job or task, in OceanBase 3.x words: a set copy moves `SCHEDULE →
-/// BACKUP → CLEAN → FINISH`, a task `SCHEDULE → BACKUP → FINISH`; either may end `CANCEL`. A
-/// failure ends FINISH with a RESULT other than 0, as OceanBase shows it.
+/// BACKUP → CLEAN → FINISH` (its tasks `SCHEDULE → BACKUP → FINISH`), a piece copy `SCHEDULE →
+/// DOING → FINISH`; any may end `CANCEL`. A failure ends FINISH with a RESULT other than 0, as
+/// OceanBase shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CopyStatus {
     Schedule,
     Backup,
+    Doing,
     Clean,
     Finish,
     Cancel,
 }
 
 impl CopyStatus {
-    pub const ALL: [CopyStatus; 5] = [
+    pub const ALL: [CopyStatus; 6] = [
         CopyStatus::Schedule,
         CopyStatus::Backup,
+        CopyStatus::Doing,
         CopyStatus::Clean,
         CopyStatus::Finish,
         CopyStatus::Cancel,
@@ -292,6 +295,7 @@ impl CopyStatus {
         match self {
             CopyStatus::Schedule => "SCHEDULE",
             CopyStatus::Backup => "BACKUP",
+            CopyStatus::Doing => "DOING",
             CopyStatus::Clean => "CLEAN",
             CopyStatus::Finish => "FINISH",
             CopyStatus::Cancel => "CANCEL",
@@ -310,8 +314,9 @@ impl CopyStatus {
         use CopyStatus::*;
         let legal = matches!(
             (self, to),
-            (Schedule, Backup | Finish | Cancel)
+            (Schedule, Backup | Doing | Finish | Cancel)
                 | (Backup, Clean | Finish | Cancel)
+                | (Doing, Finish | Cancel)
                 | (Clean, Finish | Cancel)
         );
         if legal {
@@ -462,6 +467,9 @@ mod tests {
         use CopyStatus::*;
         let legal = [
             (Schedule, Backup),
+            (Schedule, Doing),
+            (Doing, Finish),
+            (Doing, Cancel),
             (Schedule, Finish),
             (Schedule, Cancel),
             (Backup, Clean),
