@@ -426,3 +426,115 @@ async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
         .unwrap_err();
     assert_eq!(sqlstate(&err), "55000", "nothing left to copy");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_log_is_copied_continuously_and_stop_pauses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    std::fs::create_dir_all(root.join("source")).unwrap();
+    setup(&client, root).await;
+    let err = client
+        .batch_execute("ALTER SYSTEM STOP BACKUP ARCHIVELOG")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    archived_pieces(&client, root, 1, 4, 1).await;
+
+    client
+        .batch_execute("ALTER SYSTEM START BACKUP ARCHIVELOG")
+        .await
+        .unwrap();
+    let archived =
+        || async { value(&client, "SELECT sum(size) FROM backstop.archive_segment").await };
+    let total = archived().await;
+    until(
+        &client,
+        "SELECT input_bytes FROM oceanbase.CDB_OB_BACKUP_BACKUP_ARCHIVELOG WHERE tenant_id = 1001",
+        &total,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM oceanbase.CDB_OB_BACKUP_BACKUP_ARCHIVELOG WHERE tenant_id = 1"
+        )
+        .await,
+        "DOING"
+    );
+    let err = client
+        .batch_execute("ALTER SYSTEM START BACKUP ARCHIVELOG")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+
+    // As OceanBase documents it: STOP leaves the system's row PAUSED.
+    client
+        .batch_execute("ALTER SYSTEM STOP BACKUP ARCHIVELOG")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM oceanbase.CDB_OB_BACKUP_BACKUP_ARCHIVELOG WHERE tenant_id = 1"
+        )
+        .await,
+        "PAUSED"
+    );
+    // Paused: newly archived segments are not copied; START goes on with them.
+    let log = root.join("log");
+    for n in 5..=7u64 {
+        std::fs::write(log.join(format!("seg{n:06}")), noise(n, 1 << 20)).unwrap();
+    }
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        "7",
+        Duration::from_secs(60),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        value(
+            &client,
+            "SELECT input_bytes FROM cdb_ob_backup_backup_archivelog WHERE tenant_id = 1001"
+        )
+        .await,
+        total
+    );
+    client
+        .batch_execute("ALTER SYSTEM START BACKUP ARCHIVELOG")
+        .await
+        .unwrap();
+    let total = archived().await;
+    until(
+        &client,
+        "SELECT input_bytes FROM cdb_ob_backup_backup_archivelog WHERE tenant_id = 1001",
+        &total,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_pieces_copied(root, "copy");
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM cdb_ob_backup_piece_files WHERE copy_id = 1",
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
+    // CANCEL ALL BACKUP FORCE ends it.
+    client
+        .batch_execute("ALTER SYSTEM CANCEL ALL BACKUP FORCE")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status FROM cdb_ob_backup_backup_archivelog WHERE tenant_id = 1"
+        )
+        .await,
+        "STOP"
+    );
+}

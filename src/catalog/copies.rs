@@ -264,3 +264,161 @@ pub enum CopyRecord {
     Job,
     Task,
 }
+
+/// One tenant's continuous copy of archive log (`START BACKUP ARCHIVELOG`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCopy {
+    pub tenant_id: i64,
+    pub round_id: i64,
+    pub copy_id: i64,
+    pub status: String,
+    pub path: String,
+}
+
+impl Catalog {
+    /// The continuous log copies in one of `statuses` (tenant rows only, not the summary row).
+    pub fn log_copies(&self, statuses: &[&str]) -> Result<Vec<LogCopy>, CatalogError> {
+        let marks = vec!["?"; statuses.len()].join(", ");
+        let params: Vec<super::Value> = statuses.iter().map(|s| (*s).into()).collect();
+        let rows = self.read(
+            &format!(
+                "SELECT tenant_id, log_archive_round, copy_id, status, path \
+                 FROM backup_backup_archivelog WHERE tenant_id <> 1 AND status IN ({marks}) \
+                 ORDER BY tenant_id"
+            ),
+            &params,
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LogCopy {
+                tenant_id: r[0].as_i64().unwrap_or(0),
+                round_id: r[1].as_i64().unwrap_or(0),
+                copy_id: r[2].as_i64().unwrap_or(0),
+                status: r[3].as_str().unwrap_or("").to_string(),
+                path: r[4].as_str().unwrap_or("").to_string(),
+            })
+            .collect())
+    }
+
+    /// Starts (or resumes) copying the log of each `(tenant_id, round_id, first_piece)` to
+    /// `path`, and the system's summary row, all DOING.
+    pub fn start_log_copies(
+        &self,
+        rounds: &[(i64, i64, i64)],
+        path: &str,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            for &(tenant_id, round_id, first_piece) in rounds.iter().chain([(1, 0, 0)].iter()) {
+                tx.execute(
+                    "INSERT INTO backup_backup_archivelog (tenant_id, incarnation, \
+                     log_archive_round, copy_id, status, start_piece_id, backup_piece_id, \
+                     input_bytes, output_bytes, path) VALUES (?, 1, ?, 1, 'DOING', ?, 0, 0, 0, ?) \
+                     ON CONFLICT (tenant_id, log_archive_round, copy_id) DO UPDATE SET \
+                     status = 'DOING', path = excluded.path",
+                    &[
+                        tenant_id.into(),
+                        round_id.into(),
+                        first_piece.into(),
+                        path.into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves every continuous log copy (and the summary row) in one of `from` to `to`; returns
+    /// how many tenant rows moved.
+    pub fn move_log_copies(&self, from: &[&str], to: &str) -> Result<usize, CatalogError> {
+        let marks = vec!["?"; from.len()].join(", ");
+        let mut params: Vec<super::Value> = vec![to.into()];
+        params.extend(from.iter().map(|s| super::Value::from(*s)));
+        self.write(|tx| {
+            let moved = tx.execute(
+                &format!(
+                    "UPDATE backup_backup_archivelog SET status = ? WHERE status IN ({marks}) \
+                     AND tenant_id <> 1"
+                ),
+                &params,
+            )?;
+            let mut summary = params.clone();
+            summary.truncate(1);
+            summary.extend(from.iter().map(|s| super::Value::from(*s)));
+            tx.execute(
+                &format!(
+                    "UPDATE backup_backup_archivelog SET status = ? WHERE status IN ({marks}) \
+                     AND tenant_id = 1"
+                ),
+                &summary,
+            )?;
+            Ok(moved)
+        })
+    }
+
+    /// Adds a copied segment to a tenant's continuous copy and to the summary row. A segment
+    /// the destination already held (`sent` 0: looked at again after a pause or a restart)
+    /// moves the times and pieces on but adds no bytes.
+    pub fn log_copy_progress(
+        &self,
+        copy: &LogCopy,
+        segment: &super::archive::Segment,
+        sent: u64,
+    ) -> Result<(), CatalogError> {
+        let next_time = segment.close_scn / 1000;
+        let input = if sent > 0 { segment.size } else { 0 };
+        self.write(|tx| {
+            for (tenant_id, round_id) in [(copy.tenant_id, copy.round_id), (1, 0)] {
+                tx.execute(
+                    "UPDATE backup_backup_archivelog SET input_bytes = input_bytes + ?, \
+                     output_bytes = output_bytes + ?, \
+                     backup_piece_id = max(backup_piece_id, ?), \
+                     min_first_time = coalesce(min_first_time, ?), \
+                     max_next_time = max(coalesce(max_next_time, 0), ?) \
+                     WHERE tenant_id = ? AND log_archive_round = ? AND copy_id = ?",
+                    &[
+                        input.into(),
+                        (sent as i64).into(),
+                        segment.piece_id.into(),
+                        next_time.into(),
+                        next_time.into(),
+                        tenant_id.into(),
+                        round_id.into(),
+                        copy.copy_id.into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The segments of a round in name order, after `after` when given.
+    pub fn segments_of_round(
+        &self,
+        tenant_id: i64,
+        round_id: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<super::archive::Segment>, CatalogError> {
+        let rows = self.read(
+            "SELECT tenant_id, name, round_id, piece_id, size, stored_size, close_scn, hash \
+             FROM archive_segment WHERE tenant_id = ? AND round_id = ? AND name > ? ORDER BY name",
+            &[
+                tenant_id.into(),
+                round_id.into(),
+                after.unwrap_or("").into(),
+            ],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| super::archive::Segment {
+                tenant_id: r[0].as_i64().unwrap_or(0),
+                name: r[1].as_str().unwrap_or("").to_string(),
+                round_id: r[2].as_i64().unwrap_or(0),
+                piece_id: r[3].as_i64().unwrap_or(0),
+                size: r[4].as_i64().unwrap_or(0),
+                stored_size: r[5].as_i64().unwrap_or(0),
+                close_scn: r[6].as_i64().unwrap_or(0),
+                hash: r[7].as_str().unwrap_or("").to_string(),
+            })
+            .collect())
+    }
+}

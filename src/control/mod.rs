@@ -398,6 +398,14 @@ impl Control {
                 self.executor.stop_backup_backupset()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
+            Statement::StartBackupArchivelog => {
+                self.executor.start_backup_archivelog()?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            Statement::StopBackupArchivelog => {
+                self.executor.stop_backup_archivelog()?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
             Statement::CancelAllBackupForce => {
                 self.executor.cancel_all_force()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))

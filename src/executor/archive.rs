@@ -35,6 +35,8 @@ const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug, Default)]
 pub struct Archivers {
     workers: Mutex<HashMap<i64, CancellationToken>>,
+    /// The worker of `START BACKUP ARCHIVELOG`, while one runs.
+    pub(super) log_copier: Mutex<Option<CancellationToken>>,
 }
 
 /// What `archive-push` did with a segment.
@@ -58,7 +60,7 @@ impl PushOutcome {
     }
 }
 
-fn log_folder(tenant: &Tenant) -> Option<PathBuf> {
+pub(super) fn log_folder(tenant: &Tenant) -> Option<PathBuf> {
     let source = tenant.log_source.as_deref()?;
     Some(PathBuf::from(
         source.strip_prefix("dir://").unwrap_or(source),

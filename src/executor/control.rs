@@ -244,6 +244,17 @@ impl Executor {
                 .remove(&job.job_id);
             let _ = self.ended.send(job.job_id);
         }
+        // The continuous copy of archive log ends too.
+        self.catalog.move_log_copies(&["DOING", "PAUSED"], "STOP")?;
+        if let Some(token) = self
+            .archivers
+            .log_copier
+            .lock()
+            .expect("log copier poisoned")
+            .take()
+        {
+            token.cancel();
+        }
         tracing::warn!(jobs = jobs.len(), "CANCEL ALL BACKUP FORCE");
         Ok(jobs.len())
     }

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod contexts;
 pub mod control;
 pub mod copy;
+pub mod log_copy;
 pub mod restore;
 pub mod state;
 pub mod validate;

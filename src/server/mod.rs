@@ -111,6 +111,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     executor
         .recover_archive()
         .map_err(|e| StartError::Refused(format!("cannot resume archive log rounds: {e}")))?;
+    executor.spawn_log_copier();
     executor.start_restart_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor));
     let shared = Arc::new(Shared {
