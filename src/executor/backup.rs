@@ -178,6 +178,13 @@ impl Executor {
                 watched.interrupt(Interrupt::MaxRunTime);
             });
         }
+        if let Some(hold) = held_jobs() {
+            // Test facility (tests/faults.rs): the job waits before its first task.
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = control.cancel.cancelled() => {}
+            }
+        }
         let permits = Arc::new(Semaphore::new(self.concurrency()));
         let mut running = Vec::new();
         let mut ends = Vec::new();
@@ -721,6 +728,18 @@ impl Executor {
             },
         }
     }
+}
+
+/// `BACKSTOP_HOLD_JOBS=500ms` in the server's environment makes every backup job wait that long
+/// before its first task, so that a test can act on a job none of whose tasks has started. Never
+/// set in production; unset, nothing waits.
+fn held_jobs() -> Option<Duration> {
+    static HOLD: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *HOLD.get_or_init(|| {
+        std::env::var("BACKSTOP_HOLD_JOBS")
+            .ok()
+            .and_then(|v| crate::catalog::parameters::parse_duration(&v))
+    })
 }
 
 /// What a failed task's COMMENT adds about the retries before it gave up.
