@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
-use zstd::bulk::Compressor;
 
 use super::checkpoint::{Checkpoint, CheckpointInfo, encode_checkpoint, read_checkpoint};
 use super::chunker::{Chunker, ContentId};
@@ -34,7 +33,7 @@ use super::error::EngineError;
 use super::format::FORMAT_VERSION;
 use super::index::{RepositoryIndex, encode_index};
 use super::manifest::{ManifestCursor, ManifestEntry, ManifestReader, SegmentRef};
-use super::pack::{Compression, compress_chunk};
+use super::pack::{Compression, blob_compressor, compress_chunk_into};
 use super::packer::Packer;
 use super::progress::Progress;
 use super::reader::{Reader, ReaderOutcome};
@@ -117,23 +116,77 @@ pub struct BackupSummary {
     pub checkpoints: u32,
 }
 
-/// A chunk on its way to a compression worker.
-pub(super) struct ChunkJob {
+/// Chunks on their way to a compression worker: small files' chunks travel together, so the
+/// threads hand over about a MiB at a time however small the files are.
+pub(super) struct ChunkBatch {
+    /// The chunks' bytes back to back (a pooled buffer, handed back by the packer).
+    pub(super) data: Vec<u8>,
+    pub(super) chunks: Vec<BatchChunk>,
+}
+
+/// One chunk of a [`ChunkBatch`]: `data[start..start + len]`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BatchChunk {
     pub(super) seq: u64,
     pub(super) id: ContentId,
-    pub(super) data: Vec<u8>,
+    pub(super) start: usize,
+    pub(super) len: usize,
+}
+
+/// How a worker stored one chunk of a batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Stored {
+    /// The repository or this session already has it.
+    Known,
+    /// Kept as is: the bytes are the chunk's in the batch's data.
+    Raw,
+    /// A zstd frame at `output[start..start + len]`.
+    Zstd { start: usize, len: usize },
 }
 
 pub(super) enum PackerMsg {
-    /// A chunk; `stored` is `None` when the repository already has it.
-    Chunk {
-        seq: u64,
-        id: ContentId,
-        raw_length: u32,
-        stored: Option<(Vec<u8>, Compression)>,
+    /// A compressed batch: `input` and `output` are pooled buffers the packer hands back.
+    Chunks {
+        input: Vec<u8>,
+        output: Vec<u8>,
+        chunks: Vec<(BatchChunk, Stored)>,
     },
-    /// The next manifest entry in walk order; durable once every chunk numbered below `dep` is.
-    Entry { entry: ManifestEntry, dep: u64 },
+    /// The next manifest entries in walk order; each is durable once every chunk numbered
+    /// below its `dep` is.
+    Entries(Vec<(ManifestEntry, u64)>),
+}
+
+/// Buffers handed back and forth between the threads of a backup, so their memory is touched
+/// once instead of for every chunk and pack (fresh pages cost more than the copies into them).
+pub(super) struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl BufferPool {
+    pub(super) fn new(keep: usize) -> BufferPool {
+        BufferPool {
+            free: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// An empty buffer, with the memory of a returned one when there is one.
+    pub(super) fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn give(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < self.keep && buffer.capacity() > 0 {
+            free.push(buffer);
+        }
+    }
 }
 
 pub(super) enum WriteJob {
@@ -159,6 +212,12 @@ pub(super) struct Shared {
     pub(super) durable_packs: Mutex<HashSet<u32>>,
     pub(super) checkpoint_busy: AtomicBool,
     pub(super) bytes_written: AtomicU64,
+    /// Chunk batches' data (reader to packer).
+    pub(super) batch_buffers: BufferPool,
+    /// Workers' compressed output (worker to packer).
+    pub(super) output_buffers: BufferPool,
+    /// Packs (packer to writers and back).
+    pub(super) pack_buffers: BufferPool,
 }
 
 impl Shared {
@@ -240,6 +299,9 @@ pub fn backup(
         durable_packs: Mutex::new(HashSet::new()),
         checkpoint_busy: AtomicBool::new(false),
         bytes_written: AtomicU64::new(0),
+        batch_buffers: BufferPool::new(4),
+        output_buffers: BufferPool::new(4),
+        pack_buffers: BufferPool::new(3),
     });
     let workers = if req.concurrency == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -254,9 +316,9 @@ pub fn backup(
     spawn_writers(&shared, write_rx, event_tx, done_tx, 2, req);
 
     let session: Mutex<HashMap<ContentId, u32>> = Mutex::new(HashMap::new());
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<ChunkJob>(workers * 2);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<ChunkBatch>(workers);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-    let (packer_tx, packer_rx) = mpsc::sync_channel::<PackerMsg>(workers * 2 + 8);
+    let (packer_tx, packer_rx) = mpsc::sync_channel::<PackerMsg>(workers + 1);
 
     let mut reader = Reader {
         req,
@@ -265,6 +327,8 @@ pub fn backup(
         repo_index: &repo_index,
         chunker: Chunker::new(),
         buffer: Vec::new(),
+        batch: None,
+        entries: Vec::new(),
         seq: 0,
         chunk_tx,
         packer_tx: packer_tx.clone(),
@@ -439,6 +503,7 @@ fn spawn_writers(
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .insert(number);
+                            shared.pack_buffers.give(data);
                         }
                         Err(e) => shared.fail(e),
                     },
@@ -491,11 +556,11 @@ fn compress_worker(
     shared: &Shared,
     repo_index: &RepositoryIndex,
     session: &Mutex<HashMap<ContentId, u32>>,
-    jobs: Arc<Mutex<Receiver<ChunkJob>>>,
+    jobs: Arc<Mutex<Receiver<ChunkBatch>>>,
     out: SyncSender<PackerMsg>,
     level: i32,
 ) {
-    let mut compressor = match Compressor::new(level) {
+    let mut compressor = match blob_compressor(level) {
         Ok(c) => c,
         Err(e) => {
             shared.fail(EngineError::io(
@@ -508,21 +573,37 @@ fn compress_worker(
     };
     loop {
         let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(job) = job else { return };
-        if shared.stop.is_cancelled() {
-            return;
+        let Ok(batch) = job else { return };
+        let mut output = shared.output_buffers.take();
+        let mut chunks = Vec::with_capacity(batch.chunks.len());
+        for chunk in batch.chunks {
+            if shared.stop.is_cancelled() {
+                return;
+            }
+            let known = repo_index.contains(&chunk.id)
+                || session
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(&chunk.id);
+            let stored = if known {
+                Stored::Known
+            } else {
+                let raw = &batch.data[chunk.start..chunk.start + chunk.len];
+                let start = output.len();
+                match compress_chunk_into(&mut compressor, raw, &mut output) {
+                    Compression::Raw => Stored::Raw,
+                    Compression::Zstd => Stored::Zstd {
+                        start,
+                        len: output.len() - start,
+                    },
+                }
+            };
+            chunks.push((chunk, stored));
         }
-        let known = repo_index.contains(&job.id)
-            || session
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(&job.id);
-        let stored = (!known).then(|| compress_chunk(&mut compressor, &job.data));
-        let msg = PackerMsg::Chunk {
-            seq: job.seq,
-            id: job.id,
-            raw_length: job.data.len() as u32,
-            stored,
+        let msg = PackerMsg::Chunks {
+            input: batch.data,
+            output,
+            chunks,
         };
         if out.send(msg).is_err() {
             return;

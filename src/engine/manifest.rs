@@ -241,6 +241,25 @@ impl SegmentBuilder {
         }
     }
 
+    /// Takes the first `entries` entries out into a segment of their own; this one keeps the
+    /// rest.
+    pub fn split_off_prefix(&mut self, entries: usize) -> SegmentBuilder {
+        let prefix = self.prefix(entries);
+        let taken = prefix.ends.len();
+        let cut = prefix.enc.buf.len();
+        let magic = SEGMENT_MAGIC.len();
+        let mut rest = Vec::with_capacity(self.enc.buf.len() - cut + magic);
+        rest.extend_from_slice(SEGMENT_MAGIC);
+        rest.extend_from_slice(&self.enc.buf[cut..]);
+        self.enc.buf = rest;
+        self.ends = self.ends[taken..]
+            .iter()
+            .map(|end| end - cut + magic)
+            .collect();
+        self.entries -= taken as u64;
+        prefix
+    }
+
     pub fn len(&self) -> u64 {
         self.entries
     }
@@ -481,6 +500,32 @@ mod tests {
                 Extent::Zero { length: size - 10 },
             ],
         }
+    }
+
+    #[test]
+    fn a_split_off_prefix_and_the_rest_hold_every_entry_once() {
+        let entries: Vec<ManifestEntry> = [&b"a"[..], b"b", b"c", b"d", b"e"]
+            .iter()
+            .map(|p| file_entry(p, 100))
+            .collect();
+        let mut builder = SegmentBuilder::new();
+        for entry in &entries {
+            builder.push(entry);
+        }
+        let decoded = |builder: &SegmentBuilder| {
+            let (reference, stored) = builder.finish(1);
+            decode_segment(&reference, &stored).unwrap()
+        };
+        let first = builder.split_off_prefix(2);
+        assert_eq!(decoded(&first), entries[..2]);
+        assert_eq!(builder.len(), 3);
+        let second = builder.split_off_prefix(1);
+        assert_eq!(decoded(&second), entries[2..3]);
+        builder.push(&file_entry(b"f", 100));
+        let mut rest = entries[3..].to_vec();
+        rest.push(file_entry(b"f", 100));
+        assert_eq!(decoded(&builder), rest);
+        assert_eq!(decoded(&builder.prefix(1)), rest[..1]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::backup::{BackupRequest, PackerMsg, Shared, WriteJob};
+use super::backup::{BackupRequest, BatchChunk, PackerMsg, Shared, Stored, WriteJob};
 use super::checkpoint::Checkpoint;
 use super::chunker::ContentId;
 use super::error::EngineError;
@@ -28,6 +28,9 @@ use crate::source::EntryKind;
 const EARLY_SEAL_MIN: usize = 4 << 20;
 /// How often the packer wakes up when no message arrives, to look at checkpoints.
 const PACKER_TICK: Duration = Duration::from_millis(20);
+/// A checkpoint due to the 1% rule waits until this long after the previous one: a fast backup
+/// would otherwise spend its time (and fsyncs) on checkpoints that save little re-reading.
+const PERCENT_MIN_GAP: Duration = Duration::from_millis(500);
 
 /// What the packer hands back when the input is exhausted.
 pub(super) struct PackerOutcome {
@@ -152,13 +155,41 @@ impl<'a> Packer<'a> {
 
     fn handle(&mut self, msg: PackerMsg) -> Result<(), EngineError> {
         match msg {
-            PackerMsg::Chunk {
-                seq,
-                id,
-                raw_length,
-                stored,
-            } => self.add_chunk(seq, id, raw_length, stored),
-            PackerMsg::Entry { entry, dep } => self.add_entry(entry, dep),
+            PackerMsg::Chunks {
+                input,
+                output,
+                chunks,
+            } => {
+                let mut added = Ok(());
+                for (chunk, stored) in chunks {
+                    let BatchChunk {
+                        seq,
+                        id,
+                        start,
+                        len,
+                    } = chunk;
+                    let stored = match stored {
+                        Stored::Known => None,
+                        Stored::Raw => Some((&input[start..start + len], Compression::Raw)),
+                        Stored::Zstd { start, len } => {
+                            Some((&output[start..start + len], Compression::Zstd))
+                        }
+                    };
+                    added = self.add_chunk(seq, id, len as u32, stored);
+                    if added.is_err() {
+                        break;
+                    }
+                }
+                self.shared.batch_buffers.give(input);
+                self.shared.output_buffers.give(output);
+                added
+            }
+            PackerMsg::Entries(entries) => {
+                for (entry, dep) in entries {
+                    self.add_entry(entry, dep)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -167,7 +198,7 @@ impl<'a> Packer<'a> {
         seq: u64,
         id: ContentId,
         raw_length: u32,
-        stored: Option<(Vec<u8>, Compression)>,
+        stored: Option<(&[u8], Compression)>,
     ) -> Result<(), EngineError> {
         self.received_ahead.insert(seq);
         while self.received_ahead.remove(&self.received_below) {
@@ -186,7 +217,7 @@ impl<'a> Packer<'a> {
         let pack = match (in_session, stored) {
             (Some(pack), _) => pack,
             (None, Some((data, compression))) => {
-                self.open.add(id, &data, raw_length, compression);
+                self.open.add(id, data, raw_length, compression);
                 self.session
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -211,7 +242,8 @@ impl<'a> Packer<'a> {
     }
 
     fn seal_open(&mut self) -> Result<(), EngineError> {
-        let pack = std::mem::take(&mut self.open).seal();
+        let fresh = PackBuilder::with_buffer(self.shared.pack_buffers.take());
+        let pack = std::mem::replace(&mut self.open, fresh).seal();
         let number = self.open_number;
         self.open_number += 1;
         let object = pack_object_name(&pack.id);
@@ -298,8 +330,9 @@ impl<'a> Packer<'a> {
         }
         let input = self.progress.input_bytes.load(Ordering::Relaxed);
         let total = self.progress.total_bytes.load(Ordering::Relaxed);
-        let percent_due =
-            total > 0 && input - self.last_checkpoint_input.min(input) >= (total / 100).max(1);
+        let percent_due = total > 0
+            && input - self.last_checkpoint_input.min(input) >= (total / 100).max(1)
+            && self.last_checkpoint.elapsed() >= PERCENT_MIN_GAP;
         self.interval_due |= self.last_checkpoint.elapsed() >= self.req.checkpoint_interval;
         if !self.interval_due && !percent_due {
             return Ok(());
@@ -361,11 +394,21 @@ impl<'a> Packer<'a> {
             .iter()
             .map(|s| s.reference.clone())
             .collect();
+        // The durable entries of the segment being built become a segment of the set of their
+        // own: the checkpoint names it, and so will the set, so nothing is written twice.
         let tail = (tail_entries > 0).then(|| {
             let (reference, bytes) = self
                 .builder
-                .prefix(tail_entries)
+                .split_off_prefix(tail_entries)
                 .finish(self.req.compression_level);
+            let (max_dep, files, bytes_so_far) = self.builder_deps[tail_entries - 1];
+            self.builder_deps.drain(..tail_entries);
+            self.segments.push(WrittenSegment {
+                reference: reference.clone(),
+                max_dep,
+                files,
+                bytes: bytes_so_far,
+            });
             manifest.push(reference.clone());
             (reference, bytes)
         });

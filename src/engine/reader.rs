@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::backup::{
-    BackupRequest, ChangedFile, ChunkJob, FileOutcome, PackerMsg, Shared, SkippedFile,
+    BackupRequest, BatchChunk, ChangedFile, ChunkBatch, FileOutcome, PackerMsg, Shared, SkippedFile,
 };
 use super::checkpoint::CheckpointInfo;
 use super::chunker::{Chunker, ContentId, MAX_CHUNK, is_zero};
@@ -25,6 +25,10 @@ use crate::source::{DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, W
 pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
 /// Read-ahead buffer of the reader: a few maximal chunks.
 const READ_BUFFER: usize = 4 * MAX_CHUNK;
+/// A batch of chunks goes to the workers once it holds this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+/// Entries go to the packer this many at a time.
+const ENTRY_BATCH: usize = 256;
 
 #[derive(Default)]
 pub(super) struct ReaderOutcome {
@@ -61,7 +65,11 @@ pub(super) struct Reader<'a> {
     pub(super) chunker: Chunker,
     pub(super) buffer: Vec<u8>,
     pub(super) seq: u64,
-    pub(super) chunk_tx: SyncSender<ChunkJob>,
+    /// Chunks not yet handed to the workers.
+    pub(super) batch: Option<ChunkBatch>,
+    /// Entries not yet handed to the packer, with their dependencies.
+    pub(super) entries: Vec<(ManifestEntry, u64)>,
+    pub(super) chunk_tx: SyncSender<ChunkBatch>,
     pub(super) packer_tx: SyncSender<PackerMsg>,
     pub(super) needed_index_files: HashSet<u32>,
     pub(super) outcome: ReaderOutcome,
@@ -122,15 +130,28 @@ impl Reader<'_> {
                 }
             };
             self.progress.finish_file();
-            let msg = PackerMsg::Entry {
-                entry,
-                dep: self.seq,
-            };
-            if self.packer_tx.send(msg).is_err() {
+            self.entries.push((entry, self.seq));
+            if self.entries.len() >= ENTRY_BATCH && !self.flush() {
                 return Ok(());
             }
         }
+        self.flush();
         Ok(())
+    }
+
+    /// Hands the pending chunks to the workers and the pending entries to the packer; false
+    /// once the pipeline has stopped.
+    fn flush(&mut self) -> bool {
+        if let Some(batch) = self.batch.take()
+            && self.send_batch(batch).is_err()
+        {
+            return false;
+        }
+        if self.entries.is_empty() {
+            return true;
+        }
+        let entries = std::mem::take(&mut self.entries);
+        self.packer_tx.send(PackerMsg::Entries(entries)).is_ok()
     }
 
     fn unreadable(&mut self, path: PathBuf, source: std::io::Error) -> Result<(), EngineError> {
@@ -338,26 +359,53 @@ impl Reader<'_> {
             id,
             length: len as u32,
         });
-        let job = ChunkJob {
+        // A batch is either small chunks adding up to about a MiB or one big chunk, so its
+        // buffer stays small.
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| b.data.len() + len > BATCH_BYTES)
+        {
+            let batch = self.batch.take().expect("checked just above");
+            self.send_batch(batch)?;
+        }
+        let batch = self.batch.get_or_insert_with(|| ChunkBatch {
+            data: self.shared.batch_buffers.take(),
+            chunks: Vec::new(),
+        });
+        batch.chunks.push(BatchChunk {
             seq: self.seq,
             id,
-            data: data.to_vec(),
-        };
+            start: batch.data.len(),
+            len,
+        });
+        batch.data.extend_from_slice(data);
         self.seq += 1;
-        self.send_chunk(job)
+        if batch.data.len() >= BATCH_BYTES {
+            let batch = self.batch.take().expect("a batch was just filled");
+            self.send_batch(batch)?;
+            // Entries finished before these chunks go along, so checkpoints keep up.
+            if !self.entries.is_empty() {
+                let entries = std::mem::take(&mut self.entries);
+                if self.packer_tx.send(PackerMsg::Entries(entries)).is_err() {
+                    return Err(ReadFailure::Stopped);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Hands a chunk to the compression workers without ever blocking past a cancel: once the
+    /// Hands a batch to the compression workers without ever blocking past a cancel: once the
     /// workers have stopped, nobody drains the channel.
-    fn send_chunk(&self, mut job: ChunkJob) -> Result<(), ReadFailure> {
+    fn send_batch(&self, mut batch: ChunkBatch) -> Result<(), ReadFailure> {
         loop {
-            match self.chunk_tx.try_send(job) {
+            match self.chunk_tx.try_send(batch) {
                 Ok(()) => return Ok(()),
                 Err(std::sync::mpsc::TrySendError::Full(back)) => {
                     if self.shared.stop.is_cancelled() {
                         return Err(ReadFailure::Stopped);
                     }
-                    job = back;
+                    batch = back;
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {

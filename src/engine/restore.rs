@@ -17,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 use zstd::bulk::Decompressor;
@@ -25,7 +26,7 @@ use super::chunker::{ContentId, is_zero};
 use super::error::EngineError;
 use super::index::{ChunkLocation, RepositoryIndex};
 use super::manifest::{Extent, ManifestEntry, ManifestReader};
-use super::pack::{decode_blob, pack_object_name};
+use super::pack::{decode_blob_into, pack_object_name};
 use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::SetDescriptor;
@@ -172,6 +173,8 @@ struct BatchFile {
     entry: ManifestEntry,
     /// All its extents are placed; its metadata is set when the batch ends.
     complete: bool,
+    /// The file exists at its full size (else the batch's workers create it first).
+    created: bool,
 }
 
 #[derive(Debug, Default)]
@@ -294,20 +297,19 @@ impl Restorer<'_> {
                 Err(_) => {}
             }
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| EngineError::io("create file", &path, e))?;
-        file.set_len(entry.size)
-            .map_err(|e| EngineError::io("size file", &path, e))?;
-        drop(file);
+        // Files are created by the batch's workers, in parallel (a delta restore has just
+        // removed what was in the way, so it creates them here, in order).
+        let created = self.method == RestoreMethod::Delta;
+        if created {
+            create_file(&path, entry.size)?;
+        }
         self.summary.files_written += 1;
         let extents = entry.extents.clone();
         self.batch.files.push(BatchFile {
             path,
             entry,
             complete: false,
+            created,
         });
         let mut offset = 0u64;
         for extent in extents {
@@ -334,46 +336,83 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    /// Writes the queued chunks, then sets the metadata of the files that are complete.
+    /// Creates the batch's new files, writes the queued chunks, then sets the metadata of the
+    /// files that are complete: each step spread over the workers.
     fn run_batch(&mut self) -> Result<(), EngineError> {
         let jobs = self.plan_ranges()?;
-        let jobs = Mutex::new(jobs.into_iter());
-        let failure: Mutex<Option<EngineError>> = Mutex::new(None);
         let stop = self.cancel.child_token();
+        let failure: Mutex<Option<EngineError>> = Mutex::new(None);
+        let fail = |e: EngineError| {
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+            stop.cancel();
+        };
         let batch = &self.batch;
-        let (repo, index, progress) = (self.repo, self.index, self.progress);
-        std::thread::scope(|scope| {
-            for _ in 0..self.workers {
-                scope.spawn(|| {
-                    let Ok(mut decompressor) = Decompressor::new() else {
-                        return;
-                    };
-                    loop {
-                        if stop.is_cancelled() {
-                            return;
+        let (repo, index, progress, is_root) = (self.repo, self.index, self.progress, self.is_root);
+        let to_create: Vec<&BatchFile> = batch.files.iter().filter(|f| !f.created).collect();
+        let complete: Vec<&BatchFile> = batch.files.iter().filter(|f| f.complete).collect();
+        // Step 1: create; step 2: write ranges; step 3: metadata of complete files.
+        let next = AtomicUsize::new(0);
+        let run_step = |count: usize, work: &(dyn Fn(usize) -> Result<(), EngineError> + Sync)| {
+            next.store(0, Ordering::Relaxed);
+            std::thread::scope(|scope| {
+                for _ in 0..self.workers.min(count) {
+                    scope.spawn(|| {
+                        loop {
+                            if stop.is_cancelled() {
+                                return;
+                            }
+                            let at = next.fetch_add(1, Ordering::Relaxed);
+                            if at >= count {
+                                return;
+                            }
+                            if let Err(e) = work(at) {
+                                fail(e);
+                                return;
+                            }
                         }
-                        let next = jobs.lock().unwrap_or_else(|p| p.into_inner()).next();
-                        let Some(job) = next else { return };
-                        let done = write_range(
-                            repo,
-                            index,
-                            batch,
-                            &job,
-                            &mut decompressor,
-                            progress,
-                            &stop,
-                        );
-                        if let Err(e) = done {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
-                            stop.cancel();
-                            return;
-                        }
-                    }
-                });
-            }
+                    });
+                }
+            });
+        };
+        run_step(to_create.len(), &|at| {
+            let file = to_create[at];
+            create_file(&file.path, file.entry.size)
+        });
+        let scratch: Mutex<Vec<(Decompressor<'static>, Vec<u8>)>> = Mutex::new(Vec::new());
+        run_step(jobs.len(), &|at| {
+            let taken = scratch.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let (mut decompressor, mut buffer) = match taken {
+                Some(pair) => pair,
+                None => (
+                    Decompressor::new()
+                        .map_err(|e| EngineError::io("set up decompression", "zstd", e))?,
+                    Vec::new(),
+                ),
+            };
+            let done = write_range(
+                repo,
+                index,
+                batch,
+                &jobs[at],
+                &mut decompressor,
+                &mut buffer,
+                progress,
+                &stop,
+            );
+            scratch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((decompressor, buffer));
+            done
+        });
+        run_step(complete.len(), &|at| {
+            let file = complete[at];
+            apply_metadata(&file.path, &file.entry, is_root)?;
+            progress.finish_file();
+            Ok(())
         });
         if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(err);
@@ -382,11 +421,10 @@ impl Restorer<'_> {
             return Err(EngineError::Cancelled);
         }
         self.summary.bytes_written += self.batch.bytes;
-        for file in self.batch.files.iter().filter(|f| f.complete) {
-            apply_metadata(&file.path, &file.entry, self.is_root)?;
-            self.progress.finish_file();
-        }
         self.batch.files.retain(|f| !f.complete);
+        for file in &mut self.batch.files {
+            file.created = true;
+        }
         self.batch.chunks.clear();
         self.batch.bytes = 0;
         Ok(())
@@ -517,6 +555,7 @@ fn write_range(
     batch: &Batch,
     job: &RangeJob,
     decompressor: &mut Decompressor<'static>,
+    scratch: &mut Vec<u8>,
     progress: &Progress,
     stop: &CancellationToken,
 ) -> Result<(), EngineError> {
@@ -542,7 +581,8 @@ fn write_range(
         }
         let at = (location.offset as u64 - job.start) as usize;
         let stored = &bytes[at..at + location.length as usize];
-        let raw = decode_blob(decompressor, &object, &location.blob_entry(*id), stored)?;
+        let entry = location.blob_entry(*id);
+        let raw = decode_blob_into(decompressor, &object, &entry, stored, scratch)?;
         for placement in batch.chunks.get(id).into_iter().flatten() {
             let path = &batch.files[placement.file].path;
             let file = match open_files.entry(placement.file) {
@@ -554,7 +594,7 @@ fn write_range(
                         .map_err(|e| EngineError::io("open restored file", path, e))?,
                 ),
             };
-            file.write_all_at(&raw, placement.offset)
+            file.write_all_at(raw, placement.offset)
                 .map_err(|e| EngineError::io("write restored file", path, e))?;
             progress.add_input(raw.len() as u64);
             progress.add_output(raw.len() as u64);
@@ -596,6 +636,17 @@ fn same_content(path: &Path, entry: &ManifestEntry) -> io::Result<bool> {
         offset = end;
     }
     Ok(true)
+}
+
+/// Creates a new file at its full size (sparse: nothing is written).
+fn create_file(path: &Path, size: u64) -> Result<(), EngineError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| EngineError::io("create file", path, e))?;
+    file.set_len(size)
+        .map_err(|e| EngineError::io("size file", path, e))
 }
 
 fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
