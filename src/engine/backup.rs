@@ -52,7 +52,8 @@ pub struct BackupRequest {
     pub source: PathBuf,
     /// The tenant's previous set: unchanged files reuse its chunks (the set is then `INC`).
     pub parent_set_id: Option<i64>,
-    /// zstd level (1 is fast and usually best for backups).
+    /// zstd level (1 is fast and usually best for backups); 0 stores every blob as it is
+    /// (`backup_compression = none`).
     pub compression_level: i32,
     /// Compression workers; 0 means one per core.
     pub concurrency: usize,
@@ -590,7 +591,13 @@ fn compress_worker(
             } else {
                 let raw = &batch.data[chunk.start..chunk.start + chunk.len];
                 let start = output.len();
-                match compress_chunk_into(&mut compressor, raw, &mut output) {
+                // Level 0 is `backup_compression = none`: every blob is stored as it is.
+                let compressed = if level > 0 {
+                    compress_chunk_into(&mut compressor, raw, &mut output)
+                } else {
+                    Compression::Raw
+                };
+                match compressed {
                     Compression::Raw => Stored::Raw,
                     Compression::Zstd => Stored::Zstd {
                         start,
@@ -875,6 +882,24 @@ mod tests {
             fs::remove_file(source.join(format!("big-{i}"))).unwrap();
         }
         set_mtime(&source, root_mtime);
+        assert_restores_to(&repo, 1, &source, dir.path());
+    }
+
+    #[test]
+    fn level_zero_stores_blobs_uncompressed_and_restores() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir(&source).unwrap();
+        fs::write(source.join("text"), text(9, 4 << 20)).unwrap();
+        let repo = new_repo(&dir.path().join("repo"));
+        let mut req = request(1, &source);
+        req.compression_level = 0;
+        let summary = run_backup(&repo, &req).unwrap();
+        assert!(
+            summary.bytes_written >= 4 << 20,
+            "text must not be compressed at level 0: {} bytes written",
+            summary.bytes_written
+        );
         assert_restores_to(&repo, 1, &source, dir.path());
     }
 
