@@ -214,3 +214,26 @@ async fn wait_for_end(client: &Client) -> String {
     .expect("the stopped job ends within a minute");
     value(client, "SELECT max(job_id) FROM cdb_ob_backup_job_history").await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vanished_source_fails_at_once_without_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, dest) = (tmp.path().join("source"), tmp.path().join("dest"));
+    tree(&source, 50, 2, 1);
+    let first = tmp.path().join("first");
+    copy_tree(&source, &first);
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    // A retry would wait an hour; the time limit of `backup` catches it.
+    setup(&client, &source, &dest, "1h").await;
+    backup(&client).await.unwrap();
+
+    std::fs::remove_dir_all(&source).unwrap();
+    let err = backup(&client).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "58P01", "{err:?}");
+    let message = err.as_db_error().unwrap().message().to_string();
+    assert!(message.contains(&source.display().to_string()), "{message}");
+    assert!(!message.contains("retries"), "{message}");
+    // The set made before still restores.
+    restore_and_compare(&client, "r", None, &first).await;
+}
