@@ -66,6 +66,8 @@ pub fn copy_set(
         }
         index_files.push((index.object.clone(), index.size));
     }
+    // Packs first: an index file may only be written once the packs it lists are durable.
+    let packs = objects.len();
     objects.extend(index_files);
     objects.extend(
         set.manifest
@@ -81,30 +83,81 @@ pub fn copy_set(
         .store(objects.len() as u64, Ordering::Relaxed);
 
     let mut summary = CopySummary::default();
-    for (name, size) in &objects {
-        if cancel.is_cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        if target.backend().size(name)? == Some(*size) {
-            summary.objects_present += 1;
-        } else {
-            let bytes = source.backend().get(name)?;
-            check(name, &bytes, *size)?;
-            target.backend().put(name, &bytes)?;
-            summary.objects_copied += 1;
-            summary.bytes_copied += bytes.len() as u64;
-            progress
-                .output_bytes
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        }
-        progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
-        progress.finished_files.fetch_add(1, Ordering::Relaxed);
+    let (first, rest) = objects.split_at(packs);
+    for phase in [first, rest] {
+        copy_objects(source, target, phase, progress, cancel, &mut summary)?;
     }
     if cancel.is_cancelled() {
         return Err(EngineError::Cancelled);
     }
     write_set(target.backend(), &set)?;
     Ok(summary)
+}
+
+/// How many objects are copied at once: reads, checks and fsyncs of different objects overlap.
+const COPY_THREADS: usize = 4;
+
+/// Copies `objects` (in any order among themselves), each checked, on a few threads; returns
+/// once all are durable in `target`, or at the first failure.
+fn copy_objects(
+    source: &Repository,
+    target: &Repository,
+    objects: &[(String, u64)],
+    progress: &Progress,
+    cancel: &CancellationToken,
+    summary: &mut CopySummary,
+) -> Result<(), EngineError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<EngineError>> = Mutex::new(None);
+    let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let work = || -> Result<(), EngineError> {
+        loop {
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                return Ok(());
+            }
+            let Some((name, size)) = objects.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            if target.backend().size(name)? == Some(*size) {
+                present.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let data = source.backend().get(name)?;
+                check(name, &data, *size)?;
+                target.backend().put(name, &data)?;
+                copied.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                progress
+                    .output_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
+            progress.finished_files.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..COPY_THREADS.min(objects.len().max(1)) {
+            scope.spawn(|| {
+                if let Err(e) = work() {
+                    failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    summary.objects_copied += copied.into_inner();
+    summary.bytes_copied += bytes.into_inner();
+    summary.objects_present += present.into_inner();
+    Ok(())
 }
 
 /// Refuses to copy an object whose bytes are not what its name and size say: packs, index files
