@@ -11,6 +11,7 @@ pub mod sqlstate {
     pub const UNDEFINED_OBJECT: &str = "42704";
     pub const UNDEFINED_TABLE: &str = "42P01";
     pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
     pub const DUPLICATE_OBJECT: &str = "42710";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
@@ -156,6 +157,8 @@ pub fn from_datafusion(e: datafusion::error::DataFusionError) -> SqlError {
             let text = err.to_string();
             let code = if text.contains("No field named") {
                 sqlstate::UNDEFINED_COLUMN
+            } else if text.contains("Ambiguous reference") {
+                sqlstate::AMBIGUOUS_COLUMN
             } else if text.contains("not found") {
                 sqlstate::UNDEFINED_TABLE
             } else {
