@@ -28,12 +28,17 @@ pub struct CopyTask {
 impl Catalog {
     /// The completed copies (copy id ≥ 1) of a set: `(copy_id, path)`.
     pub fn copies_of(&self, set_id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
-        let rows = self.read(
+        self.copies(
             "SELECT copy_id, path FROM backup_set WHERE backup_set_id = ? AND copy_id > 0 \
              AND status = 'COMPLETED' ORDER BY copy_id",
-            &[set_id.into()],
-        )?;
-        Ok(rows
+            set_id,
+        )
+    }
+
+    /// `(copy_id, path)` rows of a copy query on one id.
+    fn copies(&self, sql: &str, id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
+        Ok(self
+            .read(sql, &[id.into()])?
             .into_iter()
             .map(|r| {
                 (
@@ -44,15 +49,20 @@ impl Catalog {
             .collect())
     }
 
+    /// One past the highest copy id a `max(copy_id)` query on one id finds.
+    fn next_id_of(&self, sql: &str, id: i64) -> Result<i64, CatalogError> {
+        let rows = self.read(sql, &[id.into()])?;
+        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
+    }
+
     /// The copy id a new copy of `set_id` takes: one past every copy recorded. A cancelled copy
     /// recorded nothing, so issuing it again gives the same id. (One copy job of a kind runs at
     /// a time, so no two copies in progress take the same id.)
     pub fn next_copy_id(&self, set_id: i64) -> Result<i64, CatalogError> {
-        let rows = self.read(
+        self.next_id_of(
             "SELECT max(copy_id) FROM backup_set WHERE backup_set_id = ?",
-            &[set_id.into()],
-        )?;
-        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
+            set_id,
+        )
     }
 
     /// Records a copy job in SCHEDULE with one SCHEDULE task per set or piece, in one
@@ -199,29 +209,19 @@ impl Catalog {
 
     /// The copies (copy id ≥ 1) of a piece: `(copy_id, path)`.
     pub fn piece_copies(&self, piece_id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
-        let rows = self.read(
+        self.copies(
             "SELECT copy_id, path FROM archive_piece WHERE piece_id = ? AND copy_id > 0 \
              ORDER BY copy_id",
-            &[piece_id.into()],
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r[0].as_i64().unwrap_or(0),
-                    r[1].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect())
+            piece_id,
+        )
     }
 
     /// The copy id a new copy of a piece takes, as [`Catalog::next_copy_id`] for sets.
     pub fn next_piece_copy_id(&self, piece_id: i64) -> Result<i64, CatalogError> {
-        let rows = self.read(
+        self.next_id_of(
             "SELECT max(copy_id) FROM archive_piece WHERE piece_id = ?",
-            &[piece_id.into()],
-        )?;
-        Ok(rows.first().and_then(|r| r[0].as_i64()).unwrap_or(0) + 1)
+            piece_id,
+        )
     }
 
     /// The names of the segments a piece holds, in order.

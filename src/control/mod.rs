@@ -349,10 +349,10 @@ impl Control {
                 tenant: tenant_name,
                 dest,
             } => {
-                let tenant = match tenant_name {
-                    Some(name) => Some(tenant::find(&self.catalog, name)?),
-                    None => None,
-                };
+                let tenant = tenant_name
+                    .as_deref()
+                    .map(|name| tenant::find(&self.catalog, name))
+                    .transpose()?;
                 let job_id = self.executor.start_backup_backupset(
                     selector,
                     tenant.as_ref(),
@@ -379,10 +379,10 @@ impl Control {
                 tenant: tenant_name,
                 dest,
             } => {
-                let tenant = match tenant_name {
-                    Some(name) => Some(tenant::find(&self.catalog, name)?),
-                    None => None,
-                };
+                let tenant = tenant_name
+                    .as_deref()
+                    .map(|name| tenant::find(&self.catalog, name))
+                    .transpose()?;
                 let job_id = self.executor.start_backup_backuppiece(
                     selector,
                     *with_active,

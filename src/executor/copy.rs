@@ -26,6 +26,14 @@ use crate::sql::ast::CopySelector;
 /// The live statuses of a copy job (set copies use BACKUP and CLEAN, piece copies DOING).
 const LIVE: [&str; 4] = ["SCHEDULE", "BACKUP", "CLEAN", "DOING"];
 
+/// A copy job kind as its statements name it (`backup backupset`).
+fn copy_kind_name(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::BackupBackuppiece => "backup backuppiece",
+        _ => "backup backupset",
+    }
+}
+
 /// How one copy task ended.
 enum CopyEnd {
     Copied { comment: String },
@@ -42,18 +50,7 @@ impl Executor {
         tenant: Option<&Tenant>,
         dest: Option<&str>,
     ) -> SqlResult<i64> {
-        if let Some(job) = self
-            .catalog
-            .jobs_in(JobKind::BackupBackupset, &LIVE)?
-            .first()
-        {
-            return Err(SqlError::wrong_state(format!(
-                "backup backupset job {} is running; wait for it or cancel it with ALTER SYSTEM \
-                 CANCEL BACKUP BACKUPSET",
-                job.job_id
-            ))
-            .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
-        }
+        self.refuse_second_copy_job(JobKind::BackupBackupset)?;
         let dest = self.copy_destination(tenant, dest)?;
         let shown_dest = mask_secrets(&dest);
         let sets: Vec<_> = self
@@ -437,17 +434,27 @@ impl Executor {
         Ok(job)
     }
 
+    /// One copy job of each kind at a time.
+    fn refuse_second_copy_job(&self, kind: JobKind) -> SqlResult<()> {
+        match self.catalog.jobs_in(kind, &LIVE)?.first() {
+            Some(job) => Err(SqlError::wrong_state(format!(
+                "{} job {} is running; wait for it or cancel it with ALTER SYSTEM CANCEL {}",
+                copy_kind_name(kind),
+                job.job_id,
+                copy_kind_name(kind).to_ascii_uppercase()
+            ))
+            .with_ob("OB_BACKUP_IN_PROGRESS", 9041)),
+            None => Ok(()),
+        }
+    }
+
     fn running_copy_job(&self, kind: JobKind) -> SqlResult<i64> {
         self.catalog
             .jobs_in(kind, &LIVE)?
             .first()
             .map(|j| j.job_id)
             .ok_or_else(|| {
-                let what = match kind {
-                    JobKind::BackupBackuppiece => "backup backuppiece",
-                    _ => "backup backupset",
-                };
-                SqlError::wrong_state(format!("no {what} job is running"))
+                SqlError::wrong_state(format!("no {} job is running", copy_kind_name(kind)))
                     .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
             })
     }
@@ -462,18 +469,7 @@ impl Executor {
         tenant: Option<&Tenant>,
         dest: Option<&str>,
     ) -> SqlResult<i64> {
-        if let Some(job) = self
-            .catalog
-            .jobs_in(JobKind::BackupBackuppiece, &LIVE)?
-            .first()
-        {
-            return Err(SqlError::wrong_state(format!(
-                "backup backuppiece job {} is running; wait for it or cancel it with ALTER \
-                 SYSTEM CANCEL BACKUP BACKUPPIECE",
-                job.job_id
-            ))
-            .with_ob("OB_BACKUP_IN_PROGRESS", 9041));
-        }
+        self.refuse_second_copy_job(JobKind::BackupBackuppiece)?;
         let dest = self.copy_destination(tenant, dest)?;
         let shown_dest = mask_secrets(&dest);
         let eligible = |status: &str| status == "FROZEN" || (with_active && status == "ACTIVE");

@@ -34,6 +34,21 @@ pub struct IllegalMove {
     pub to: String,
 }
 
+impl IllegalMove {
+    /// `Ok` when the move from `from` to `to` is `legal`, else the refusal naming both: what
+    /// every state machine's transition function returns.
+    fn unless(legal: bool, from: &str, to: &str) -> Result<(), IllegalMove> {
+        if legal {
+            Ok(())
+        } else {
+            Err(IllegalMove {
+                from: from.into(),
+                to: to.into(),
+            })
+        }
+    }
+}
+
 impl fmt::Display for IllegalMove {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a job in state {} cannot move to {}", self.from, self.to)
@@ -88,14 +103,7 @@ impl JobStatus {
                 | (Suspending, Suspended | Canceling | Completed | Failed)
                 | (Suspended, Doing | Canceled | Failed)
         );
-        if legal {
-            Ok(to)
-        } else {
-            Err(IllegalMove {
-                from: self.as_str().into(),
-                to: to.as_str().into(),
-            })
-        }
+        IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
     }
 }
 
@@ -139,14 +147,7 @@ impl TaskStatus {
                 | (Doing, Completed | Failed | Canceled | Suspended)
                 | (Suspended, Doing | Canceled | Failed)
         );
-        if legal {
-            Ok(to)
-        } else {
-            Err(IllegalMove {
-                from: self.as_str().into(),
-                to: to.as_str().into(),
-            })
-        }
+        IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
     }
 }
 
@@ -220,14 +221,7 @@ impl RoundStatus {
                 )
                 | (Stopping, Stop)
         );
-        if legal {
-            Ok(to)
-        } else {
-            Err(IllegalMove {
-                from: self.as_str().into(),
-                to: to.as_str().into(),
-            })
-        }
+        IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
     }
 }
 
@@ -256,14 +250,8 @@ impl PieceStatus {
 
     pub fn transition(self, to: PieceStatus) -> Result<PieceStatus, IllegalMove> {
         use PieceStatus::*;
-        if matches!((self, to), (Active, Freezing) | (Freezing, Frozen)) {
-            Ok(to)
-        } else {
-            Err(IllegalMove {
-                from: self.as_str().into(),
-                to: to.as_str().into(),
-            })
-        }
+        let legal = matches!((self, to), (Active, Freezing) | (Freezing, Frozen));
+        IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
     }
 }
 
@@ -319,14 +307,7 @@ impl CopyStatus {
                 | (Doing, Finish | Cancel)
                 | (Clean, Finish | Cancel)
         );
-        if legal {
-            Ok(to)
-        } else {
-            Err(IllegalMove {
-                from: self.as_str().into(),
-                to: to.as_str().into(),
-            })
-        }
+        IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
     }
 }
 
