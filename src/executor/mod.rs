@@ -117,7 +117,25 @@ impl Executor {
                 )?;
                 continue;
             }
-            for task in self.catalog.tasks_of(job.job_id)? {
+            let tasks = self.catalog.tasks_of(job.job_id)?;
+            if !tasks.is_empty() && tasks.iter().all(|t| t.status == "COMPLETED") {
+                // Every task recorded its result before the server stopped; only the job's own
+                // end was not written yet.
+                let comment = job
+                    .comment
+                    .clone()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| "completed; the server stopped as it ended".into());
+                self.catalog.end_job(
+                    job.job_id,
+                    JobStatus::Completed.as_str(),
+                    0,
+                    None,
+                    &comment,
+                )?;
+                continue;
+            }
+            for task in tasks {
                 if !state::TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
                     self.catalog.end_task(
                         task.task_id,
