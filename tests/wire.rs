@@ -160,14 +160,16 @@ async fn query_cancel_answers_57014_and_keeps_the_session() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
     });
-    let started = std::time::Instant::now();
-    let e = client
-        .simple_query("SELECT count(*) FROM range(1, 100000000000) a")
-        .await
-        .unwrap_err();
+    // The bound only keeps a broken cancel from hanging the suite.
+    let e = tokio::time::timeout(
+        Duration::from_secs(300),
+        client.simple_query("SELECT count(*) FROM range(1, 100000000000) a"),
+    )
+    .await
+    .expect("the cancel request ends the query")
+    .unwrap_err();
     canceller.await.unwrap();
     assert_eq!(sqlstate(&e), "57014");
-    assert!(started.elapsed() < Duration::from_secs(60));
     client.simple_query("SELECT 1").await.unwrap();
 }
 
