@@ -629,3 +629,106 @@ async fn a_set_made_plus_archivelog_restores_with_its_log_on_a_new_server() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validating_a_piece_finds_a_damaged_segment_and_marks_the_piece_broken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    for i in 1..=3 {
+        std::fs::write(log.join(segment_name(i)), segment_bytes(i)).unwrap();
+    }
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        "3",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG WAIT")
+        .await
+        .unwrap();
+    let piece = value(
+        &client,
+        "SELECT piece_id FROM backstop.archive_segment WHERE name = 'seg000001'",
+    )
+    .await;
+
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE = {piece} LEVEL = 'physical' WAIT"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT status || ' ' || type || ' ' || level || ' ' || backup_piece_id \
+             FROM cdb_ob_backup_validate_job_history"
+        )
+        .await,
+        format!("COMPLETED ARCHIVELOG_PIECE physical {piece}")
+    );
+    assert_eq!(
+        value(
+            &client,
+            &format!(
+                "SELECT file_status FROM cdb_ob_archivelog_piece_files WHERE piece_id = {piece}"
+            )
+        )
+        .await,
+        "AVAILABLE"
+    );
+
+    // A flipped byte in the payload: the basic level sees sizes and headers only, the physical
+    // level reads every byte and names the damaged object.
+    let object = tmp.path().join("arch/archive/1001/seg000001");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&object, bytes).unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE {piece} WAIT"
+        ))
+        .await
+        .unwrap();
+    let e = client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE {piece} LEVEL = 'physical' WAIT"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "XX001", "{e:?}");
+    let message = e.as_db_error().unwrap().message().to_string();
+    assert!(message.contains("archive/1001/seg000001"), "{message}");
+    assert_eq!(
+        value(
+            &client,
+            &format!(
+                "SELECT file_status FROM cdb_ob_archivelog_piece_files WHERE piece_id = {piece}"
+            )
+        )
+        .await,
+        "BROKEN"
+    );
+
+    let e = client
+        .batch_execute("ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE 9999")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42704", "{e:?}");
+    let e = client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE {piece} AT 'file:///nowhere'"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42704", "{e:?}");
+}

@@ -306,6 +306,33 @@ impl Catalog {
         Ok(rows.into_iter().next().map(segment))
     }
 
+    /// The segments a piece holds, in name order, as the catalog recorded them.
+    pub fn piece_segments(&self, piece_id: i64) -> Result<Vec<Segment>, CatalogError> {
+        let rows = self.read(
+            &format!(
+                "SELECT {SEGMENT_COLUMNS} FROM archive_segment WHERE piece_id = ? ORDER BY name"
+            ),
+            &[piece_id.into()],
+        )?;
+        Ok(rows.into_iter().map(segment).collect())
+    }
+
+    /// Marks one copy of a piece (0: the original) AVAILABLE or BROKEN after a validation.
+    pub fn set_piece_file_status(
+        &self,
+        piece_id: i64,
+        copy_id: i64,
+        file_status: &str,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE archive_piece SET file_status = ? WHERE piece_id = ? AND copy_id = ?",
+                &[file_status.into(), piece_id.into(), copy_id.into()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Records a segment that is durable in the archive, in the round's ACTIVE piece, and moves
     /// the piece's and the round's counters and checkpoints on. Returns the piece it went into,
     /// or `None` when the round has no ACTIVE piece (it is switching or ending; try again).

@@ -40,6 +40,8 @@ pub struct NewJob {
     pub job_type: Option<String>,
     pub validate_level: Option<String>,
     pub backup_set_id: Option<i64>,
+    /// The archive-log piece the job works on (piece validation).
+    pub piece_id: Option<i64>,
     pub restore_tenant_name: Option<String>,
     pub backup_tenant_name: Option<String>,
     pub backup_tenant_id: Option<i64>,
@@ -64,6 +66,8 @@ pub struct NewTask {
     pub allocate_set: bool,
     /// The set the task works on when it already exists (validate).
     pub backup_set_id: Option<i64>,
+    /// The archive-log piece the task works on (piece validation).
+    pub piece_id: Option<i64>,
     pub path: Option<String>,
     pub total_bytes: Option<i64>,
 }
@@ -200,8 +204,8 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
          job_level, encryption_mode, start_ts, status, result, description, path, stop_mode, \
          restart_pass, job_type, validate_level, restore_tenant_name, backup_tenant_name, \
          backup_tenant_id, backup_dest, restore_target, restore_option, restore_until, set_list, \
-         total_bytes, finish_bytes, comment) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, 'NONE', ?, \
-         'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+         total_bytes, finish_bytes, comment, piece_id) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, \
+         'NONE', ?, 'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         &[
             job_id.into(),
             kind.as_str().into(),
@@ -228,6 +232,7 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
             job.set_list.clone().into(),
             job.total_bytes.into(),
             job.comment.clone().into(),
+            job.piece_id.into(),
         ],
     )?;
     Ok(job_id)
@@ -256,7 +261,8 @@ impl Catalog {
                     "INSERT INTO task (task_id, job_id, tenant_id, incarnation, backup_set_id, \
                      copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
                      file_count, finish_file_count, total_bytes, data_progress, result, path, \
-                     restart_pass) VALUES (?, ?, ?, 1, ?, 0, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, ?)",
+                     restart_pass, piece_id) \
+                     VALUES (?, ?, ?, 1, ?, 0, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, ?, ?)",
                     &[
                         task_id.into(),
                         job_id.into(),
@@ -266,6 +272,7 @@ impl Catalog {
                         task.total_bytes.unwrap_or(0).into(),
                         task.path.clone().into(),
                         job.restart_pass.into(),
+                        task.piece_id.into(),
                     ],
                 )?;
                 out.push(TaskRecord {

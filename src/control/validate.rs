@@ -1,12 +1,14 @@
-//! VALIDATE DATABASE | BACKUPSET n [AT 'uri'] [LEVEL = ...] and CANCEL VALIDATE.
+//! VALIDATE DATABASE | BACKUPSET n | ARCHIVELOG_PIECE n [AT 'uri'] [LEVEL = ...] and CANCEL
+//! VALIDATE.
 
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
+use crate::engine::archive::ExpectedSegment;
 use crate::engine::{Repository, ValidateLevel};
 use crate::error::{SqlError, SqlResult, from_engine};
 use crate::executor::Executor;
-use crate::executor::validate::SetToValidate;
+use crate::executor::validate::{PieceToValidate, SetToValidate, Subject};
 use crate::sql::ast::{self, ValidateTarget};
 
 pub fn start(
@@ -23,10 +25,9 @@ pub fn start(
     let (job_type, wanted) = match target {
         ValidateTarget::Database => ("DATABASE", None),
         ValidateTarget::BackupSet(id) => ("BACKUPSET", Some(*id)),
-        ValidateTarget::ArchivelogPiece(_) => {
-            return Err(SqlError::not_supported(
-                "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE is not supported by this server yet",
-            ));
+        ValidateTarget::ArchivelogPiece(id) => {
+            let piece = piece_to_validate(catalog, *id, at)?;
+            return executor.start_validate("ARCHIVELOG_PIECE", vec![Subject::Piece(piece)], level);
         }
     };
     let mut sets = match at {
@@ -50,7 +51,52 @@ pub fn start(
             )));
         }
     }
-    executor.start_validate(job_type, sets, level)
+    executor.start_validate(
+        job_type,
+        sets.into_iter().map(Subject::Set).collect(),
+        level,
+    )
+}
+
+/// Piece `id` as the catalog knows it: the original, or the copy at `at`.
+fn piece_to_validate(catalog: &Catalog, id: i64, at: Option<&str>) -> SqlResult<PieceToValidate> {
+    let piece = catalog
+        .pieces(None)?
+        .into_iter()
+        .find(|p| p.piece_id == id)
+        .ok_or_else(|| SqlError::undefined(format!("archive log piece {id} does not exist")))?;
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    let (copy_id, dest_uri) = match at {
+        None => (0, piece.path.clone()),
+        Some(uri) if same(uri, &piece.path) => (0, piece.path.clone()),
+        Some(uri) => catalog
+            .piece_copies(id)?
+            .into_iter()
+            .find(|(_, path)| same(uri, path))
+            .ok_or_else(|| {
+                SqlError::undefined(format!(
+                    "archive log piece {id} has no copy at {}",
+                    crate::catalog::mask_secrets(uri)
+                ))
+                .with_hint("CDB_OB_ARCHIVELOG_PIECE_FILES lists each piece's copies and paths")
+            })?,
+    };
+    let segments = catalog
+        .piece_segments(id)?
+        .into_iter()
+        .map(|s| ExpectedSegment {
+            name: s.name,
+            stored_size: s.stored_size.max(0) as u64,
+            hash: s.hash,
+        })
+        .collect();
+    Ok(PieceToValidate {
+        tenant_id: piece.tenant_id,
+        piece_id: id,
+        copy_id,
+        dest_uri,
+        segments,
+    })
 }
 
 /// Every set a destination holds, read from the destination itself.
