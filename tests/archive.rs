@@ -732,3 +732,64 @@ async fn validating_a_piece_finds_a_damaged_segment_and_marks_the_piece_broken()
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42704", "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gap_in_pushed_wal_interrupts_the_round_naming_the_missing_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, tmp.path(), "OPTIONAL").await;
+    client
+        .batch_execute("ALTER SYSTEM ARCHIVELOG TENANT = app")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT status FROM cdb_ob_archivelog",
+        "DOING",
+        Duration::from_secs(30),
+    )
+    .await;
+    // WAL segments of 1 MiB (initdb --wal-segsize=1): the low half wraps after FFF.
+    let wal = tmp.path().join("pg_wal");
+    std::fs::create_dir_all(&wal).unwrap();
+    let push = |name: &str| {
+        let path = wal.join(name);
+        let mut bytes = name.repeat(1 << 20 >> 4).into_bytes();
+        bytes.truncate(1 << 20);
+        bytes.resize(1 << 20, 0);
+        std::fs::write(&path, bytes).unwrap();
+        let out = backstop(
+            server.port,
+            &["archive-push", "--tenant", "app", path.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for name in [
+        "000000010000000000000FFE",
+        "000000010000000000000FFF",
+        "000000010000000100000000",
+        "000000010000000100000000.00000028.backup",
+        "000000010000000100000001",
+    ] {
+        push(name);
+    }
+    assert_eq!(round_status(&client).await, "DOING");
+    push("000000010000000100000004");
+    assert_eq!(round_status(&client).await, "INTERRUPTED");
+    let comment = value(&client, "SELECT comment FROM cdb_ob_archivelog").await;
+    assert!(
+        comment.contains("000000010000000100000002, 000000010000000100000003")
+            && comment.contains("gap"),
+        "{comment}"
+    );
+    // Archiving goes on after the gap; a new timeline after a promotion is not a gap.
+    push("000000010000000100000005");
+    push("00000002.history");
+    push("000000020000000100000009");
+    assert_eq!(archived(&client).await, 9);
+}

@@ -425,6 +425,30 @@ impl Catalog {
         })
     }
 
+    /// The newest segment of a round archived under a name of the same length as `before` and
+    /// ordered before it: the segment `before` follows, when names are counters or WAL names.
+    pub fn segment_before(
+        &self,
+        tenant_id: i64,
+        round_id: i64,
+        before: &str,
+    ) -> Result<Option<String>, CatalogError> {
+        let rows = self.read(
+            "SELECT max(name) FROM archive_segment WHERE tenant_id = ? AND round_id = ? \
+             AND name < ? AND length(name) = length(?)",
+            &[
+                tenant_id.into(),
+                round_id.into(),
+                before.into(),
+                before.into(),
+            ],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|mut r| r.pop()?.into_string()))
+    }
+
     /// The name of the newest segment archived for a tenant, if any.
     pub fn last_segment_name(&self, tenant_id: i64) -> Result<Option<String>, CatalogError> {
         let rows = self.read(

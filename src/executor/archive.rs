@@ -400,7 +400,7 @@ impl Executor {
                 continue;
             }
             if let Some(previous) = high_water.as_deref() {
-                let missing = missing_between(previous, &segment.name, 3);
+                let missing = missing_between(previous, &segment.name, segment.size, 3);
                 if !missing.is_empty() {
                     self.move_round(
                         round,
@@ -566,7 +566,36 @@ impl Executor {
                 format!("cannot read log segment {}: {e}", path.display()),
             )
         })?;
-        self.store_segment(round, &name, &data, close_scn)
+        let outcome = self.store_segment(round, &name, &data, close_scn)?;
+        if outcome == PushOutcome::Archived {
+            self.note_pushed_gap(round, &name, data.len() as u64)?;
+        }
+        Ok(outcome)
+    }
+
+    /// A pushed segment that does not follow the round's previous one (PostgreSQL skipped
+    /// archiving some WAL, or archived it elsewhere) leaves a gap: the round goes INTERRUPTED
+    /// with the missing names in its COMMENT, and goes on archiving what comes.
+    fn note_pushed_gap(&self, round: &Round, name: &str, size: u64) -> SqlResult<()> {
+        let Some(previous) = self
+            .catalog
+            .segment_before(round.tenant_id, round.round_id, name)?
+        else {
+            return Ok(());
+        };
+        let missing = missing_between(&previous, name, size, 3);
+        if !missing.is_empty() {
+            self.move_round(
+                round,
+                RoundStatus::Interrupted,
+                Some(&format!(
+                    "log segment {} was never pushed: the archive has a gap between {previous} \
+                     and {name}",
+                    missing.join(", ")
+                )),
+            )?;
+        }
+        Ok(())
     }
 
     /// `archive-get`: writes an archived segment of `tenant` to `to`, verified. Blocking.
