@@ -129,11 +129,19 @@ impl Catalog {
     }
 
     /// Starts a new round in PREPARE, numbered after the tenant's last one.
+    /// A new id for the rounds one `ALTER SYSTEM ARCHIVELOG` for all tenants starts.
+    pub fn new_cluster_round(&self) -> Result<i64, CatalogError> {
+        self.write(|tx| Catalog::next_id(tx, "archive_cluster_round"))
+    }
+
+    /// Starts a round of a tenant (PREPARE); `cluster_round_id` when a cluster-level
+    /// `ARCHIVELOG` started it.
     pub fn new_round(
         &self,
         tenant_id: i64,
         path: &str,
         piece_switch_interval_us: i64,
+        cluster_round_id: Option<i64>,
     ) -> Result<Round, CatalogError> {
         self.write(|tx| {
             let last = tx.query(
@@ -145,8 +153,8 @@ impl Catalog {
             tx.execute(
                 "INSERT INTO archive_round (tenant_id, dest_id, round_id, incarnation, status, \
                  start_scn, checkpoint_scn, base_piece_id, used_piece_id, piece_switch_interval, \
-                 input_bytes, output_bytes, comment, path, start_ts) \
-                 VALUES (?, ?, ?, 1, 'PREPARE', ?, ?, 0, 0, ?, 0, 0, '', ?, ?)",
+                 input_bytes, output_bytes, comment, path, start_ts, cluster_round_id) \
+                 VALUES (?, ?, ?, 1, 'PREPARE', ?, ?, 0, 0, ?, 0, 0, '', ?, ?, ?)",
                 &[
                     tenant_id.into(),
                     DEST_ID.into(),
@@ -156,6 +164,7 @@ impl Catalog {
                     piece_switch_interval_us.into(),
                     path.into(),
                     now_micros().into(),
+                    cluster_round_id.into(),
                 ],
             )?;
             Ok(Round {

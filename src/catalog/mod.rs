@@ -78,6 +78,7 @@ impl Catalog {
         store.write(&mut |tx| {
             for table in schema::TABLES {
                 tx.execute(&table.create_sql(), &[])?;
+                add_missing_columns(tx, table)?;
             }
             installation_id = init_meta(tx)?;
             seed(tx)
@@ -209,6 +210,28 @@ impl Catalog {
     }
 }
 
+/// Columns added to a table after a catalog was created are added to it on start, empty
+/// (NULL) for the rows it already has: the schema only ever grows by columns.
+fn add_missing_columns(tx: &dyn Txn, table: &schema::TableDef) -> Result<(), CatalogError> {
+    let present: Vec<String> = tx
+        .query(
+            "SELECT name FROM pragma_table_info(?)",
+            &[table.name.into()],
+        )?
+        .into_iter()
+        .filter_map(|mut r| r.pop()?.into_string())
+        .collect();
+    for column in table.columns {
+        if !present.iter().any(|p| p.eq_ignore_ascii_case(column.name)) {
+            tx.execute(
+                &format!("ALTER TABLE {} ADD COLUMN {}", table.name, column.sql()),
+                &[],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn init_meta(tx: &dyn Txn) -> Result<String, CatalogError> {
     let version = tx.query("SELECT value FROM meta WHERE key = 'schema_version'", &[])?;
     match version.first().and_then(|r| r[0].as_str()) {
@@ -303,6 +326,31 @@ fn is_secret_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_made_before_a_column_existed_gains_it_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE archive_round (tenant_id INTEGER, dest_id INTEGER, \
+                 round_id INTEGER, status TEXT, PRIMARY KEY (tenant_id, dest_id, round_id)); \
+                 INSERT INTO archive_round VALUES (1001, 1, 7, 'STOP');",
+            )
+            .unwrap();
+        }
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let rows = catalog
+            .read(
+                "SELECT round_id, status, cluster_round_id, path FROM archive_round",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0].as_i64(), Some(7));
+        assert_eq!(rows[0][1].as_str(), Some("STOP"));
+        assert!(rows[0][2].as_i64().is_none());
+    }
 
     #[test]
     fn secrets_are_masked() {

@@ -26,6 +26,18 @@ pub struct ColumnDef {
     pub ty: ColumnType,
 }
 
+impl ColumnDef {
+    /// The column's SQLite definition: `name TYPE`.
+    pub fn sql(&self) -> String {
+        let ty = match self.ty {
+            ColumnType::Int | ColumnType::Time => "INTEGER",
+            ColumnType::Real => "REAL",
+            ColumnType::Text | ColumnType::Secret => "TEXT",
+        };
+        format!("{} {}", self.name, ty)
+    }
+}
+
 #[derive(Debug)]
 pub struct TableDef {
     pub name: &'static str,
@@ -38,18 +50,7 @@ pub struct TableDef {
 
 impl TableDef {
     pub fn create_sql(&self) -> String {
-        let mut parts: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| {
-                let ty = match c.ty {
-                    ColumnType::Int | ColumnType::Time => "INTEGER",
-                    ColumnType::Real => "REAL",
-                    ColumnType::Text | ColumnType::Secret => "TEXT",
-                };
-                format!("{} {}", c.name, ty)
-            })
-            .collect();
+        let mut parts: Vec<String> = self.columns.iter().map(ColumnDef::sql).collect();
         if !self.constraints.is_empty() {
             parts.push(self.constraints.to_string());
         }
@@ -162,12 +163,14 @@ pub const TABLES: &[TableDef] = &[
         constraints: "PRIMARY KEY (backup_set_id, copy_id)",
         queryable: true,
     },
+    // One row per archive round of a tenant. `cluster_round_id` ties together the rounds one
+    // `ALTER SYSTEM ARCHIVELOG` for all tenants started (the views' TENANT_ID = 1 summary).
     TableDef {
         name: "archive_round",
         columns: cols!(tenant_id: Int, dest_id: Int, round_id: Int, incarnation: Int,
             status: Text, start_scn: Int, checkpoint_scn: Int, base_piece_id: Int,
             used_piece_id: Int, piece_switch_interval: Int, input_bytes: Int, output_bytes: Int,
-            comment: Text, path: Text, start_ts: Time, end_ts: Time),
+            comment: Text, path: Text, start_ts: Time, end_ts: Time, cluster_round_id: Int),
         constraints: "PRIMARY KEY (tenant_id, dest_id, round_id)",
         queryable: true,
     },

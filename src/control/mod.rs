@@ -297,8 +297,9 @@ impl Control {
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::Archivelog { tenants } => {
+                let cluster = !matches!(tenants, Some(crate::sql::ast::TenantScope::List(_)));
                 let tenants = self.archive_scope(tenants, true)?;
-                self.executor.start_archivelog(&tenants)?;
+                self.executor.start_archivelog(&tenants, cluster)?;
                 if command.wait {
                     self.wait_for_rounds(&tenants, &["DOING", "INTERRUPTED", "SUSPEND"])?;
                 }

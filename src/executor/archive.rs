@@ -90,7 +90,9 @@ impl Executor {
 
     /// `ALTER SYSTEM ARCHIVELOG`: a new round for each tenant, refused as a whole when one of them
     /// is already archiving or cannot.
-    pub fn start_archivelog(self: &Arc<Self>, tenants: &[Tenant]) -> SqlResult<()> {
+    /// `cluster` when the statement named no tenant list: the rounds it starts share a cluster
+    /// round, which the views summarise as TENANT_ID = 1.
+    pub fn start_archivelog(self: &Arc<Self>, tenants: &[Tenant], cluster: bool) -> SqlResult<()> {
         let mut starts = Vec::new();
         for tenant in tenants {
             if let Some(round) = self.catalog.latest_round(tenant.id)? {
@@ -115,11 +117,16 @@ impl Executor {
             }
             starts.push((tenant.clone(), self.archive_dest(tenant)?));
         }
+        let cluster_round = if cluster {
+            Some(self.catalog.new_cluster_round()?)
+        } else {
+            None
+        };
         for (tenant, dest) in starts {
             let interval = dest.piece_switch_interval.as_micros() as i64;
-            let round = self
-                .catalog
-                .new_round(tenant.id, &dest.location, interval)?;
+            let round =
+                self.catalog
+                    .new_round(tenant.id, &dest.location, interval, cluster_round)?;
             self.catalog.set_log_mode(tenant.id, "ARCHIVELOG")?;
             tracing::info!(tenant = %tenant.name, round = round.round_id, "archive round started");
             self.spawn_archiver(tenant.id);
