@@ -525,6 +525,42 @@ async fn archive_log_is_copied_continuously_and_stop_pauses_it() {
         Duration::from_secs(60),
     )
     .await;
+    // A round started after START is followed too.
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG WAIT; ALTER SYSTEM ARCHIVELOG WAIT")
+        .await
+        .unwrap();
+    for n in 8..=9u64 {
+        std::fs::write(log.join(format!("seg{n:06}")), noise(n, 1 << 20)).unwrap();
+    }
+    until(
+        &client,
+        "SELECT log_archive_round || ' ' || status FROM cdb_ob_backup_backup_archivelog \
+         WHERE tenant_id = 1001",
+        "2 DOING",
+        Duration::from_secs(60),
+    )
+    .await;
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment WHERE round_id = 2",
+        "2",
+        Duration::from_secs(60),
+    )
+    .await;
+    let round_two = value(
+        &client,
+        "SELECT sum(size) FROM backstop.archive_segment WHERE round_id = 2",
+    )
+    .await;
+    until(
+        &client,
+        "SELECT input_bytes FROM cdb_ob_backup_backup_archivelog WHERE tenant_id = 1001",
+        &round_two,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_pieces_copied(root, "copy");
     // CANCEL ALL BACKUP FORCE ends it.
     client
         .batch_execute("ALTER SYSTEM CANCEL ALL BACKUP FORCE")

@@ -37,20 +37,7 @@ impl Executor {
                     .with_hint("set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path'")
             })?;
         crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
-        let mut rounds = Vec::new();
-        for tenant in self.catalog.user_tenants()? {
-            if let Some(round) = self.catalog.latest_round(tenant.id)? {
-                let first = self
-                    .catalog
-                    .pieces(Some(tenant.id))?
-                    .iter()
-                    .filter(|p| p.round_id == round.round_id)
-                    .map(|p| p.piece_id)
-                    .min()
-                    .unwrap_or(0);
-                rounds.push((tenant.id, round.round_id, first));
-            }
-        }
+        let rounds = self.latest_rounds(|_, _| true)?;
         if rounds.is_empty() {
             return Err(SqlError::wrong_state(
                 "no tenant has archive log to copy: start it with ALTER SYSTEM ARCHIVELOG",
@@ -58,6 +45,53 @@ impl Executor {
         }
         self.catalog.start_log_copies(&rounds, &dest)?;
         self.spawn_log_copier();
+        Ok(())
+    }
+
+    /// The newest round of each tenant that `wanted(tenant_id, round_id)` picks, with the first
+    /// piece of the round: what a continuous copy follows.
+    fn latest_rounds(&self, wanted: impl Fn(i64, i64) -> bool) -> SqlResult<Vec<(i64, i64, i64)>> {
+        let mut rounds = Vec::new();
+        for tenant in self.catalog.user_tenants()? {
+            let Some(round) = self.catalog.latest_round(tenant.id)? else {
+                continue;
+            };
+            if !wanted(tenant.id, round.round_id) {
+                continue;
+            }
+            let first = self
+                .catalog
+                .pieces(Some(tenant.id))?
+                .iter()
+                .filter(|p| p.round_id == round.round_id)
+                .map(|p| p.piece_id)
+                .min()
+                .unwrap_or(0);
+            rounds.push((tenant.id, round.round_id, first));
+        }
+        Ok(rounds)
+    }
+
+    /// While the copy is DOING, rounds started after `START BACKUP ARCHIVELOG` (a tenant that
+    /// began archiving, a new round after NOARCHIVELOG and ARCHIVELOG) are followed too.
+    fn follow_new_rounds(&self) -> SqlResult<()> {
+        let known = self.catalog.log_copies(&["DOING", "PAUSED", "STOP"])?;
+        let Some(path) = known
+            .iter()
+            .find(|c| c.status == "DOING")
+            .map(|c| c.path.clone())
+        else {
+            return Ok(());
+        };
+        let new = self.latest_rounds(|tenant_id, round_id| {
+            !known
+                .iter()
+                .any(|c| c.tenant_id == tenant_id && c.round_id == round_id)
+        })?;
+        if !new.is_empty() {
+            tracing::info!(rounds = ?new, "backup archivelog: following new rounds");
+            self.catalog.start_log_copies(&new, &path)?;
+        }
         Ok(())
     }
 
@@ -95,23 +129,27 @@ impl Executor {
         }
         let executor = self.clone();
         self.runtime.spawn(async move {
-            let mut copied: HashMap<i64, String> = HashMap::new();
+            // The last segment copied, per tenant and round.
+            let mut copied: HashMap<(i64, i64), String> = HashMap::new();
             loop {
+                if let Err(e) = executor.follow_new_rounds() {
+                    tracing::warn!(error = %e, "backup archivelog: cannot follow new rounds");
+                }
                 match executor.catalog.log_copies(&["DOING"]) {
                     Ok(copies) if copies.is_empty() => break,
                     Ok(copies) => {
                         for copy in copies {
-                            let after = copied.get(&copy.tenant_id).cloned();
+                            let key = (copy.tenant_id, copy.round_id);
+                            let after = copied.get(&key).cloned();
                             let ex = executor.clone();
                             let stop = token.clone();
                             let done = tokio::task::spawn_blocking(move || {
                                 ex.copy_new_segments(&copy, after.as_deref(), &stop)
-                                    .map(|last| (copy.tenant_id, last))
                             })
                             .await;
                             match done {
-                                Ok(Ok((tenant_id, Some(last)))) => {
-                                    copied.insert(tenant_id, last);
+                                Ok(Ok(Some(last))) => {
+                                    copied.insert(key, last);
                                 }
                                 Ok(Ok(_)) => {}
                                 Ok(Err(e)) => {
