@@ -1,15 +1,16 @@
 //! Backup of a directory tree into a repository, as one pipeline of bounded channels.
 //!
 //! ```text
-//! walk + read + chunk + hash (calling thread) --chunks--> compress workers --+
+//! walk + read + chunk (calling thread) --chunks--> hash + compress workers --+
 //!        \---------------------- manifest entries, in walk order ----------+--> packer
 //! packer --sealed packs, checkpoints--> writers (own threads) --> destination
 //! ```
 //!
 //! The calling thread walks the source in sorted order, reuses unchanged files from the parent
 //! set or the checkpoint (merge-join on path), and cuts the other files into chunks, skipping
-//! holes and storing zero runs as holes. Workers compress chunks the repository does not have
-//! yet. The packer appends them to packs, writes the manifest segments and decides checkpoints.
+//! holes and storing zero runs as holes. Workers hash every chunk and compress those the
+//! repository does not have yet. The packer appends them to packs, fills the chunk ids into the
+//! entries (in walk order), writes the manifest segments and decides checkpoints.
 //! Writers put packs and checkpoints. Every channel is bounded, so memory stays around a few
 //! packs whatever the tree size. The set becomes visible only at the end: final index file,
 //! then set descriptor, then the checkpoint is dropped.
@@ -40,7 +41,7 @@ use super::reader::{Reader, ReaderOutcome};
 use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use crate::source::scan_totals;
-use crate::storage::Backend;
+use crate::storage::{Backend, Staged};
 
 /// What to back up, where it goes, and how.
 #[derive(Debug, Clone)]
@@ -129,6 +130,7 @@ pub(super) struct ChunkBatch {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BatchChunk {
     pub(super) seq: u64,
+    /// [`ContentId::UNRESOLVED`] until the worker hashes the chunk.
     pub(super) id: ContentId,
     pub(super) start: usize,
     pub(super) len: usize,
@@ -152,9 +154,19 @@ pub(super) enum PackerMsg {
         output: Vec<u8>,
         chunks: Vec<(BatchChunk, Stored)>,
     },
-    /// The next manifest entries in walk order; each is durable once every chunk numbered
-    /// below its `dep` is.
-    Entries(Vec<(ManifestEntry, u64)>),
+    /// The next manifest entries in walk order.
+    Entries(Vec<PendingEntry>),
+}
+
+/// A manifest entry as the reader hands it to the packer.
+pub(super) struct PendingEntry {
+    pub(super) entry: ManifestEntry,
+    /// The entry is durable once every chunk numbered below this is.
+    pub(super) dep: u64,
+    /// For a file the reader cut into chunks: the number of its first chunk. Its chunk extents
+    /// carry [`ContentId::UNRESOLVED`] and are numbered consecutively from here; the packer
+    /// fills in the ids the workers computed.
+    pub(super) first_chunk: Option<u64>,
 }
 
 /// Buffers handed back and forth between the threads of a backup, so their memory is touched
@@ -311,7 +323,7 @@ pub fn backup(
     };
     let level = req.compression_level;
 
-    let (write_tx, write_rx) = mpsc::sync_channel::<WriteJob>(0);
+    let (write_tx, write_rx) = mpsc::sync_channel::<WriteJob>(1);
     let (event_tx, event_rx) = mpsc::channel::<CheckpointInfo>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     spawn_writers(&shared, write_rx, event_tx, done_tx, 2, req);
@@ -476,12 +488,39 @@ fn spawn_writers(
     req: &BackupRequest,
 ) {
     let jobs = Arc::new(Mutex::new(jobs));
+    // Writers stage packs (into the page cache, writeback started) and go on; one committer
+    // makes them durable in order. So writing overlaps the disk instead of waiting for it.
+    let (staged_tx, staged_rx) = mpsc::channel::<(u32, Staged, u64)>();
+    {
+        let (shared, done) = (Arc::clone(shared), done.clone());
+        std::thread::spawn(move || {
+            let _done = done;
+            for (number, staged, len) in staged_rx {
+                if shared.stop.is_cancelled() {
+                    shared.backend.discard(staged);
+                    continue;
+                }
+                match shared.backend.commit(staged) {
+                    Ok(()) => {
+                        shared.bytes_written.fetch_add(len, Ordering::Relaxed);
+                        shared
+                            .durable_packs
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(number);
+                    }
+                    Err(e) => shared.fail(e.into()),
+                }
+            }
+        });
+    }
     for _ in 0..count {
-        let (shared, jobs, events, done) = (
+        let (shared, jobs, events, done, staged_tx) = (
             Arc::clone(shared),
             Arc::clone(&jobs),
             events.clone(),
             done.clone(),
+            staged_tx.clone(),
         );
         let (tenant_id, set_id) = (req.tenant_id, req.set_id);
         std::thread::spawn(move || {
@@ -497,16 +536,15 @@ fn spawn_writers(
                         number,
                         object,
                         data,
-                    } => match shared.put(&object, &data) {
-                        Ok(()) => {
-                            shared
-                                .durable_packs
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(number);
+                    } => match shared.backend.stage(&object, &data) {
+                        Ok(staged) => {
+                            let len = data.len() as u64;
                             shared.pack_buffers.give(data);
+                            if staged_tx.send((number, staged, len)).is_err() {
+                                break;
+                            }
                         }
-                        Err(e) => shared.fail(e),
+                        Err(e) => shared.fail(e.into()),
                     },
                     WriteJob::Checkpoint {
                         index,
@@ -577,10 +615,12 @@ fn compress_worker(
         let Ok(batch) = job else { return };
         let mut output = shared.output_buffers.take();
         let mut chunks = Vec::with_capacity(batch.chunks.len());
-        for chunk in batch.chunks {
+        for mut chunk in batch.chunks {
             if shared.stop.is_cancelled() {
                 return;
             }
+            let raw = &batch.data[chunk.start..chunk.start + chunk.len];
+            chunk.id = ContentId::of(raw);
             let known = repo_index.contains(&chunk.id)
                 || session
                     .lock()
@@ -589,7 +629,6 @@ fn compress_worker(
             let stored = if known {
                 Stored::Known
             } else {
-                let raw = &batch.data[chunk.start..chunk.start + chunk.len];
                 let start = output.len();
                 // Level 0 is `backup_compression = none`: every blob is stored as it is.
                 let compressed = if level > 0 {

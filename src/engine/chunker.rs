@@ -22,6 +22,10 @@ pub const MAX_CHUNK: usize = 4 * 1024 * 1024;
 pub struct ContentId(pub [u8; 32]);
 
 impl ContentId {
+    /// Stands for the id of a chunk whose hash a compression worker has yet to compute; the
+    /// packer replaces it before the entry reaches a manifest.
+    pub(crate) const UNRESOLVED: ContentId = ContentId([0; 32]);
+
     /// The id of `data`.
     pub fn of(data: &[u8]) -> ContentId {
         ContentId(*blake3::hash(data).as_bytes())

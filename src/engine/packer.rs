@@ -6,19 +6,19 @@
 //! numbers grow in walk order the durable entries form a prefix of the walk: what a checkpoint
 //! stores.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::backup::{BackupRequest, BatchChunk, PackerMsg, Shared, Stored, WriteJob};
+use super::backup::{BackupRequest, BatchChunk, PackerMsg, PendingEntry, Shared, Stored, WriteJob};
 use super::checkpoint::Checkpoint;
 use super::chunker::ContentId;
 use super::error::EngineError;
 use super::format::FORMAT_VERSION;
 use super::index::{IndexedPack, RepositoryIndex, encode_index};
-use super::manifest::{ManifestEntry, SegmentBuilder, SegmentRef};
+use super::manifest::{Extent, ManifestEntry, SegmentBuilder, SegmentRef};
 use super::pack::{Compression, PackBuilder, pack_object_name};
 use super::progress::Progress;
 use super::set::ObjectRef;
@@ -69,6 +69,10 @@ pub(super) struct Packer<'a> {
     /// Every chunk numbered below this has been received.
     received_below: u64,
     received_ahead: BTreeSet<u64>,
+    /// The ids the workers computed, by chunk number, until an entry takes them.
+    chunk_ids: BTreeMap<u64, ContentId>,
+    /// Entries whose chunks have not all been received yet, in walk order.
+    waiting: VecDeque<PendingEntry>,
     needed_index_files: HashSet<u32>,
     segments: Vec<WrittenSegment>,
     builder: SegmentBuilder,
@@ -105,6 +109,8 @@ impl<'a> Packer<'a> {
             pending_packs: BTreeMap::new(),
             received_below: 0,
             received_ahead: BTreeSet::new(),
+            chunk_ids: BTreeMap::new(),
+            waiting: VecDeque::new(),
             needed_index_files: HashSet::new(),
             segments: Vec::new(),
             builder: SegmentBuilder::new(),
@@ -182,15 +188,55 @@ impl<'a> Packer<'a> {
                 }
                 self.shared.batch_buffers.give(input);
                 self.shared.output_buffers.give(output);
-                added
+                added?;
+                self.release_entries()
             }
             PackerMsg::Entries(entries) => {
-                for (entry, dep) in entries {
-                    self.add_entry(entry, dep)?;
-                }
-                Ok(())
+                self.waiting.extend(entries);
+                self.release_entries()
             }
         }
+    }
+
+    /// Moves the waiting entries whose chunks have all been received into the manifest, in
+    /// walk order, with their chunk ids filled in.
+    fn release_entries(&mut self) -> Result<(), EngineError> {
+        while self
+            .waiting
+            .front()
+            .is_some_and(|w| w.dep <= self.received_below)
+        {
+            let PendingEntry {
+                mut entry,
+                dep,
+                first_chunk,
+            } = self.waiting.pop_front().expect("checked just above");
+            if let Some(first) = first_chunk {
+                self.resolve_ids(&mut entry, first)?;
+            }
+            self.add_entry(entry, dep)?;
+        }
+        Ok(())
+    }
+
+    /// Fills the ids of a file's chunk extents, numbered from `first`. Numbers below the last
+    /// one taken are forgotten: they belonged to a read of a file that changed and was read
+    /// again.
+    fn resolve_ids(&mut self, entry: &mut ManifestEntry, first: u64) -> Result<(), EngineError> {
+        let mut seq = first;
+        for extent in &mut entry.extents {
+            if let Extent::Chunk { id, .. } = extent {
+                *id = self.chunk_ids.remove(&seq).ok_or_else(|| {
+                    EngineError::corrupt(
+                        &format!("chunk {seq} of {}", String::from_utf8_lossy(&entry.path)),
+                        "its id never came back from the workers (internal error)",
+                    )
+                })?;
+                seq += 1;
+            }
+        }
+        self.chunk_ids = self.chunk_ids.split_off(&seq);
+        Ok(())
     }
 
     fn add_chunk(
@@ -204,6 +250,7 @@ impl<'a> Packer<'a> {
         while self.received_ahead.remove(&self.received_below) {
             self.received_below += 1;
         }
+        self.chunk_ids.insert(seq, id);
         if let Some(location) = self.repo_index.lookup(&id) {
             self.needed_index_files.insert(location.index_file);
             return Ok(());
@@ -262,21 +309,13 @@ impl<'a> Packer<'a> {
         })
     }
 
-    /// Hands a job to the writers without ever blocking past a cancel.
-    fn send_write(&self, mut job: WriteJob) -> Result<(), EngineError> {
-        loop {
-            match self.write_tx.try_send(job) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Full(back)) => {
-                    if self.shared.stop.is_cancelled() {
-                        return Err(EngineError::Cancelled);
-                    }
-                    job = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(TrySendError::Disconnected(_)) => return Err(EngineError::Cancelled),
-            }
+    /// Hands a job to the writers, waiting while they are busy. A stop never leaves this
+    /// waiting: the writers stop with it and drop their queue, which fails the send.
+    fn send_write(&self, job: WriteJob) -> Result<(), EngineError> {
+        if self.shared.stop.is_cancelled() {
+            return Err(EngineError::Cancelled);
         }
+        self.write_tx.send(job).map_err(|_| EngineError::Cancelled)
     }
 
     fn add_entry(&mut self, entry: ManifestEntry, dep: u64) -> Result<(), EngineError> {
@@ -436,6 +475,13 @@ impl<'a> Packer<'a> {
     }
 
     fn finish(&mut self) -> Result<(), EngineError> {
+        self.release_entries()?;
+        if let Some(stuck) = self.waiting.front() {
+            return Err(EngineError::corrupt(
+                &String::from_utf8_lossy(&stuck.entry.path),
+                "some of its chunks never came back from the workers (internal error)",
+            ));
+        }
         if !self.open.is_empty() {
             self.seal_open()?;
         }

@@ -1,5 +1,6 @@
 //! The calling thread's part of a backup: walk the source, reuse unchanged files from the
-//! checkpoint or the parent set, and cut the other files into hashed chunks for the workers.
+//! checkpoint or the parent set, and cut the other files into chunks for the workers (which hash
+//! them).
 //!
 //! Holes are never read and runs of zeroes become zero extents. A file that changes while it is
 //! read (fstat after reading differs from fstat at open) is read again, up to three times.
@@ -11,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::backup::{
-    BackupRequest, BatchChunk, ChangedFile, ChunkBatch, FileOutcome, PackerMsg, Shared, SkippedFile,
+    BackupRequest, BatchChunk, ChangedFile, ChunkBatch, FileOutcome, PackerMsg, PendingEntry,
+    Shared, SkippedFile,
 };
 use super::checkpoint::CheckpointInfo;
 use super::chunker::{Chunker, ContentId, MAX_CHUNK, is_zero};
@@ -51,7 +53,9 @@ enum ReadFailure {
 /// A file read into chunks.
 struct FileRead {
     meta: Metadata,
+    /// Chunk extents carry [`ContentId::UNRESOLVED`]; they are numbered from `first_chunk`.
     extents: Vec<Extent>,
+    first_chunk: u64,
     attempts: u32,
     consistent: bool,
 }
@@ -68,7 +72,7 @@ pub(super) struct Reader<'a> {
     /// Chunks not yet handed to the workers.
     pub(super) batch: Option<ChunkBatch>,
     /// Entries not yet handed to the packer, with their dependencies.
-    pub(super) entries: Vec<(ManifestEntry, u64)>,
+    pub(super) entries: Vec<PendingEntry>,
     pub(super) chunk_tx: SyncSender<ChunkBatch>,
     pub(super) packer_tx: SyncSender<PackerMsg>,
     pub(super) needed_index_files: HashSet<u32>,
@@ -113,24 +117,30 @@ impl Reader<'_> {
                     }
                 },
             };
-            let entry = match walked.meta.kind {
+            let (entry, first_chunk) = match walked.meta.kind {
                 EntryKind::Special => {
                     self.outcome.skipped_special.push(walked.full_path);
                     continue;
                 }
-                EntryKind::Directory | EntryKind::Symlink => plain_entry(&walked, Vec::new()),
+                EntryKind::Directory | EntryKind::Symlink => {
+                    (plain_entry(&walked, Vec::new()), None)
+                }
                 EntryKind::File => {
                     match self.reuse(&walked, checkpoint.as_mut(), parent.as_mut())? {
-                        Some(entry) => entry,
+                        Some(entry) => (entry, None),
                         None => match self.read_file(&walked)? {
-                            Some(entry) => entry,
+                            Some((entry, first_chunk)) => (entry, Some(first_chunk)),
                             None => continue,
                         },
                     }
                 }
             };
             self.progress.finish_file();
-            self.entries.push((entry, self.seq));
+            self.entries.push(PendingEntry {
+                entry,
+                dep: self.seq,
+                first_chunk,
+            });
             if self.entries.len() >= ENTRY_BATCH && !self.flush() {
                 return Ok(());
             }
@@ -206,7 +216,11 @@ impl Reader<'_> {
     }
 
     /// Reads a file into chunks; `Ok(None)` when it vanished or was skipped as unreadable.
-    fn read_file(&mut self, walked: &WalkEntry) -> Result<Option<ManifestEntry>, EngineError> {
+    /// Reads and chunks a file; returns its entry and the number of its first chunk.
+    fn read_file(
+        &mut self,
+        walked: &WalkEntry,
+    ) -> Result<Option<(ManifestEntry, u64)>, EngineError> {
         self.progress
             .set_current_file(Some(walked.full_path.clone()));
         let read = match self.read_consistently(walked) {
@@ -250,7 +264,7 @@ impl Reader<'_> {
         entry.dev = read.meta.dev;
         entry.size = entry.extents.iter().map(Extent::length).sum();
         entry.changed_during_read = !read.consistent;
-        Ok(Some(entry))
+        Ok(Some((entry, read.first_chunk)))
     }
 
     fn read_consistently(&mut self, walked: &WalkEntry) -> Result<FileRead, ReadFailure> {
@@ -258,6 +272,7 @@ impl Reader<'_> {
         loop {
             attempts += 1;
             let file = SourceFile::open(&walked.full_path).map_err(classify_open_error)?;
+            let first_chunk = self.seq;
             let extents = self.read_extents(&file)?;
             let change = file.change_since_open().map_err(ReadFailure::Unreadable)?;
             let consistent = change.is_none();
@@ -265,6 +280,7 @@ impl Reader<'_> {
                 return Ok(FileRead {
                     meta: *file.metadata(),
                     extents,
+                    first_chunk,
                     attempts,
                     consistent,
                 });
@@ -354,7 +370,9 @@ impl Reader<'_> {
             push_zero(extents, len as u64);
             return Ok(());
         }
-        let id = ContentId::of(data);
+        // The worker that compresses the chunk hashes it: hashing here would make this thread,
+        // which walks, reads and cuts alone, the whole pipeline's bottleneck.
+        let id = ContentId::UNRESOLVED;
         extents.push(Extent::Chunk {
             id,
             length: len as u32,
@@ -395,24 +413,13 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Hands a batch to the compression workers without ever blocking past a cancel: once the
-    /// workers have stopped, nobody drains the channel.
-    fn send_batch(&self, mut batch: ChunkBatch) -> Result<(), ReadFailure> {
-        loop {
-            match self.chunk_tx.try_send(batch) {
-                Ok(()) => return Ok(()),
-                Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                    if self.shared.stop.is_cancelled() {
-                        return Err(ReadFailure::Stopped);
-                    }
-                    batch = back;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                    return Err(ReadFailure::Stopped);
-                }
-            }
+    /// Hands a batch to the compression workers, waiting while they are busy. A stop never
+    /// leaves this waiting: the workers stop with it and drop the queue, which fails the send.
+    fn send_batch(&self, batch: ChunkBatch) -> Result<(), ReadFailure> {
+        if self.shared.stop.is_cancelled() {
+            return Err(ReadFailure::Stopped);
         }
+        self.chunk_tx.send(batch).map_err(|_| ReadFailure::Stopped)
     }
 }
 

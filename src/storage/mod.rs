@@ -76,6 +76,38 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn size(&self, name: &str) -> Result<Option<u64>, StorageError>;
     /// Whether the destination root itself exists.
     fn root_exists(&self) -> Result<bool, StorageError>;
+
+    /// Writes `data` for `name` without waiting for the disk: nothing is visible under `name`
+    /// until [`Backend::commit`] has made it durable there. A writer stages many objects while
+    /// one thread commits them in order, so writing overlaps the disk instead of waiting for
+    /// it. Backends without a cheaper path store the object at once.
+    fn stage(&self, name: &str, data: &[u8]) -> Result<Staged, StorageError> {
+        self.put(name, data)?;
+        Ok(Staged {
+            name: name.to_string(),
+            temp: None,
+        })
+    }
+
+    /// Makes a staged object durable under its name; it survives a crash once this returns.
+    fn commit(&self, staged: Staged) -> Result<(), StorageError> {
+        let _ = staged;
+        Ok(())
+    }
+
+    /// Forgets a staged object that will not be committed.
+    fn discard(&self, staged: Staged) {
+        let _ = staged;
+    }
+}
+
+/// An object written by [`Backend::stage`] and not yet committed.
+#[derive(Debug)]
+pub struct Staged {
+    /// The name it gets once committed.
+    pub name: String,
+    /// Where the backend keeps it until then (a temporary file), if anywhere.
+    pub temp: Option<PathBuf>,
 }
 
 /// Opens the destination a URI names. Only `file:///abs/path` is supported so far.
