@@ -3,8 +3,9 @@
 //! The manifest is streamed twice. The first pass creates directories, symlinks and files in
 //! walk order and gathers file contents into batches (bounded in files and bytes); a batch's
 //! chunks are grouped by pack, neighbouring blobs are read with one ranged get, and `concurrency`
-//! threads decode, verify and `pwrite` them. Files are created sparse at their full size, so zero
-//! extents stay holes. The second pass walks the same order with a stack of open directories to
+//! threads decode, verify and `pwrite` them, creating each file on its first write; the thread
+//! that writes a file's last chunk sets its size (so trailing zero extents stay holes) and its
+//! metadata through the same descriptor. Zero extents are never written: they stay holes. The second pass walks the same order with a stack of open directories to
 //! set directory metadata once their children are done and, for `method=delta`, to delete what
 //! the set does not have. A marker file says the target is incomplete until the very end, so a
 //! cancelled or failed restore is recognisable.
@@ -336,8 +337,10 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    /// Creates the batch's new files, writes the queued chunks, then sets the metadata of the
-    /// files that are complete: each step spread over the workers.
+    /// Writes the queued chunks, creating new files as it goes; the thread that writes a
+    /// complete file's last chunk sizes it and sets its metadata through the open descriptor.
+    /// Then the files with nothing to write in this batch are created or finished. Each step is
+    /// spread over the workers.
     fn run_batch(&mut self) -> Result<(), EngineError> {
         let jobs = self.plan_ranges()?;
         let stop = self.cancel.child_token();
@@ -351,9 +354,18 @@ impl Restorer<'_> {
         };
         let batch = &self.batch;
         let (repo, index, progress, is_root) = (self.repo, self.index, self.progress, self.is_root);
-        let to_create: Vec<&BatchFile> = batch.files.iter().filter(|f| !f.created).collect();
-        let complete: Vec<&BatchFile> = batch.files.iter().filter(|f| f.complete).collect();
-        // Step 1: create; step 2: write ranges; step 3: metadata of complete files.
+        // Chunks still to be written into each file in this batch.
+        let unwritten: Vec<AtomicUsize> = batch.files.iter().map(|_| AtomicUsize::new(0)).collect();
+        for placement in batch.chunks.values().flatten() {
+            unwritten[placement.file].fetch_add(1, Ordering::Relaxed);
+        }
+        let idle: Vec<&BatchFile> = batch
+            .files
+            .iter()
+            .zip(&unwritten)
+            .filter(|(f, n)| n.load(Ordering::Relaxed) == 0 && (!f.created || f.complete))
+            .map(|(f, _)| f)
+            .collect();
         let next = AtomicUsize::new(0);
         let run_step = |count: usize, work: &(dyn Fn(usize) -> Result<(), EngineError> + Sync)| {
             next.store(0, Ordering::Relaxed);
@@ -377,11 +389,12 @@ impl Restorer<'_> {
                 }
             });
         };
-        run_step(to_create.len(), &|at| {
-            let file = to_create[at];
-            create_file(&file.path, file.entry.size)
-        });
         let scratch: Mutex<Vec<(Decompressor<'static>, Vec<u8>)>> = Mutex::new(Vec::new());
+        let written = Written {
+            batch,
+            unwritten: &unwritten,
+            is_root,
+        };
         run_step(jobs.len(), &|at| {
             let taken = scratch.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let (mut decompressor, mut buffer) = match taken {
@@ -395,7 +408,7 @@ impl Restorer<'_> {
             let done = write_range(
                 repo,
                 index,
-                batch,
+                &written,
                 &jobs[at],
                 &mut decompressor,
                 &mut buffer,
@@ -408,10 +421,15 @@ impl Restorer<'_> {
                 .push((decompressor, buffer));
             done
         });
-        run_step(complete.len(), &|at| {
-            let file = complete[at];
-            apply_metadata(&file.path, &file.entry, is_root)?;
-            progress.finish_file();
+        run_step(idle.len(), &|at| {
+            let file = idle[at];
+            if !file.created {
+                create_file(&file.path, file.entry.size)?;
+            }
+            if file.complete {
+                apply_metadata(&file.path, &file.entry, is_root)?;
+                progress.finish_file();
+            }
             Ok(())
         });
         if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -548,17 +566,41 @@ impl Restorer<'_> {
     }
 }
 
+/// The batch being written, with what is left to write into each of its files.
+struct Written<'a> {
+    batch: &'a Batch,
+    unwritten: &'a [AtomicUsize],
+    is_root: bool,
+}
+
+impl Written<'_> {
+    /// Counts one chunk of file `at` as written; the last one of a complete file finishes it:
+    /// its size (trailing holes), owner, permissions and mtime, through `file`.
+    fn chunk_written(&self, at: usize, file: &File) -> Result<bool, EngineError> {
+        let entry = &self.batch.files[at];
+        if self.unwritten[at].fetch_sub(1, Ordering::AcqRel) != 1 || !entry.complete {
+            return Ok(false);
+        }
+        file.set_len(entry.entry.size)
+            .map_err(|e| EngineError::io("size file", &entry.path, e))?;
+        apply_file_metadata(file, &entry.path, &entry.entry, self.is_root)?;
+        Ok(true)
+    }
+}
+
 /// Reads one range of a pack and writes each of its blobs wherever the batch needs it.
+#[allow(clippy::too_many_arguments)]
 fn write_range(
     repo: &Repository,
     index: &RepositoryIndex,
-    batch: &Batch,
+    written: &Written<'_>,
     job: &RangeJob,
     decompressor: &mut Decompressor<'static>,
     scratch: &mut Vec<u8>,
     progress: &Progress,
     stop: &CancellationToken,
 ) -> Result<(), EngineError> {
+    let batch = written.batch;
     let (pack_id, _) = index.pack(job.pack);
     let object = pack_object_name(&pack_id);
     let length = (job.end - job.start) as usize;
@@ -587,9 +629,12 @@ fn write_range(
             let path = &batch.files[placement.file].path;
             let file = match open_files.entry(placement.file) {
                 std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+                // A new file is created by whichever thread writes into it first.
                 std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
                     OpenOptions::new()
                         .write(true)
+                        .create(true)
+                        .truncate(false)
                         .open(path)
                         .map_err(|e| EngineError::io("open restored file", path, e))?,
                 ),
@@ -598,6 +643,9 @@ fn write_range(
                 .map_err(|e| EngineError::io("write restored file", path, e))?;
             progress.add_input(raw.len() as u64);
             progress.add_output(raw.len() as u64);
+            if written.chunk_written(placement.file, file)? {
+                progress.finish_file();
+            }
         }
     }
     Ok(())
@@ -666,6 +714,51 @@ fn remove_any(path: &Path) -> Result<(), EngineError> {
     removed.map_err(|e| EngineError::io("remove", path, e))
 }
 
+/// [`apply_metadata`] for a regular file, through a descriptor open on it.
+fn apply_file_metadata(
+    file: &File,
+    path: &Path,
+    entry: &ManifestEntry,
+    is_root: bool,
+) -> Result<(), EngineError> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fd is a valid open descriptor for the duration of each call.
+    if is_root && unsafe { libc::fchown(fd, entry.uid, entry.gid) } != 0 {
+        return Err(EngineError::io(
+            "set owner of",
+            path,
+            io::Error::last_os_error(),
+        ));
+    }
+    file.set_permissions(fs::Permissions::from_mode(entry.mode))
+        .map_err(|e| EngineError::io("set permissions of", path, e))?;
+    let times = mtime_only(entry);
+    // SAFETY: fd is valid and `times` holds exactly the two timespecs futimens reads.
+    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
+        return Err(EngineError::io(
+            "set mtime of",
+            path,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `utimensat` times that leave atime alone and set the entry's mtime.
+fn mtime_only(entry: &ManifestEntry) -> [libc::timespec; 2] {
+    [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: entry.mtime_ns.div_euclid(1_000_000_000) as libc::time_t,
+            tv_nsec: entry.mtime_ns.rem_euclid(1_000_000_000) as libc::c_long,
+        },
+    ]
+}
+
 /// Sets owner (when running as root), permissions and modification time, never following a
 /// symlink. The mtime goes last because the other changes would not move it but writes would.
 fn apply_metadata(path: &Path, entry: &ManifestEntry, is_root: bool) -> Result<(), EngineError> {
@@ -685,16 +778,7 @@ fn apply_metadata(path: &Path, entry: &ManifestEntry, is_root: bool) -> Result<(
         fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))
             .map_err(|e| EngineError::io("set permissions of", path, e))?;
     }
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: entry.mtime_ns.div_euclid(1_000_000_000) as libc::time_t,
-            tv_nsec: entry.mtime_ns.rem_euclid(1_000_000_000) as libc::c_long,
-        },
-    ];
+    let times = mtime_only(entry);
     // SAFETY: c_path is valid and `times` holds exactly the two timespecs utimensat reads.
     let set = unsafe {
         libc::utimensat(

@@ -53,10 +53,20 @@ impl TestServer {
     }
 }
 
+/// Connects, trying again for a while on transport errors: a server that has just bound its
+/// port may still drop the first connections (or a probe may have met a port still in use).
 pub async fn connect_as(port: u16, user: &str, password: &str) -> Client {
-    try_connect_as(port, user, password)
-        .await
-        .expect("connects")
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match try_connect_as(port, user, password).await {
+            Ok(client) => return client,
+            Err(e) if e.as_db_error().is_none() && attempts < 100 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connects: {e:?}"),
+        }
+    }
 }
 
 pub async fn try_connect_as(
