@@ -18,6 +18,9 @@ fn big_tree(root: &Path, files: u64, mib: usize) {
     }
 }
 
+/// Registers the tenants and a destination. The trees are noise, which is stored as it is, so
+/// `backup_net_limit` makes each backup take about a second per 64 MiB however fast the machine:
+/// the statements under test always meet a backup that is running and has checkpoints.
 async fn setup(client: &Client, tenants: &[(&str, &PathBuf)], dest: &Path) {
     for (name, source) in tenants {
         client
@@ -31,7 +34,8 @@ async fn setup(client: &Client, tenants: &[(&str, &PathBuf)], dest: &Path) {
     client
         .batch_execute(&format!(
             "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'; ALTER SYSTEM SET backup_concurrency = 1; \
-             ALTER SYSTEM SET backup_checkpoint_interval = '1s'; ALTER SYSTEM SET backup_checkpoint_min_bytes = '1MB'",
+             ALTER SYSTEM SET backup_checkpoint_interval = '1s'; ALTER SYSTEM SET backup_checkpoint_min_bytes = '1MB'; \
+             ALTER SYSTEM SET backup_net_limit = '64MB'",
             dest.display()
         ))
         .await
@@ -484,7 +488,7 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
     let mut server = ChildServer::start(&data_dir);
     let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
     setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
-    client.batch_execute("ALTER SYSTEM SET backup_restart_delay = '0s'; ALTER SYSTEM SET backup_restart_max_attempts = 100").await.unwrap();
+    client.batch_execute("ALTER SYSTEM SET backup_restart_delay = '0s'; ALTER SYSTEM SET backup_restart_max_attempts = 100; ALTER SYSTEM SET backup_net_limit = '0'").await.unwrap();
     client
         .batch_execute("ALTER SYSTEM BACKUP TENANT a")
         .await

@@ -40,6 +40,7 @@ use super::progress::Progress;
 use super::reader::{Reader, ReaderOutcome};
 use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
+use super::throttle::Throttle;
 use crate::source::scan_totals;
 use crate::storage::{Backend, Staged};
 
@@ -64,6 +65,8 @@ pub struct BackupRequest {
     pub skip_unreadable: bool,
     /// Go on from the checkpoint of (tenant, set) if there is one.
     pub resume: bool,
+    /// Bytes per second written to the destination (`backup_net_limit`); 0 = no limit.
+    pub net_limit: u64,
 }
 
 /// What happened to a file that changed during the backup.
@@ -223,6 +226,7 @@ pub(super) struct Shared {
     pub(super) stop: CancellationToken,
     pub(super) error: Mutex<Option<EngineError>>,
     pub(super) durable_packs: Mutex<HashSet<u32>>,
+    pub(super) throttle: Throttle,
     pub(super) checkpoint_busy: AtomicBool,
     pub(super) bytes_written: AtomicU64,
     /// Chunk batches' data (reader to packer).
@@ -247,6 +251,7 @@ impl Shared {
     }
 
     pub(super) fn put(&self, object: &str, data: &[u8]) -> Result<(), EngineError> {
+        self.throttle.wait(data.len() as u64, &self.stop);
         self.backend.put(object, data)?;
         self.bytes_written
             .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -310,6 +315,7 @@ pub fn backup(
         stop: cancel.child_token(),
         error: Mutex::new(None),
         durable_packs: Mutex::new(HashSet::new()),
+        throttle: Throttle::new(req.net_limit),
         checkpoint_busy: AtomicBool::new(false),
         bytes_written: AtomicU64::new(0),
         batch_buffers: BufferPool::new(4),
@@ -479,6 +485,9 @@ pub fn backup(
     })
 }
 
+/// How many staged packs may wait for the committer.
+const STAGED_PACKS: usize = 4;
+
 fn spawn_writers(
     shared: &Arc<Shared>,
     jobs: Receiver<WriteJob>,
@@ -488,9 +497,11 @@ fn spawn_writers(
     req: &BackupRequest,
 ) {
     let jobs = Arc::new(Mutex::new(jobs));
-    // Writers stage packs (into the page cache, writeback started) and go on; one committer
-    // makes them durable in order. So writing overlaps the disk instead of waiting for it.
-    let (staged_tx, staged_rx) = mpsc::channel::<(u32, Staged, u64)>();
+    // Writers stage packs (into the page cache) and go on; one committer makes them durable in
+    // order, so writing overlaps the disk instead of waiting for it. The committer may lag by a
+    // few packs only: checkpoints follow durability, and a reader far ahead of the disk would
+    // leave a slow destination without any checkpoint until the end.
+    let (staged_tx, staged_rx) = mpsc::sync_channel::<(u32, Staged, u64)>(STAGED_PACKS);
     {
         let (shared, done) = (Arc::clone(shared), done.clone());
         std::thread::spawn(move || {
@@ -536,7 +547,10 @@ fn spawn_writers(
                         number,
                         object,
                         data,
-                    } => match shared.backend.stage(&object, &data) {
+                    } => match {
+                        shared.throttle.wait(data.len() as u64, &shared.stop);
+                        shared.backend.stage(&object, &data)
+                    } {
                         Ok(staged) => {
                             let len = data.len() as u64;
                             shared.pack_buffers.give(data);

@@ -19,6 +19,7 @@ use super::pack::pack_object_name;
 use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::{read_set, write_set};
+use super::throttle::Throttle;
 
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub fn copy_set(
     tenant: &TenantRef,
     set_id: i64,
     progress: &Progress,
+    throttle: &Throttle,
     cancel: &CancellationToken,
 ) -> Result<CopySummary, EngineError> {
     if !target.is_writable() {
@@ -85,7 +87,15 @@ pub fn copy_set(
     let mut summary = CopySummary::default();
     let (first, rest) = objects.split_at(packs);
     for phase in [first, rest] {
-        copy_objects(source, target, phase, progress, cancel, &mut summary)?;
+        copy_objects(
+            source,
+            target,
+            phase,
+            progress,
+            throttle,
+            cancel,
+            &mut summary,
+        )?;
     }
     if cancel.is_cancelled() {
         return Err(EngineError::Cancelled);
@@ -104,6 +114,7 @@ fn copy_objects(
     target: &Repository,
     objects: &[(String, u64)],
     progress: &Progress,
+    throttle: &Throttle,
     cancel: &CancellationToken,
     summary: &mut CopySummary,
 ) -> Result<(), EngineError> {
@@ -128,6 +139,7 @@ fn copy_objects(
             } else {
                 let data = source.backend().get(name)?;
                 check(name, &data, *size)?;
+                throttle.wait(data.len() as u64, cancel);
                 target.backend().put(name, &data)?;
                 copied.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -206,6 +218,7 @@ mod tests {
             &TenantRef::Id(TENANT),
             1,
             &Progress::new(),
+            &Throttle::new(0),
             &cancel,
         )
         .unwrap();
@@ -216,6 +229,7 @@ mod tests {
             &TenantRef::Id(TENANT),
             2,
             &Progress::new(),
+            &Throttle::new(0),
             &cancel,
         )
         .unwrap();
@@ -229,6 +243,7 @@ mod tests {
             &TenantRef::Id(TENANT),
             2,
             &Progress::new(),
+            &Throttle::new(0),
             &cancel,
         )
         .unwrap();
@@ -257,6 +272,7 @@ mod tests {
             &TenantRef::Id(TENANT),
             1,
             &Progress::new(),
+            &Throttle::new(0),
             &CancellationToken::new(),
         )
         .unwrap_err();

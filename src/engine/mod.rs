@@ -23,6 +23,7 @@ mod reader;
 pub mod repository;
 pub mod restore;
 pub mod set;
+pub mod throttle;
 pub mod validate;
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ pub fn request(set_id: i64, source: &Path) -> BackupRequest {
         checkpoint_interval: Duration::from_secs(30),
         skip_unreadable: false,
         resume: false,
+        net_limit: 0,
     }
 }
 

@@ -364,6 +364,16 @@ impl Executor {
         }
     }
 
+    /// `backup_net_limit` for a tenant's work: bytes per second, 0 = no limit.
+    pub(crate) fn net_limit(&self, tenant_id: i64) -> u64 {
+        self.catalog
+            .parameter(tenant_id, "backup_net_limit")
+            .ok()
+            .flatten()
+            .and_then(|v| crate::catalog::parameters::parse_size(&v))
+            .unwrap_or(0)
+    }
+
     pub(crate) fn duration_parameter(
         &self,
         tenant_id: i64,
@@ -613,6 +623,7 @@ impl Executor {
             ),
             skip_unreadable,
             resume,
+            net_limit: self.net_limit(tenant.id),
         };
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(catalog.clone(), task.task_id, progress.clone());

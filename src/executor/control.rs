@@ -213,9 +213,9 @@ impl Executor {
     pub fn cancel_all_force(&self) -> SqlResult<usize> {
         let jobs = self.catalog.unfinished_jobs()?;
         for job in &jobs {
-            if let Some(control) = self.control_of(job.job_id) {
-                control.interrupt(Interrupt::Cancel);
-            }
+            // The catalog first, the workers after: a worker that notices the cancel finds its
+            // job ended already and leaves the force's words in place.
+            let control = self.control_of(job.job_id);
             // Copy jobs speak OceanBase 3.x words.
             let canceled = if job.kind == JobKind::BackupBackupset.as_str() {
                 super::state::CopyStatus::Cancel.as_str()
@@ -238,6 +238,9 @@ impl Executor {
                 Some(sqlstate::QUERY_CANCELED),
                 "canceled by CANCEL ALL BACKUP FORCE",
             )?;
+            if let Some(control) = control {
+                control.interrupt(Interrupt::Cancel);
+            }
             self.running
                 .lock()
                 .expect("running jobs poisoned")

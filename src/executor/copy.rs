@@ -256,6 +256,7 @@ impl Executor {
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(self.catalog.clone(), task.task_id, progress.clone());
         let started = Instant::now();
+        let net_limit = self.net_limit(w.tenant_id);
         let (installation, dest_owned, cancel, engine_progress) = (
             self.catalog.installation_id().to_string(),
             dest.to_string(),
@@ -282,6 +283,7 @@ impl Executor {
                 &TenantRef::Id(w.tenant_id),
                 w.backup_set_id,
                 &engine_progress,
+                &engine::throttle::Throttle::new(net_limit),
                 &cancel,
             )
         })

@@ -113,12 +113,41 @@ pub async fn until(client: &Client, sql: &str, expected: &str, limit: Duration) 
         if got == expected {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{sql} still answers {got}, not {expected}"
-        );
+        if Instant::now() >= deadline {
+            let jobs = dump(
+                client,
+                "SELECT job_id, job_kind, status, comment FROM backstop.job ORDER BY job_id",
+            )
+            .await;
+            let tasks = dump(
+                client,
+                "SELECT task_id, job_id, status, input_bytes, bytes_read, checkpoint_bytes, \
+                 comment FROM backstop.task ORDER BY task_id",
+            )
+            .await;
+            panic!("{sql} still answers {got}, not {expected}\njobs:\n{jobs}\ntasks:\n{tasks}");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Every row of `sql`, one line each, for a failure message.
+async fn dump(client: &Client, sql: &str) -> String {
+    let Ok(rows) = client.simple_query(sql).await else {
+        return String::from("(unreadable)");
+    };
+    rows.iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A backstop server as a child process, for tests that kill it.
