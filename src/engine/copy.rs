@@ -20,7 +20,6 @@ use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::{read_set, write_set};
 use super::throttle::Throttle;
-use crate::storage::Staged;
 
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,11 +104,11 @@ pub fn copy_set(
     Ok(summary)
 }
 
-/// How many objects are copied (and then committed) at once.
+/// How many objects are copied at once: reads, checks and fsyncs of different objects overlap.
 const COPY_THREADS: usize = 4;
 
 /// Copies `objects` (in any order among themselves), each checked, on a few threads; returns
-/// once all are durable in `target`, or at the first failure (leaving none of them behind).
+/// once all are durable in `target`, or at the first failure.
 fn copy_objects(
     source: &Repository,
     target: &Repository,
@@ -123,9 +122,6 @@ fn copy_objects(
     use std::sync::atomic::{AtomicU64, AtomicUsize};
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<EngineError>> = Mutex::new(None);
-    // Objects are staged (written, not yet synced) while the copy goes on, and committed together
-    // at the end of the phase: the disk absorbs them while later objects are read and checked.
-    let staged: Mutex<Vec<Staged>> = Mutex::new(Vec::new());
     let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let work = || -> Result<(), EngineError> {
         loop {
@@ -144,11 +140,7 @@ fn copy_objects(
                 let data = source.backend().get(name)?;
                 check(name, &data, *size)?;
                 throttle.wait(data.len() as u64, cancel);
-                let object = target.backend().stage(name, &data)?;
-                staged
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(object);
+                target.backend().put(name, &data)?;
                 copied.fetch_add(1, Ordering::Relaxed);
                 bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                 progress
@@ -171,49 +163,13 @@ fn copy_objects(
             });
         }
     });
-    let staged = staged.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        for object in staged {
-            target.backend().discard(object);
-        }
         return Err(e);
     }
-    commit_all(target, staged)?;
     summary.objects_copied += copied.into_inner();
     summary.bytes_copied += bytes.into_inner();
     summary.objects_present += present.into_inner();
     Ok(())
-}
-
-/// Makes staged objects durable, a few at a time so that their fsyncs overlap.
-fn commit_all(target: &Repository, staged: Vec<Staged>) -> Result<(), EngineError> {
-    use std::sync::Mutex;
-    let queue = Mutex::new(staged);
-    let failed: Mutex<Option<EngineError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..COPY_THREADS {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
-                    let Some(object) = next else { return };
-                    if let Err(e) = target.backend().commit(object) {
-                        failed
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e.into());
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    for object in queue.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        target.backend().discard(object);
-    }
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// Refuses to copy an object whose bytes are not what its name and size say: packs, index files
