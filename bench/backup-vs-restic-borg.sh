@@ -55,6 +55,8 @@ sqlb() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backsto
 cpu_of() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
 bstep() { # bstep STEP SQL
     local c0 t0 c1 t1
+    # Peak RSS of this step only: "5" resets the kernel's high-water mark (VmHWM).
+    echo 5 > /proc/$server/clear_refs 2>/dev/null || true
     c0=$(cpu_of); t0=$(date +%s.%N)
     sqlb "$2"
     t1=$(date +%s.%N); c1=$(cpu_of)
