@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Profiles the server during one full backup or one restore of the benchmark dataset
+# (bench/make-dataset.sh), the way docs/benchmarks.md's analyses were made:
+#
+#   bench/profile.sh full              # wall, CPU-seconds, peak RSS of the step
+#   PERF=1 bench/profile.sh restore    # and `perf record` of the server (report printed)
+#   THREADS=1 bench/profile.sh full    # and per-thread CPU every 100 ms (which stage waits)
+#
+# Not a test. Restores go to a new folder each time and are left for you to delete: ext4
+# without a journal avoids reusing inodes freed in the last minutes, so creating files right
+# after a large delete is much slower and would be measured instead of backstop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step=${1:-full}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
+cargo build --release --quiet --bins --benches
+backstop=$CARGO_TARGET_DIR/release/backstop
+work=$(pwd)/bench/work/profile
+data=$(pwd)/bench/work/data
+[ -d "$data" ] || bench/make-dataset.sh "$data"
+rm -rf "$work/catalog" "$work/repo"
+mkdir -p "$work"
+port=55477
+BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$backstop" server --listen 127.0.0.1:$port --data-dir "$work/catalog" >/dev/null 2>"$work/log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+export PGPASSWORD=bench
+for _ in $(seq 1 100); do psql -X -q -h 127.0.0.1 -p $port -U admin -d backstop -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>&1; }
+q "CREATE TENANT bench SOURCE = 'dir://$data'"
+q "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$work/repo'"
+find "$data" -type f -exec cat {} + >/dev/null
+cpu() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
+
+case $step in
+    full) sql="ALTER SYSTEM BACKUP TENANT bench WAIT" ;;
+    restore)
+        q "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        sync
+        sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/r-$(date +%s%N)' WAIT" ;;
+    *) echo "usage: $0 full|restore" >&2; exit 2 ;;
+esac
+
+echo 5 > /proc/$server/clear_refs 2>/dev/null || true
+[ -z "${PERF:-}" ] || { perf record -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
+[ -z "${THREADS:-}" ] || { python3 - "$server" > "$work/threads.txt" <<'PY' &
+import os, sys, time
+pid, prev, t0 = sys.argv[1], {}, time.time()
+while os.path.exists(f"/proc/{pid}"):
+    time.sleep(0.1)
+    cur, busy = {}, []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        cur[tid] = int(fields[11]) + int(fields[12])
+        if cur[tid] > prev.get(tid, cur[tid]):
+            busy.append(f"{tid}={cur[tid] - prev[tid]}")
+    prev = cur
+    print(f"{time.time() - t0:5.1f}s ticks={sum(int(b.split('=')[1]) for b in busy):3d} " + " ".join(sorted(busy)), flush=True)
+PY
+threads=$!; }
+c0=$(cpu); t0=$(date +%s.%N)
+q "$sql"
+t1=$(date +%s.%N); c1=$(cpu)
+[ -z "${THREADS:-}" ] || kill $threads
+[ -z "${PERF:-}" ] || { kill -INT $perf; wait $perf || true; }
+echo "$step: wall $(echo "$t1 - $t0" | bc) s, CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(awk '/VmHWM/ {print $2}' /proc/$server/status) kB"
+[ -z "${THREADS:-}" ] || echo "per-thread CPU ticks (10 ms) every 100 ms: $work/threads.txt"
+[ -z "${PERF:-}" ] || perf report -i "$work/perf.data" --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -25
