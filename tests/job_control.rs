@@ -377,8 +377,8 @@ async fn contexts_are_listed_restarted_deleted_and_refused_clearly() {
         .unwrap();
     until(
         &client,
-        "SELECT count(*) FROM cdb_ob_backup_restartable_contexts",
-        "1",
+        "SELECT status FROM cdb_ob_backup_jobs",
+        "SUSPENDED",
         Duration::from_secs(30),
     )
     .await;

@@ -185,6 +185,20 @@ impl Executor {
             .tasks_of(context.job_id)?
             .into_iter()
             .find(|t| t.task_id == context.task_id);
+        // Between a task saving its context and its job reaching SUSPENDED, deleting the context
+        // would leave a suspended job that can never go on.
+        let settling = job.as_ref().is_some_and(|j| {
+            !crate::executor::state::is_job_end(&j.status)
+                && j.status != JobStatus::Suspended.as_str()
+        }) && task
+            .as_ref()
+            .is_some_and(|t| t.status != TaskStatus::Suspended.as_str());
+        if settling {
+            return Err(SqlError::wrong_state(format!(
+                "context {id} is being saved: its job is still stopping"
+            ))
+            .with_hint("try again once the job shows SUSPENDED or has ended"));
+        }
         self.catalog.drop_context(id)?;
         if let (Some(task), Ok(Some(tenant))) =
             (&task, self.catalog.tenant_by_id(context.tenant_id))
