@@ -350,10 +350,7 @@ impl Control {
                 tenant: tenant_name,
                 dest,
             } => {
-                let tenant = tenant_name
-                    .as_deref()
-                    .map(|name| tenant::find(&self.catalog, name))
-                    .transpose()?;
+                let tenant = tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
                 let job_id = self.executor.start_backup_backupset(
                     selector,
                     tenant.as_ref(),
@@ -380,10 +377,7 @@ impl Control {
                 tenant: tenant_name,
                 dest,
             } => {
-                let tenant = tenant_name
-                    .as_deref()
-                    .map(|name| tenant::find(&self.catalog, name))
-                    .transpose()?;
+                let tenant = tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
                 let job_id = self.executor.start_backup_backuppiece(
                     selector,
                     *with_active,

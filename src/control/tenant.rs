@@ -80,6 +80,14 @@ pub fn drop(catalog: &Catalog, name: &str) -> SqlResult<Outcome> {
     Ok(Outcome::Done("DROP TENANT"))
 }
 
+/// The tenant a statement names, when it names one.
+pub fn find_optional(
+    catalog: &Catalog,
+    name: Option<&str>,
+) -> SqlResult<Option<crate::catalog::tenants::Tenant>> {
+    name.map(|name| find(catalog, name)).transpose()
+}
+
 pub fn find(catalog: &Catalog, name: &str) -> SqlResult<crate::catalog::tenants::Tenant> {
     catalog.tenant_by_name(name)?.ok_or_else(|| {
         SqlError::undefined(format!("tenant {name} does not exist"))

@@ -235,7 +235,12 @@ impl<'a> Packer<'a> {
                 seq += 1;
             }
         }
-        self.chunk_ids = self.chunk_ids.split_off(&seq);
+        while let Some(orphan) = self.chunk_ids.first_entry() {
+            if *orphan.key() >= seq {
+                break;
+            }
+            orphan.remove();
+        }
         Ok(())
     }
 

@@ -407,19 +407,13 @@ impl Executor {
                 continue;
             }
             if let Some(previous) = high_water.as_deref() {
-                let missing = missing_between(previous, &segment.name, segment.size, 3);
-                if !missing.is_empty() {
-                    self.move_round(
-                        round,
-                        RoundStatus::Interrupted,
-                        Some(&format!(
-                            "log segment {} is missing from the log source: the archive has a \
-                             gap between {previous} and {}",
-                            missing.join(", "),
-                            segment.name
-                        )),
-                    )?;
-                }
+                self.interrupt_on_gap(
+                    round,
+                    previous,
+                    &segment.name,
+                    segment.size,
+                    "is missing from the log source",
+                )?;
             }
             let path = segment.path.clone();
             let read = tokio::task::spawn_blocking(move || std::fs::read(path))
@@ -584,20 +578,34 @@ impl Executor {
     /// archiving some WAL, or archived it elsewhere) leaves a gap: the round goes INTERRUPTED
     /// with the missing names in its COMMENT, and goes on archiving what comes.
     fn note_pushed_gap(&self, round: &Round, name: &str, size: u64) -> SqlResult<()> {
-        let Some(previous) = self
+        match self
             .catalog
             .segment_before(round.tenant_id, round.round_id, name)?
-        else {
-            return Ok(());
-        };
-        let missing = missing_between(&previous, name, size, 3);
+        {
+            Some(previous) => {
+                self.interrupt_on_gap(round, &previous, name, size, "was never pushed")
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Puts the round in INTERRUPTED, naming the missing segments and saying `how` they went
+    /// missing, when `name` does not follow `previous`.
+    fn interrupt_on_gap(
+        &self,
+        round: &Round,
+        previous: &str,
+        name: &str,
+        size: u64,
+        how: &str,
+    ) -> SqlResult<()> {
+        let missing = missing_between(previous, name, size, 3);
         if !missing.is_empty() {
             self.move_round(
                 round,
                 RoundStatus::Interrupted,
                 Some(&format!(
-                    "log segment {} was never pushed: the archive has a gap between {previous} \
-                     and {name}",
+                    "log segment {} {how}: the archive has a gap between {previous} and {name}",
                     missing.join(", ")
                 )),
             )?;

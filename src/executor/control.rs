@@ -241,23 +241,11 @@ impl Executor {
             if let Some(control) = control {
                 control.interrupt(Interrupt::Cancel);
             }
-            self.running
-                .lock()
-                .expect("running jobs poisoned")
-                .remove(&job.job_id);
-            let _ = self.ended.send(job.job_id);
+            self.finished(job.job_id);
         }
         // The continuous copy of archive log ends too.
         self.catalog.move_log_copies(&["DOING", "PAUSED"], "STOP")?;
-        if let Some(token) = self
-            .archivers
-            .log_copier
-            .lock()
-            .expect("log copier poisoned")
-            .take()
-        {
-            token.cancel();
-        }
+        self.stop_log_copier();
         tracing::warn!(jobs = jobs.len(), "CANCEL ALL BACKUP FORCE");
         Ok(jobs.len())
     }

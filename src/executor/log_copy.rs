@@ -101,6 +101,12 @@ impl Executor {
             return Err(SqlError::wrong_state("backup archivelog is not DOING")
                 .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049));
         }
+        self.stop_log_copier();
+        Ok(())
+    }
+
+    /// Stops the worker of `START BACKUP ARCHIVELOG`, if one runs.
+    pub(super) fn stop_log_copier(&self) {
         if let Some(token) = self
             .archivers
             .log_copier
@@ -110,7 +116,6 @@ impl Executor {
         {
             token.cancel();
         }
-        Ok(())
     }
 
     /// At start, and after START: one worker while any copy is DOING.

@@ -100,28 +100,8 @@ impl Backend for LocalBackend {
     }
 
     fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
-        if let Some(injected) = super::faults::on_put(name) {
-            return Err(self.classify("write", name, injected));
-        }
-        let path = self.path_of(name);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        self.ensure_dir(&dir, name)?;
-        let temp = dir.join(temp_name());
-        let written = (|| -> io::Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)?;
-            file.write_all(data)?;
-            file.sync_all()?;
-            fs::rename(&temp, &path)?;
-            sync_dir(&dir)
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(self.classify("write", name, e));
-        }
-        Ok(())
+        let staged = self.stage(name, data)?;
+        self.commit(staged)
     }
 
     fn get(&self, name: &str) -> Result<Vec<u8>, StorageError> {
