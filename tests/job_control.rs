@@ -529,9 +529,10 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
         .await;
     }
     let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    // The set is complete a moment before its job reaches the history: wait for the job.
     until(
         &client,
-        "SELECT count(*) FROM cdb_ob_backup_set_files",
+        "SELECT count(*) FROM cdb_ob_backup_job_history WHERE status = 'COMPLETED'",
         "1",
         Duration::from_secs(180),
     )
