@@ -518,12 +518,14 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
         server.kill();
         kills += 1;
         server = ChildServer::start(&data_dir);
-        // The next moment is one of the resumed backup: wait for it to run again.
+        // The next moment is one of the resumed backup: wait for it to run again (or to have
+        // finished already, when little was left).
         let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
         until(
             &client,
-            "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
-            "1",
+            "SELECT (SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING') \
+             + (SELECT count(*) FROM cdb_ob_backup_set_files) > 0",
+            "t",
             Duration::from_secs(30),
         )
         .await;
@@ -545,7 +547,11 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
     let last = value(&client, "SELECT status || '|' || restart_pass || '|' || comment FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await;
     if kills > 0 {
         assert!(
-            last.starts_with("COMPLETED|") && last.ends_with("|resumed from checkpoint"),
+            // A kill between the set's end and its job's end finds every task complete: the
+            // restarted server ends the job as COMPLETED with its own words.
+            last.starts_with("COMPLETED|")
+                && (last.ends_with("|resumed from checkpoint")
+                    || last.ends_with("the server stopped as it ended")),
             "{last}"
         );
         let failed = value(
