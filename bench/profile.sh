@@ -5,6 +5,7 @@
 #   bench/profile.sh full              # wall, CPU-seconds, peak RSS of the step
 #   PERF=1 bench/profile.sh restore    # and `perf record` of the server (report printed)
 #   THREADS=1 bench/profile.sh full    # and per-thread CPU every 100 ms (which stage waits)
+#   bench/profile.sh changed           # the incremental after 5% of the files changed
 #
 # Not a test. Restores go to a new folder each time and are left for you to delete: ext4
 # without a journal avoids reusing inodes freed in the last minutes, so creating files right
@@ -38,9 +39,21 @@ case $step in
         q "ALTER SYSTEM BACKUP TENANT bench WAIT"
         sync
         sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/r-$(date +%s%N)' WAIT" ;;
-    *) echo "usage: $0 full|restore" >&2; exit 2 ;;
+    changed)
+        # As the comparison's third step: after a full backup, every 20th file grows a line.
+        q "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        python3 - "$data" <<'PY'
+import os, sys
+files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs)
+for path in files[::20]:
+    with open(path, "ab") as f:
+        f.write(b"changed by the benchmark\n")
+PY
+        sql="ALTER SYSTEM BACKUP INCREMENTAL TENANT bench WAIT" ;;
+    *) echo "usage: $0 full|restore|changed" >&2; exit 2 ;;
 esac
 
+echo "$step: RSS before $(awk '/VmRSS/ {print $2}' /proc/$server/status) kB"
 echo 5 > /proc/$server/clear_refs 2>/dev/null || true
 [ -z "${PERF:-}" ] || { perf record ${PERF_ARGS:-} -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
 [ -z "${THREADS:-}" ] || { python3 - "$server" > "$work/threads.txt" <<'PY' &
@@ -68,5 +81,6 @@ t1=$(date +%s.%N); c1=$(cpu)
 [ -z "${THREADS:-}" ] || kill $threads
 [ -z "${PERF:-}" ] || { kill -INT $perf; wait $perf || true; }
 echo "$step: wall $(echo "$t1 - $t0" | bc) s, CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(awk '/VmHWM/ {print $2}' /proc/$server/status) kB"
+echo "$step: after it $(grep -E 'RssAnon|RssFile' /proc/$server/status | tr -s ' \t\n' ' ')"
 [ -z "${THREADS:-}" ] || echo "per-thread CPU ticks (10 ms) every 100 ms: $work/threads.txt"
 [ -z "${PERF:-}" ] || perf report -i "$work/perf.data" --no-children --sort symbol 2>/dev/null | grep -v '^#' | head -25

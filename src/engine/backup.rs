@@ -355,7 +355,9 @@ pub fn backup(
     };
     let level = req.compression_level;
 
-    let (write_tx, write_rx) = mpsc::sync_channel::<WriteJob>(1);
+    // A pack is handed over only to a free writer: a queued one would be one more pack buffer
+    // alive (8 MiB of peak memory) for no gain, the writers being the queue.
+    let (write_tx, write_rx) = mpsc::sync_channel::<WriteJob>(0);
     let (event_tx, event_rx) = mpsc::channel::<CheckpointInfo>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     spawn_writers(&shared, write_rx, event_tx, done_tx, 2, req);

@@ -25,8 +25,10 @@ use crate::source::{DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, W
 
 /// How many times a file that changes while it is read is read in all.
 pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
-/// Read-ahead buffer of the reader: a few maximal chunks.
-const READ_BUFFER: usize = 4 * MAX_CHUNK;
+/// Read-ahead buffer of the reader: a few maximal chunks. The unused tail (under one maximal
+/// chunk) moves to the front before each refill, so a larger buffer moves fewer bytes and a
+/// smaller one keeps less memory; three chunks move about a third of what is read.
+const READ_BUFFER: usize = 3 * MAX_CHUNK;
 /// A batch of chunks goes to the workers once it holds this many bytes.
 const BATCH_BYTES: usize = 1 << 20;
 /// Entries go to the packer this many at a time.
