@@ -42,7 +42,6 @@ use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use super::throttle::Throttle;
 use crate::source::scan_totals;
-use crate::storage::direct::AlignedBuf;
 use crate::storage::{Backend, Staged};
 
 /// What to back up, where it goes, and how.
@@ -175,37 +174,13 @@ pub(super) struct PendingEntry {
 
 /// Buffers handed back and forth between the threads of a backup, so their memory is touched
 /// once instead of for every chunk and pack (fresh pages cost more than the copies into them).
-pub(super) struct BufferPool<B = Vec<u8>> {
-    free: Mutex<Vec<B>>,
+pub(super) struct BufferPool {
+    free: Mutex<Vec<Vec<u8>>>,
     keep: usize,
 }
 
-/// A buffer a [`BufferPool`] can hand out again.
-pub(super) trait Reusable: Default {
-    fn clear(&mut self);
-    fn capacity(&self) -> usize;
-}
-
-impl Reusable for Vec<u8> {
-    fn clear(&mut self) {
-        Vec::clear(self)
-    }
-    fn capacity(&self) -> usize {
-        Vec::capacity(self)
-    }
-}
-
-impl Reusable for AlignedBuf {
-    fn clear(&mut self) {
-        AlignedBuf::clear(self)
-    }
-    fn capacity(&self) -> usize {
-        AlignedBuf::capacity(self)
-    }
-}
-
-impl<B: Reusable> BufferPool<B> {
-    pub(super) fn new(keep: usize) -> BufferPool<B> {
+impl BufferPool {
+    pub(super) fn new(keep: usize) -> BufferPool {
         BufferPool {
             free: Mutex::new(Vec::new()),
             keep,
@@ -213,7 +188,7 @@ impl<B: Reusable> BufferPool<B> {
     }
 
     /// An empty buffer, with the memory of a returned one when there is one.
-    pub(super) fn take(&self) -> B {
+    pub(super) fn take(&self) -> Vec<u8> {
         self.free
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -221,7 +196,7 @@ impl<B: Reusable> BufferPool<B> {
             .unwrap_or_default()
     }
 
-    pub(super) fn give(&self, mut buffer: B) {
+    pub(super) fn give(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         if free.len() < self.keep && buffer.capacity() > 0 {
@@ -234,7 +209,7 @@ pub(super) enum WriteJob {
     Pack {
         number: u32,
         object: String,
-        data: AlignedBuf,
+        data: Vec<u8>,
     },
     Checkpoint {
         index: Option<(String, Vec<u8>)>,
@@ -259,8 +234,7 @@ pub(super) struct Shared {
     /// Workers' compressed output (worker to packer).
     pub(super) output_buffers: BufferPool,
     /// Packs (packer to writers and back).
-    /// Packs are written with direct I/O, from memory aligned for it.
-    pub(super) pack_buffers: BufferPool<AlignedBuf>,
+    pub(super) pack_buffers: BufferPool,
 }
 
 impl Shared {

@@ -14,8 +14,6 @@
 
 use zstd::bulk::{Compressor, Decompressor};
 
-use crate::storage::direct::AlignedBuf;
-
 use super::chunker::ContentId;
 use super::codec::{Decoder, Encoder};
 use super::error::EngineError;
@@ -202,7 +200,7 @@ pub fn decode_blob_into<'s>(
 /// A pack being filled.
 #[derive(Debug)]
 pub struct PackBuilder {
-    data: AlignedBuf,
+    data: Vec<u8>,
     entries: Vec<BlobEntry>,
 }
 
@@ -210,7 +208,7 @@ pub struct PackBuilder {
 #[derive(Debug)]
 pub struct SealedPack {
     pub id: ContentId,
-    pub data: AlignedBuf,
+    pub data: Vec<u8>,
     pub entries: Vec<BlobEntry>,
 }
 
@@ -222,12 +220,12 @@ impl Default for PackBuilder {
 
 impl PackBuilder {
     pub fn new() -> PackBuilder {
-        PackBuilder::with_buffer(AlignedBuf::new())
+        PackBuilder::with_buffer(Vec::new())
     }
 
     /// A pack that fills `buffer` (cleared; a buffer handed back from an earlier pack keeps its
     /// memory, so no fresh pages are touched per pack).
-    pub fn with_buffer(mut buffer: AlignedBuf) -> PackBuilder {
+    pub fn with_buffer(mut buffer: Vec<u8>) -> PackBuilder {
         buffer.clear();
         PackBuilder {
             data: buffer,
@@ -366,7 +364,7 @@ mod tests {
                 raw
             );
         }
-        let mut damaged = sealed.data.to_vec();
+        let mut damaged = sealed.data.clone();
         damaged[entries[0].offset as usize + 10] ^= 0xff;
         let stored = &damaged[entries[0].offset as usize..][..entries[0].length as usize];
         let err = decode_blob(&mut decompressor, &name, &entries[0], stored).unwrap_err();

@@ -6,62 +6,21 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::direct;
 use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX};
 
 /// A destination that is a directory on a local (or locally mounted) filesystem.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
-    /// Set once the filesystem refused direct I/O; every later object is written buffered.
-    direct_refused: Arc<AtomicBool>,
 }
 
 impl LocalBackend {
     /// A backend rooted at `root`; nothing is touched until the first call.
     pub fn new(root: PathBuf) -> LocalBackend {
-        LocalBackend {
-            root,
-            direct_refused: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// Writes a new file at `temp` with direct I/O; `Ok(false)` when the filesystem does not
-    /// do direct I/O (nothing is left behind then, and it is not tried again).
-    fn write_direct(&self, temp: &Path, data: &[u8]) -> io::Result<bool> {
-        if self.direct_refused.load(Ordering::Relaxed) || !direct::suits_direct(data) {
-            return Ok(false);
-        }
-        let refused = |e: &io::Error| e.raw_os_error() == Some(libc::EINVAL);
-        let file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(temp)
-        {
-            Ok(file) => file,
-            Err(e) if refused(&e) => {
-                let _ = fs::remove_file(temp);
-                self.direct_refused.store(true, Ordering::Relaxed);
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
-        match direct::write_all_direct(&file, data) {
-            Ok(()) => Ok(true),
-            Err(e) if refused(&e) => {
-                drop(file);
-                fs::remove_file(temp)?;
-                self.direct_refused.store(true, Ordering::Relaxed);
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        LocalBackend { root }
     }
 
     /// The destination's root directory.
@@ -149,8 +108,7 @@ impl Backend for LocalBackend {
         fs::read(self.path_of(name)).map_err(|e| self.classify("read", name, e))
     }
 
-    /// Writes a temporary file beside the object's place: large aligned objects (packs) with
-    /// direct I/O, the rest into the page cache.
+    /// Writes a temporary file beside the object's place, into the page cache.
     fn stage(&self, name: &str, data: &[u8]) -> Result<Staged, StorageError> {
         if let Some(injected) = super::faults::on_put(name) {
             return Err(self.classify("write", name, injected));
@@ -160,9 +118,6 @@ impl Backend for LocalBackend {
         self.ensure_dir(&dir, name)?;
         let temp = dir.join(temp_name());
         let written = (|| -> io::Result<()> {
-            if self.write_direct(&temp, data)? {
-                return Ok(());
-            }
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)

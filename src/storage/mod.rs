@@ -5,7 +5,6 @@
 //! whole and ranged gets, listing, deletion and size look-ups. [`local::LocalBackend`] implements
 //! it for `file:///abs/path`; an S3 backend implements the same seven calls.
 
-pub mod direct;
 pub mod faults;
 pub mod local;
 
