@@ -104,11 +104,16 @@ pub fn copy_set(
     Ok(summary)
 }
 
-/// How many objects are copied at once: reads, checks and fsyncs of different objects overlap.
+/// How many objects are read and checked at once.
 const COPY_THREADS: usize = 4;
+/// How many written objects may wait for the committer's fsync (in the page cache, not in our
+/// memory): the disk writes while the next objects are read and checked.
+const STAGED_OBJECTS: usize = 32;
 
 /// Copies `objects` (in any order among themselves), each checked, on a few threads; returns
-/// once all are durable in `target`, or at the first failure.
+/// once all are durable in `target`, or at the first failure. The threads read, check and stage
+/// each object; one committer makes them durable (fsync, rename, folder fsync) as they come, so
+/// reading and checking overlap the disk instead of waiting for it object by object.
 fn copy_objects(
     source: &Repository,
     target: &Repository,
@@ -120,15 +125,24 @@ fn copy_objects(
 ) -> Result<(), EngineError> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, AtomicUsize};
+    use std::sync::mpsc;
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<EngineError>> = Mutex::new(None);
+    let fail = |e: EngineError| {
+        failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    };
+    let has_failed = || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some();
     let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let work = || -> Result<(), EngineError> {
+    let (staged_tx, staged_rx) = mpsc::sync_channel(STAGED_OBJECTS);
+    let work = |staged_tx: mpsc::SyncSender<_>| -> Result<(), EngineError> {
         loop {
             if cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            if has_failed() {
                 return Ok(());
             }
             let Some((name, size)) = objects.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -136,32 +150,50 @@ fn copy_objects(
             };
             if target.backend().size(name)? == Some(*size) {
                 present.fetch_add(1, Ordering::Relaxed);
-            } else {
-                let data = source.backend().get(name)?;
-                check(name, &data, *size)?;
-                throttle.wait(data.len() as u64, cancel);
-                target.backend().put(name, &data)?;
-                copied.fetch_add(1, Ordering::Relaxed);
-                bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                progress
-                    .output_bytes
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
+                progress.finished_files.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
+            let data = source.backend().get(name)?;
+            check(name, &data, *size)?;
+            throttle.wait(data.len() as u64, cancel);
+            let staged = target.backend().stage(name, &data)?;
             progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
-            progress.finished_files.fetch_add(1, Ordering::Relaxed);
+            if staged_tx.send((staged, *size)).is_err() {
+                // The committer stopped at a failure it recorded.
+                return Ok(());
+            }
         }
     };
     std::thread::scope(|scope| {
+        let (copied, bytes) = (&copied, &bytes);
+        let committer = scope.spawn(move || {
+            for (staged, size) in staged_rx {
+                if cancel.is_cancelled() || has_failed() {
+                    target.backend().discard(staged);
+                    continue;
+                }
+                match target.backend().commit(staged) {
+                    Ok(()) => {
+                        copied.fetch_add(1, Ordering::Relaxed);
+                        bytes.fetch_add(size, Ordering::Relaxed);
+                        progress.output_bytes.fetch_add(size, Ordering::Relaxed);
+                        progress.finished_files.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => fail(e.into()),
+                }
+            }
+        });
         for _ in 0..COPY_THREADS.min(objects.len().max(1)) {
+            let staged_tx = staged_tx.clone();
             scope.spawn(|| {
-                if let Err(e) = work() {
-                    failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
+                if let Err(e) = work(staged_tx) {
+                    fail(e);
                 }
             });
         }
+        drop(staged_tx);
+        let _ = committer.join();
     });
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
