@@ -492,7 +492,34 @@ impl Restorer<'_> {
             }
             jobs.extend(current);
         }
-        Ok(jobs)
+        Ok(self.interleave_by_file(jobs))
+    }
+
+    /// Orders the jobs so that the ones taken at the same moment by different threads write
+    /// different files where the batch has several: a filesystem writes one file at a time (the
+    /// inode lock), and in pack order the threads would mostly queue on the same large file.
+    /// Each file's jobs keep their pack order.
+    fn interleave_by_file(&self, jobs: Vec<RangeJob>) -> Vec<RangeJob> {
+        let first_file = |job: &RangeJob| {
+            job.blobs
+                .first()
+                .and_then(|(id, _)| self.batch.chunks.get(id))
+                .and_then(|placements| placements.first())
+                .map_or(usize::MAX, |p| p.file)
+        };
+        let mut by_file: BTreeMap<usize, std::collections::VecDeque<RangeJob>> = BTreeMap::new();
+        for job in jobs {
+            by_file.entry(first_file(&job)).or_default().push_back(job);
+        }
+        let mut queues: Vec<_> = by_file.into_values().collect();
+        let mut ordered = Vec::with_capacity(queues.iter().map(|q| q.len()).sum());
+        while !queues.is_empty() {
+            for queue in &mut queues {
+                ordered.extend(queue.pop_front());
+            }
+            queues.retain(|q| !q.is_empty());
+        }
+        ordered
     }
 
     /// Second pass: directory metadata once their children are done and, for delta, removal
