@@ -1006,8 +1006,12 @@ mod tests {
 
         req.resume = true;
         let resumed = run_backup(&repo, &req).unwrap();
-        // files_done counts the root directory too.
-        assert!(resumed.files_resumed >= stored - 1, "{resumed:?}");
+        // files_done counts the root directory too, and the slow file when a slow disk held
+        // the first checkpoint back until the reader was past it: that file is gone now.
+        assert!(
+            resumed.files_resumed >= stored.saturating_sub(2) && resumed.files_resumed >= 1,
+            "{resumed:?} after a checkpoint of {stored} entries"
+        );
         assert_eq!(resumed.files_read + resumed.files_resumed, 40);
         assert_eq!(resumed.bytes_read, resumed.files_read << 20);
         assert!(
