@@ -42,7 +42,7 @@ use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use super::throttle::Throttle;
 use crate::source::scan_totals;
-use crate::storage::{Backend, Staged};
+use crate::storage::{Backend, STAGE_AHEAD, Staged, commit_staged};
 
 /// What to back up, where it goes, and how.
 #[derive(Debug, Clone)]
@@ -487,12 +487,6 @@ pub fn backup(
     })
 }
 
-/// How many staged packs (in the page cache, not in our memory) may wait for the committer: 256
-/// MiB of packs. Enough for the disk to write a burst of incompressible data while the cores go
-/// on compressing what follows it (a full backup of the benchmark's dataset took 10-15% less
-/// time than with 4), little enough that checkpoints, which follow durability, stay close.
-const STAGED_PACKS: usize = 32;
-
 fn spawn_writers(
     shared: &Arc<Shared>,
     jobs: Receiver<WriteJob>,
@@ -504,30 +498,27 @@ fn spawn_writers(
     let jobs = Arc::new(Mutex::new(jobs));
     // Writers stage packs (into the page cache) and go on; one committer makes them durable in
     // order, so writing overlaps the disk instead of waiting for it. The committer may lag by
-    // STAGED_PACKS only: checkpoints follow durability, and a reader far ahead of the disk would
+    // STAGE_AHEAD only: checkpoints follow durability, and a reader far ahead of the disk would
     // leave a slow destination without any checkpoint until the end.
-    let (staged_tx, staged_rx) = mpsc::sync_channel::<(u32, Staged, u64)>(STAGED_PACKS);
+    let (staged_tx, staged_rx) = mpsc::sync_channel::<(Staged, (u32, u64))>(STAGE_AHEAD);
     {
         let (shared, done) = (Arc::clone(shared), done.clone());
         std::thread::spawn(move || {
             let _done = done;
-            for (number, staged, len) in staged_rx {
-                if shared.stop.is_cancelled() {
-                    shared.backend.discard(staged);
-                    continue;
-                }
-                match shared.backend.commit(staged) {
-                    Ok(()) => {
-                        shared.bytes_written.fetch_add(len, Ordering::Relaxed);
-                        shared
-                            .durable_packs
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(number);
-                    }
-                    Err(e) => shared.fail(e.into()),
-                }
-            }
+            commit_staged(
+                shared.backend.as_ref(),
+                staged_rx,
+                || !shared.stop.is_cancelled(),
+                |(number, len)| {
+                    shared.bytes_written.fetch_add(len, Ordering::Relaxed);
+                    shared
+                        .durable_packs
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(number);
+                },
+                |e| shared.fail(e.into()),
+            );
         });
     }
     for _ in 0..count {
@@ -559,7 +550,7 @@ fn spawn_writers(
                         Ok(staged) => {
                             let len = data.len() as u64;
                             shared.pack_buffers.give(data);
-                            if staged_tx.send((number, staged, len)).is_err() {
+                            if staged_tx.send((staged, (number, len))).is_err() {
                                 break;
                             }
                         }
@@ -1047,58 +1038,5 @@ mod tests {
             run_backup(&read_only, &request(3, &source)),
             Err(EngineError::ReadOnly { .. })
         ));
-    }
-}
-
-#[cfg(test)]
-mod throughput {
-    use super::*;
-    use crate::engine::restore::{RestoreMethod, restore};
-    use crate::engine::testkit::*;
-    use std::time::Instant;
-
-    /// Measures backup, unchanged incremental and restore of the tree named by
-    /// `BACKSTOP_BENCH_TREE`: `cargo test --release throughput -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a measurement, not a test: needs a generated tree"]
-    fn measure_throughput() {
-        let Ok(tree) = std::env::var("BACKSTOP_BENCH_TREE") else {
-            return;
-        };
-        let source = PathBuf::from(tree);
-        let scratch = tempfile::tempdir().unwrap();
-        let repo = new_repo(&scratch.path().join("repo"));
-        let started = Instant::now();
-        let full = run_backup(&repo, &request(1, &source)).unwrap();
-        let full_time = started.elapsed();
-        let mb = full.total_bytes as f64 / 1e6;
-        println!(
-            "full backup: {mb:.0} MB in {full_time:?} = {:.0} MB/s, stored {:.0} MB",
-            mb / full_time.as_secs_f64(),
-            full.bytes_written as f64 / 1e6
-        );
-        let mut req = request(2, &source);
-        req.parent_set_id = Some(1);
-        let started = Instant::now();
-        run_backup(&repo, &req).unwrap();
-        println!("unchanged incremental: {:?}", started.elapsed());
-        let target = scratch.path().join("target");
-        let started = Instant::now();
-        restore(
-            &repo,
-            &TenantRef::Id(TENANT),
-            1,
-            &target,
-            RestoreMethod::Full,
-            2,
-            &Progress::new(),
-            &CancellationToken::new(),
-        )
-        .unwrap();
-        let restore_time = started.elapsed();
-        println!(
-            "restore: {restore_time:?} = {:.0} MB/s",
-            mb / restore_time.as_secs_f64()
-        );
     }
 }

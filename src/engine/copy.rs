@@ -20,6 +20,7 @@ use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::{read_set, write_set};
 use super::throttle::Throttle;
+use crate::storage::{STAGE_AHEAD, commit_staged};
 
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,9 +107,6 @@ pub fn copy_set(
 
 /// How many objects are read and checked at once.
 const COPY_THREADS: usize = 4;
-/// How many written objects may wait for the committer's fsync (in the page cache, not in our
-/// memory): the disk writes while the next objects are read and checked.
-const STAGED_OBJECTS: usize = 32;
 
 /// Copies `objects` (in any order among themselves), each checked, on a few threads; returns
 /// once all are durable in `target`, or at the first failure. The threads read, check and stage
@@ -136,7 +134,7 @@ fn copy_objects(
     };
     let has_failed = || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some();
     let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let (staged_tx, staged_rx) = mpsc::sync_channel(STAGED_OBJECTS);
+    let (staged_tx, staged_rx) = mpsc::sync_channel(STAGE_AHEAD);
     let work = |staged_tx: mpsc::SyncSender<_>| -> Result<(), EngineError> {
         loop {
             if cancel.is_cancelled() {
@@ -168,21 +166,18 @@ fn copy_objects(
     std::thread::scope(|scope| {
         let (copied, bytes) = (&copied, &bytes);
         let committer = scope.spawn(move || {
-            for (staged, size) in staged_rx {
-                if cancel.is_cancelled() || has_failed() {
-                    target.backend().discard(staged);
-                    continue;
-                }
-                match target.backend().commit(staged) {
-                    Ok(()) => {
-                        copied.fetch_add(1, Ordering::Relaxed);
-                        bytes.fetch_add(size, Ordering::Relaxed);
-                        progress.output_bytes.fetch_add(size, Ordering::Relaxed);
-                        progress.finished_files.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => fail(e.into()),
-                }
-            }
+            commit_staged(
+                target.backend(),
+                staged_rx,
+                || !cancel.is_cancelled() && !has_failed(),
+                |size| {
+                    copied.fetch_add(1, Ordering::Relaxed);
+                    bytes.fetch_add(size, Ordering::Relaxed);
+                    progress.output_bytes.fetch_add(size, Ordering::Relaxed);
+                    progress.finished_files.fetch_add(1, Ordering::Relaxed);
+                },
+                |e| fail(e.into()),
+            )
         });
         for _ in 0..COPY_THREADS.min(objects.len().max(1)) {
             let staged_tx = staged_tx.clone();

@@ -101,6 +101,35 @@ pub trait Backend: Send + Sync + fmt::Debug {
     }
 }
 
+/// How many staged objects may wait for [`commit_staged`]: they sit in the page cache, not in
+/// our memory, and let the disk write a burst while the writers go on (for a backup, 256 MiB of
+/// packs: a full backup of the benchmark's dataset took 10-15% less time than with 4); little
+/// enough that what follows durability (a backup's checkpoints) stays close behind.
+pub const STAGE_AHEAD: usize = 32;
+
+/// The committer of a staging pipeline: commits what the writers staged, in the order it
+/// arrives, until every writer has hung up. Before each commit `keep` says whether the work
+/// goes on; once it does not, the rest is discarded. `committed` hears what each commit carried;
+/// `failed` hears each failed commit (its temporary file is gone then).
+pub fn commit_staged<T>(
+    backend: &dyn Backend,
+    staged: std::sync::mpsc::Receiver<(Staged, T)>,
+    keep: impl Fn() -> bool,
+    mut committed: impl FnMut(T),
+    mut failed: impl FnMut(StorageError),
+) {
+    for (object, carried) in staged {
+        if !keep() {
+            backend.discard(object);
+            continue;
+        }
+        match backend.commit(object) {
+            Ok(()) => committed(carried),
+            Err(e) => failed(e),
+        }
+    }
+}
+
 /// An object written by [`Backend::stage`] and not yet committed.
 #[derive(Debug)]
 pub struct Staged {
