@@ -7,6 +7,7 @@
 #   bench/backup-vs-restic-borg.sh            # dataset in bench/work/data (made if missing)
 #   SCALE=2 bench/backup-vs-restic-borg.sh    # a bigger dataset (remove bench/work first)
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work=$root/bench/work
@@ -45,11 +46,7 @@ find "$data" -type f -exec cat {} + >/dev/null
 bdir=$work/runs/backstop
 mkdir -p "$bdir"
 port=55433
-BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$backstop" server --listen 127.0.0.1:$port --data-dir "$bdir/catalog" >/dev/null 2>"$bdir/log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do psql -X -q -h 127.0.0.1 -p $port -U admin -d backstop -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
-export PGPASSWORD=bench
+start_backstop "$backstop" $port "$bdir"
 sqlb() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>>"$bdir/psql.log" || {
     tail -5 "$bdir/psql.log" >&2; exit 1; }; }
 cpu_of() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }

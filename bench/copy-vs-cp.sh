@@ -4,6 +4,7 @@
 # counts), on the dataset of bench/make-dataset.sh, warm page cache. Prints figures; asserts
 # nothing.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work=$root/bench/work
@@ -18,12 +19,8 @@ rm -rf "$run"
 mkdir -p "$run"
 
 port=55434
-BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$backstop" server --listen 127.0.0.1:$port --data-dir "$run/catalog" >/dev/null 2>"$run/log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-export PGPASSWORD=bench
+start_backstop "$backstop" $port "$run"
 sql() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null; }
-for _ in $(seq 1 100); do psql -X -q -h 127.0.0.1 -p $port -U admin -d backstop -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 sql "CREATE TENANT bench SOURCE = 'dir://$data'"
 sql "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$run/dest'"
 sql "ALTER SYSTEM BACKUP TENANT bench WAIT"

@@ -11,6 +11,7 @@
 # without a journal avoids reusing inodes freed in the last minutes, so creating files right
 # after a large delete is much slower and would be measured instead of backstop.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 step=${1:-full}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
@@ -22,11 +23,7 @@ data=$(pwd)/bench/work/data
 rm -rf "$work/catalog" "$work/repo"
 mkdir -p "$work"
 port=55477
-BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$backstop" server --listen 127.0.0.1:$port --data-dir "$work/catalog" >/dev/null 2>"$work/log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-export PGPASSWORD=bench
-for _ in $(seq 1 100); do psql -X -q -h 127.0.0.1 -p $port -U admin -d backstop -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+start_backstop "$backstop" $port "$work"
 q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>&1; }
 q "CREATE TENANT bench SOURCE = 'dir://$data'"
 q "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$work/repo'"
