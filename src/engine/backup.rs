@@ -42,7 +42,7 @@ use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use super::throttle::Throttle;
 use crate::source::scan_totals;
-use crate::storage::{Backend, STAGE_AHEAD, Staged, commit_staged};
+use crate::storage::{Backend, STAGE_HANDOFF, Staged, commit_staged};
 
 /// What to back up, where it goes, and how.
 #[derive(Debug, Clone)]
@@ -500,7 +500,7 @@ fn spawn_writers(
     // order, so writing overlaps the disk instead of waiting for it. The committer may lag by
     // STAGE_AHEAD only: checkpoints follow durability, and a reader far ahead of the disk would
     // leave a slow destination without any checkpoint until the end.
-    let (staged_tx, staged_rx) = mpsc::sync_channel::<(Staged, (u32, u64))>(STAGE_AHEAD);
+    let (staged_tx, staged_rx) = mpsc::sync_channel::<(Staged, (u32, u64))>(STAGE_HANDOFF);
     {
         let (shared, done) = (Arc::clone(shared), done.clone());
         std::thread::spawn(move || {
@@ -656,8 +656,23 @@ fn compress_worker(
             };
             chunks.push((chunk, stored));
         }
+        // The packer reads the input only for chunks stored raw, and the output only for
+        // compressed ones: a buffer it will not read goes back to its pool now instead of
+        // waiting in the packer's queue (for an incremental, most chunks are known).
+        let input = if chunks.iter().any(|(_, s)| matches!(s, Stored::Raw)) {
+            batch.data
+        } else {
+            shared.batch_buffers.give(batch.data);
+            Vec::new()
+        };
+        let output = if output.is_empty() {
+            shared.output_buffers.give(output);
+            Vec::new()
+        } else {
+            output
+        };
         let msg = PackerMsg::Chunks {
-            input: batch.data,
+            input,
             output,
             chunks,
         };

@@ -122,8 +122,8 @@ impl Backend for LocalBackend {
                 .write(true)
                 .create_new(true)
                 .open(&temp)?;
-            // No sync_file_range here: starting writeback at once blocks this thread on a busy
-            // disk, which is what staging is for to avoid; the commit's fsync does the waiting.
+            // No sync_file_range here: it can block on a busy disk, which is what staging is
+            // for to avoid; the committer starts the writeback (`start_writeback`).
             file.write_all(data)?;
             Ok(())
         })();
@@ -159,6 +159,18 @@ impl Backend for LocalBackend {
     fn discard(&self, staged: Staged) {
         if let Some(temp) = staged.temp {
             let _ = fs::remove_file(temp);
+        }
+    }
+
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: queues the file's dirty pages for writing and
+    /// returns. The committer calls it, never a writer: it can block while the disk's queue is
+    /// full, and waiting on the disk is the committer's part.
+    fn start_writeback(&self, staged: &Staged) {
+        use std::os::fd::AsRawFd;
+        let Some(temp) = &staged.temp else { return };
+        if let Ok(file) = File::open(temp) {
+            // SAFETY: a plain syscall on a descriptor this function owns for its duration.
+            unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
         }
     }
 
