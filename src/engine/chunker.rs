@@ -83,11 +83,12 @@ impl Chunker {
     /// The length of the chunk that starts at `data[0]`, or `None` when more bytes are needed
     /// to decide. With `at_end` the data is all there is and a chunk is always found.
     ///
-    /// FastCDC's choice of mask depends on how many bytes it is given, so a cut is only decided
-    /// with a full [`MAX_CHUNK`] of look-ahead (or at the end): that keeps the cut points the same
-    /// however the stream was split into reads.
+    /// A cut found inside `data` is the cut the whole stream would give, however it was split
+    /// into reads: FastCDC looks at each position with a mask that depends only on the
+    /// position, and stops at the first match. Only when no position matched does it cut where
+    /// the data ends, and that end is a real cut only at [`MAX_CHUNK`] or at the stream's end.
     pub fn next_cut(&self, data: &[u8], at_end: bool) -> Option<usize> {
-        if data.is_empty() || (!at_end && data.len() < MAX_CHUNK) {
+        if data.is_empty() {
             return None;
         }
         let (_, cut) = v2020::cut(
@@ -100,7 +101,8 @@ impl Chunker {
             self.mask_s << 1,
             self.mask_l << 1,
         );
-        Some(cut.clamp(1, data.len()))
+        let cut = cut.clamp(1, data.len());
+        (cut < data.len() || at_end || data.len() >= MAX_CHUNK).then_some(cut)
     }
 }
 
@@ -147,11 +149,36 @@ mod tests {
     }
 
     #[test]
+    fn cuts_do_not_depend_on_how_the_stream_was_read() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut data = vec![0u8; 24 << 20];
+        rng.fill(&mut data[..]);
+        let chunker = Chunker::new();
+        let whole = cut_all(&chunker, &data);
+        // A reader that holds what it has not cut yet and adds reads of random sizes.
+        let (mut cuts, mut head, mut filled) = (Vec::new(), 0usize, 0usize);
+        while head < data.len() {
+            let at_end = filled == data.len();
+            match chunker.next_cut(&data[head..filled], at_end) {
+                Some(len) => {
+                    head += len;
+                    cuts.push(head);
+                }
+                None => filled = (filled + rng.random_range(1..3 << 20)).min(data.len()),
+            }
+        }
+        assert_eq!(cuts, whole);
+    }
+
+    #[test]
     fn more_data_is_asked_for_only_when_needed() {
         let chunker = Chunker::new();
         let data = vec![5u8; 1000];
         assert_eq!(chunker.next_cut(&data, false), None);
         assert_eq!(chunker.next_cut(&data, true), Some(1000));
+        let long = vec![5u8; MAX_CHUNK + 10];
+        assert_eq!(chunker.next_cut(&long[..MAX_CHUNK - 1], false), None);
+        assert_eq!(chunker.next_cut(&long, false), Some(MAX_CHUNK));
         assert!(is_zero(&[0u8; 10000]));
         assert!(!is_zero(&[0, 0, 1]));
     }

@@ -25,10 +25,10 @@ use crate::source::{DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, W
 
 /// How many times a file that changes while it is read is read in all.
 pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
-/// Read-ahead buffer of the reader: a few maximal chunks. The unused tail (under one maximal
-/// chunk) moves to the front before each refill, so a larger buffer moves fewer bytes and a
-/// smaller one keeps less memory; three chunks move about a third of what is read.
-const READ_BUFFER: usize = 3 * MAX_CHUNK;
+/// Read-ahead buffer of the reader: two maximal chunks. It is refilled when the chunker finds
+/// no cut in what is left, and that tail (the start of a chunk, under a maximal one) moves to
+/// the front first: about a tenth of what is read.
+const READ_BUFFER: usize = 2 * MAX_CHUNK;
 /// A batch of chunks goes to the workers once it holds this many bytes.
 const BATCH_BYTES: usize = 1 << 20;
 /// Entries go to the packer this many at a time.
@@ -328,7 +328,11 @@ impl Reader<'_> {
         let mut read_pos = start;
         let mut at_end = false;
         loop {
-            if !at_end && filled - head < MAX_CHUNK {
+            let Some(cut) = self.chunker.next_cut(&self.buffer[head..filled], at_end) else {
+                if at_end {
+                    return Ok(read_pos);
+                }
+                // No cut in what is left, which is less than a maximal chunk: read more after it.
                 self.buffer.copy_within(head..filled, 0);
                 filled -= head;
                 head = 0;
@@ -347,9 +351,7 @@ impl Reader<'_> {
                         at_end = true;
                     }
                 }
-            }
-            let Some(cut) = self.chunker.next_cut(&self.buffer[head..filled], at_end) else {
-                return Ok(read_pos);
+                continue;
             };
             if self.shared.stop.is_cancelled() {
                 return Err(ReadFailure::Stopped);
