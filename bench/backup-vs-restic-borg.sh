@@ -17,9 +17,7 @@ scripts/setup-test-env.sh
 if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic borgbackup time
 fi
-# --benches: the same feature set as `cargo bench`, so DataFusion is built once for both.
-cargo build --release --quiet --bins --benches
-backstop=$CARGO_TARGET_DIR/release/backstop
+build_backstop
 
 data=$work/data
 [ -d "$data" ] || bench/make-dataset.sh "$data"

@@ -10,8 +10,7 @@ root=$(pwd)
 work=$root/bench/work
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
 scripts/setup-test-env.sh
-cargo build --release --quiet --bins --benches
-backstop=$CARGO_TARGET_DIR/release/backstop
+build_backstop
 data=$work/data
 [ -d "$data" ] || bench/make-dataset.sh "$data"
 run=$work/copy-run

@@ -1,8 +1,20 @@
-# Sourced by the bench scripts: starts a backstop server for one run.
+# Sourced by the bench scripts: builds backstop and starts a server for one run.
 #
+#   build_backstop                   # sets $backstop; BACKSTOP=path uses that binary instead,
+#                                    # to compare two builds in turn
 #   start_backstop BINARY PORT DIR   # catalog in DIR/catalog, log in DIR/log; killed on exit
 #
 # Sets $server (its pid) and PGPASSWORD; returns once it answers SQL, or exits naming the log.
+build_backstop() {
+    if [ -n "${BACKSTOP:-}" ]; then
+        backstop=$BACKSTOP
+        return
+    fi
+    # --benches: the same feature set as `cargo bench`, so DataFusion is built once for both.
+    cargo build --release --quiet --bins --benches
+    backstop=${CARGO_TARGET_DIR:-target}/release/backstop
+}
+
 start_backstop() {
     local binary=$1 port=$2 dir=$3
     BACKSTOP_ADMIN_PASSWORD=bench BACKSTOP_LOG=warn "$binary" server --listen "127.0.0.1:$port" \

@@ -5,7 +5,9 @@
 #   bench/profile.sh full              # wall, CPU-seconds, peak RSS of the step
 #   PERF=1 bench/profile.sh restore    # and `perf record` of the server (report printed)
 #   THREADS=1 bench/profile.sh full    # and per-thread CPU every 100 ms (which stage waits)
+#   MEMORY=1 bench/profile.sh changed  # and the peaks of RssAnon and RssFile, sampled every 5 ms
 #   bench/profile.sh changed           # the incremental after 5% of the files changed
+#   BACKSTOP=/tmp/old bench/profile.sh full   # a given binary instead of building (A/B runs)
 #
 # Not a test. Restores go to a new folder each time and are left for you to delete: ext4
 # without a journal avoids reusing inodes freed in the last minutes, so creating files right
@@ -15,8 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step=${1:-full}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
-cargo build --release --quiet --bins --benches
-backstop=$CARGO_TARGET_DIR/release/backstop
+build_backstop
 work=$(pwd)/bench/work/profile
 data=$(pwd)/bench/work/data
 [ -d "$data" ] || bench/make-dataset.sh "$data"
@@ -53,6 +54,21 @@ esac
 echo "$step: RSS before $(awk '/VmRSS/ {print $2}' /proc/$server/status) kB"
 echo 5 > /proc/$server/clear_refs 2>/dev/null || true
 [ -z "${PERF:-}" ] || { perf record -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
+[ -z "${MEMORY:-}" ] || { python3 - "$server" > "$work/memory.txt" <<'PY' &
+import os, sys, time
+pid, peak = sys.argv[1], {}
+while os.path.exists(f"/proc/{pid}"):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile", "VmRSS"):
+                peak[key] = max(peak.get(key, 0), int(value.split()[0]))
+    except OSError:
+        break
+    print(" ".join(f"{k} {v} kB" for k, v in sorted(peak.items())), "now", open(f"/proc/{pid}/status").read().split("RssAnon:")[1].split()[0], flush=True)
+    time.sleep(0.005)
+PY
+memory=$!; }
 [ -z "${THREADS:-}" ] || { python3 - "$server" > "$work/threads.txt" <<'PY' &
 import os, sys, time
 pid, prev, t0 = sys.argv[1], {}, time.time()
@@ -76,6 +92,7 @@ c0=$(cpu); t0=$(date +%s.%N)
 q "$sql"
 t1=$(date +%s.%N); c1=$(cpu)
 [ -z "${THREADS:-}" ] || kill $threads
+[ -z "${MEMORY:-}" ] || { kill $memory; echo "$step: peaks sampled every 5 ms: $(tail -1 "$work/memory.txt")"; }
 [ -z "${PERF:-}" ] || { kill -INT $perf; wait $perf || true; }
 echo "$step: wall $(echo "$t1 - $t0" | bc) s, CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(awk '/VmHWM/ {print $2}' /proc/$server/status) kB"
 echo "$step: after it $(grep -E 'RssAnon|RssFile' /proc/$server/status | tr -s ' \t\n' ' ')"
