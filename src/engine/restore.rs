@@ -40,6 +40,10 @@ const BATCH_BYTES: u64 = 512 << 20;
 /// Blobs closer than this in a pack are read with one ranged get.
 const COALESCE_GAP: u64 = 256 * 1024;
 const MAX_RANGE: u64 = 16 << 20;
+/// A ranged read also ends after this many blobs: each blob is a file to create and write for
+/// small files, and a batch of a thousand of them, stored side by side, would otherwise be one
+/// job for one thread while the others wait.
+const MAX_RANGE_BLOBS: usize = 64;
 
 /// How to treat a target that already has files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -477,6 +481,7 @@ impl Restorer<'_> {
                 if let Some(job) = current.as_mut()
                     && start <= job.end + COALESCE_GAP
                     && end - job.start <= MAX_RANGE
+                    && job.blobs.len() < MAX_RANGE_BLOBS
                 {
                     job.end = job.end.max(end);
                     job.blobs.push((id, location));
