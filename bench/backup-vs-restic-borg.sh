@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # backstop against restic and borg (Debian's packages) on the same data in the same run:
-# full backup, unchanged incremental, incremental after 5% of the files changed, restore.
+# full backup, unchanged incremental, incremental after 5% of the files changed, restore (the
+# faster of two rounds).
 # Prints wall time, CPU seconds, repository size and peak RSS, with ratios to restic and borg.
 # Not a test: these machines are shared and noisy, so only ratios measured together mean much.
 #
@@ -91,20 +92,31 @@ for tool in backstop restic borg; do
     record "$tool" repo_bytes "$size" 0 0
 done
 
-rm -rf "$work/runs/r-"*
-bstep restore "ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/runs/r-backstop' WAIT"
-mkdir -p "$work/runs/r-restic" "$work/runs/r-borg"
-timed restic restore restic restore -q latest --target "$work/runs/r-restic"
-(cd "$work/runs/r-borg" && timed borg restore borg extract ::changed5)
-diff -rq "$data" "$work/runs/r-backstop" >/dev/null && echo "backstop restore identical to the source"
-rm -rf "$work/runs/r-"*
+# Restores run twice, the tools taking turns, and the faster of each tool's two counts: ext4
+# without a journal (this machine's) creates files several times slower for minutes after a
+# large delete, and the first restore comes soon after this run deleted the previous one.
+# The restored trees are kept until the end for the same reason (about 16 GB at SCALE=1).
+for round in 1 2; do
+    bstep restore "ALTER SYSTEM RESTORE r$round FROM bench TO 'dir://$work/runs/r$round-backstop' WAIT"
+    mkdir -p "$work/runs/r$round-restic" "$work/runs/r$round-borg"
+    timed restic restore restic restore -q latest --target "$work/runs/r$round-restic"
+    (cd "$work/runs/r$round-borg" && timed borg restore borg extract ::changed5)
+done
+if diff -rq "$data" "$work/runs/r1-backstop" >/dev/null && diff -rq "$data" "$work/runs/r2-backstop" >/dev/null; then
+    echo "backstop restores identical to the source"
+else
+    echo "backstop restores DIFFER from the source" >&2
+fi
+rm -rf "$work/runs/r"[12]-*
 
 python3 - "$results" <<'PY'
 import sys, collections
 rows = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     tool, step, wall, cpu, rss = line.split("\t")
-    rows[step][tool] = (float(wall), float(cpu), int(rss))
+    row = (float(wall), float(cpu), int(rss))
+    if tool not in rows[step] or row[0] < rows[step][tool][0]:  # the faster of repeated steps
+        rows[step][tool] = row
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 print(f"{'step':<10} {'tool':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'wall/restic':>12} {'wall/borg':>10}")

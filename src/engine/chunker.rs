@@ -129,11 +129,17 @@ mod tests {
         cuts
     }
 
+    /// `len` random bytes from `seed`, and the generator to draw more from.
+    fn random_bytes(seed: u64, len: usize) -> (rand::rngs::StdRng, Vec<u8>) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut data = vec![0u8; len];
+        rng.fill(&mut data[..]);
+        (rng, data)
+    }
+
     #[test]
     fn cuts_resynchronise_after_an_insertion() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut data = vec![0u8; 12 << 20];
-        rng.fill(&mut data[..]);
+        let (_, data) = random_bytes(7, 12 << 20);
         let chunker = Chunker::new();
         let before = cut_all(&chunker, &data);
         assert!(before.len() > 3);
@@ -150,9 +156,7 @@ mod tests {
 
     #[test]
     fn cuts_do_not_depend_on_how_the_stream_was_read() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let mut data = vec![0u8; 24 << 20];
-        rng.fill(&mut data[..]);
+        let (mut rng, data) = random_bytes(11, 24 << 20);
         let chunker = Chunker::new();
         let whole = cut_all(&chunker, &data);
         // A reader that holds what it has not cut yet and adds reads of random sizes.
