@@ -32,6 +32,7 @@ record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$results"; }
 
 timed() { # timed TOOL STEP command...: wall, user+sys CPU and peak RSS of a command
     local tool=$1 step=$2; shift 2
+    sync  # no step pays for writing back what the one before it left dirty
     /usr/bin/time -f '%e %U %S %M' -o "$work/runs/time" "$@" >/dev/null 2>"$work/runs/err" || {
         cat "$work/runs/err" >&2; exit 1; }
     read -r wall user sys rss < "$work/runs/time"
@@ -51,6 +52,7 @@ sqlb() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backsto
 cpu_of() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
 bstep() { # bstep STEP SQL
     local c0 t0 c1 t1
+    sync
     # Peak RSS of this step only: "5" resets the kernel's high-water mark (VmHWM).
     echo 5 > /proc/$server/clear_refs 2>/dev/null || true
     c0=$(cpu_of); t0=$(date +%s.%N)
