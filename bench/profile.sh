@@ -57,15 +57,17 @@ echo 5 > /proc/$server/clear_refs 2>/dev/null || true
 [ -z "${MEMORY:-}" ] || { python3 - "$server" > "$work/memory.txt" <<'PY' &
 import os, sys, time
 pid, peak = sys.argv[1], {}
-while os.path.exists(f"/proc/{pid}"):
+while True:
     try:
-        for line in open(f"/proc/{pid}/status"):
-            key, _, value = line.partition(":")
-            if key in ("RssAnon", "RssFile", "VmRSS"):
-                peak[key] = max(peak.get(key, 0), int(value.split()[0]))
+        now = {k: int(v.split()[0]) for k, _, v in
+               (line.partition(":") for line in open(f"/proc/{pid}/status"))
+               if k in ("RssAnon", "RssFile", "VmRSS")}
     except OSError:
         break
-    print(" ".join(f"{k} {v} kB" for k, v in sorted(peak.items())), "now", open(f"/proc/{pid}/status").read().split("RssAnon:")[1].split()[0], flush=True)
+    for k, v in now.items():
+        peak[k] = max(peak.get(k, 0), v)
+    # One line per sample: the peaks so far, then RssAnon now (the curve of the step).
+    print(" ".join(f"{k} {v} kB" for k, v in sorted(peak.items())), "| RssAnon now", now["RssAnon"], flush=True)
     time.sleep(0.005)
 PY
 memory=$!; }
@@ -92,7 +94,7 @@ c0=$(cpu); t0=$(date +%s.%N)
 q "$sql"
 t1=$(date +%s.%N); c1=$(cpu)
 [ -z "${THREADS:-}" ] || kill $threads
-[ -z "${MEMORY:-}" ] || { kill $memory; echo "$step: peaks sampled every 5 ms: $(tail -1 "$work/memory.txt")"; }
+[ -z "${MEMORY:-}" ] || { kill $memory; echo "$step: peaks sampled every 5 ms: $(tail -1 "$work/memory.txt" | cut -d'|' -f1)"; }
 [ -z "${PERF:-}" ] || { kill -INT $perf; wait $perf || true; }
 echo "$step: wall $(echo "$t1 - $t0" | bc) s, CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(awk '/VmHWM/ {print $2}' /proc/$server/status) kB"
 echo "$step: after it $(grep -E 'RssAnon|RssFile' /proc/$server/status | tr -s ' \t\n' ' ')"

@@ -42,7 +42,7 @@ use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use super::throttle::Throttle;
 use crate::source::scan_totals;
-use crate::storage::{Backend, STAGE_HANDOFF, Staged, commit_staged};
+use crate::storage::{Backend, commit_staged, staging_channel};
 
 /// What to back up, where it goes, and how.
 #[derive(Debug, Clone)]
@@ -500,7 +500,7 @@ fn spawn_writers(
     // order, so writing overlaps the disk instead of waiting for it. The committer may lag by
     // STAGE_AHEAD only: checkpoints follow durability, and a reader far ahead of the disk would
     // leave a slow destination without any checkpoint until the end.
-    let (staged_tx, staged_rx) = mpsc::sync_channel::<(Staged, (u32, u64))>(STAGE_HANDOFF);
+    let (staged_tx, staged_rx) = staging_channel::<(u32, u64)>();
     {
         let (shared, done) = (Arc::clone(shared), done.clone());
         std::thread::spawn(move || {

@@ -20,7 +20,7 @@ use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::{read_set, write_set};
 use super::throttle::Throttle;
-use crate::storage::{STAGE_HANDOFF, commit_staged};
+use crate::storage::{commit_staged, staging_channel};
 
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,7 +134,7 @@ fn copy_objects(
     };
     let has_failed = || failed.lock().unwrap_or_else(|p| p.into_inner()).is_some();
     let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let (staged_tx, staged_rx) = mpsc::sync_channel(STAGE_HANDOFF);
+    let (staged_tx, staged_rx) = staging_channel();
     let work = |staged_tx: mpsc::SyncSender<_>| -> Result<(), EngineError> {
         loop {
             if cancel.is_cancelled() {

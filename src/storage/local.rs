@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX};
+use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX, TempFile};
 
 /// A destination that is a directory on a local (or locally mounted) filesystem.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ impl Backend for LocalBackend {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         self.ensure_dir(&dir, name)?;
         let temp = dir.join(temp_name());
-        let written = (|| -> io::Result<()> {
+        let written = (|| -> io::Result<File> {
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -125,16 +125,18 @@ impl Backend for LocalBackend {
             // No sync_file_range here: it can block on a busy disk, which is what staging is
             // for to avoid; the committer starts the writeback (`start_writeback`).
             file.write_all(data)?;
-            Ok(())
+            Ok(file)
         })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(self.classify("write", name, e));
+        match written {
+            Ok(file) => Ok(Staged {
+                name: name.to_string(),
+                temp: Some(TempFile { path: temp, file }),
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(self.classify("write", name, e))
+            }
         }
-        Ok(Staged {
-            name: name.to_string(),
-            temp: Some(temp),
-        })
     }
 
     /// fsync, rename into place, fsync the folder: the same ordering as [`Backend::put`].
@@ -145,12 +147,12 @@ impl Backend for LocalBackend {
         let path = self.path_of(&staged.name);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let committed = (|| -> io::Result<()> {
-            File::open(&temp)?.sync_all()?;
-            fs::rename(&temp, &path)?;
+            temp.file.sync_all()?;
+            fs::rename(&temp.path, &path)?;
             sync_dir(&dir)
         })();
         if let Err(e) = committed {
-            let _ = fs::remove_file(&temp);
+            let _ = fs::remove_file(&temp.path);
             return Err(self.classify("write", &staged.name, e));
         }
         Ok(())
@@ -158,7 +160,7 @@ impl Backend for LocalBackend {
 
     fn discard(&self, staged: Staged) {
         if let Some(temp) = staged.temp {
-            let _ = fs::remove_file(temp);
+            let _ = fs::remove_file(temp.path);
         }
     }
 
@@ -168,10 +170,8 @@ impl Backend for LocalBackend {
     fn start_writeback(&self, staged: &Staged) {
         use std::os::fd::AsRawFd;
         let Some(temp) = &staged.temp else { return };
-        if let Ok(file) = File::open(temp) {
-            // SAFETY: a plain syscall on a descriptor this function owns for its duration.
-            unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-        }
+        // SAFETY: a plain syscall on a descriptor `staged` owns for the call's duration.
+        unsafe { libc::sync_file_range(temp.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
     }
 
     fn get_range(&self, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StorageError> {

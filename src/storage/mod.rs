@@ -112,11 +112,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
 /// our memory, and let the disk write a burst while the writers go on (for a backup, 256 MiB of
 /// packs: a full backup of the benchmark's dataset took 10-15% less time than with 4); little
 /// enough that what follows durability (a backup's checkpoints) stays close behind. Writers
-/// hand their staged objects over a channel of [`STAGE_HANDOFF`]; the committer holds the rest.
+/// hand their staged objects over a [`staging_channel`]; the committer holds the rest.
 pub const STAGE_AHEAD: usize = 32;
-
-/// The capacity of the channel between writers and [`commit_staged`].
-pub const STAGE_HANDOFF: usize = 1;
 
 /// The committer of a staging pipeline: commits what the writers staged, in the order it
 /// arrives, until every writer has hung up. Before each commit `keep` says whether the work
@@ -174,8 +171,25 @@ pub fn commit_staged<T>(
 pub struct Staged {
     /// The name it gets once committed.
     pub name: String,
-    /// Where the backend keeps it until then (a temporary file), if anywhere.
-    pub temp: Option<PathBuf>,
+    /// Where the backend keeps it until then, if anywhere.
+    pub temp: Option<TempFile>,
+}
+
+/// A staged object's temporary file, kept open so that starting its writeback and committing it
+/// do not open it again.
+#[derive(Debug)]
+pub struct TempFile {
+    pub path: PathBuf,
+    pub file: std::fs::File,
+}
+
+/// The channel writers hand staged objects to [`commit_staged`] over. It holds one: the
+/// committer keeps up to [`STAGE_AHEAD`] itself, each already being written back.
+pub fn staging_channel<T>() -> (
+    std::sync::mpsc::SyncSender<(Staged, T)>,
+    std::sync::mpsc::Receiver<(Staged, T)>,
+) {
+    std::sync::mpsc::sync_channel(1)
 }
 
 /// Opens the destination a URI names. Only `file:///abs/path` is supported so far.
