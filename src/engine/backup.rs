@@ -543,19 +543,19 @@ fn spawn_writers(
                         number,
                         object,
                         data,
-                    } => match {
+                    } => {
                         shared.throttle.wait(data.len() as u64, &shared.stop);
-                        shared.backend.stage(&object, &data)
-                    } {
-                        Ok(staged) => {
-                            let len = data.len() as u64;
-                            shared.pack_buffers.give(data);
-                            if staged_tx.send((staged, (number, len))).is_err() {
-                                break;
+                        match shared.backend.stage(&object, &data) {
+                            Ok(staged) => {
+                                let len = data.len() as u64;
+                                shared.pack_buffers.give(data);
+                                if staged_tx.send((staged, (number, len))).is_err() {
+                                    break;
+                                }
                             }
+                            Err(e) => shared.fail(e.into()),
                         }
-                        Err(e) => shared.fail(e.into()),
-                    },
+                    }
                     WriteJob::Checkpoint {
                         index,
                         tail,

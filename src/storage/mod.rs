@@ -126,7 +126,7 @@ pub const STAGE_AHEAD: usize = 32;
 /// one object at a time.
 pub fn commit_staged<T>(
     backend: &dyn Backend,
-    staged: std::sync::mpsc::Receiver<(Staged, T)>,
+    staged: StagedReceiver<T>,
     keep: impl Fn() -> bool,
     mut committed: impl FnMut(T),
     mut failed: impl FnMut(StorageError),
@@ -185,12 +185,14 @@ pub struct TempFile {
 
 /// The channel writers hand staged objects to [`commit_staged`] over. It holds one: the
 /// committer keeps up to [`STAGE_AHEAD`] itself, each already being written back.
-pub fn staging_channel<T>() -> (
-    std::sync::mpsc::SyncSender<(Staged, T)>,
-    std::sync::mpsc::Receiver<(Staged, T)>,
-) {
+pub fn staging_channel<T>() -> (StagedSender<T>, StagedReceiver<T>) {
     std::sync::mpsc::sync_channel(1)
 }
+
+/// Where writers send staged objects, each with what its commit is to report.
+pub type StagedSender<T> = std::sync::mpsc::SyncSender<(Staged, T)>;
+/// Where [`commit_staged`] takes them from.
+pub type StagedReceiver<T> = std::sync::mpsc::Receiver<(Staged, T)>;
 
 /// Opens the destination a URI names. Only `file:///abs/path` is supported so far.
 pub fn open_destination(uri: &str) -> Result<Arc<dyn Backend>, StorageError> {
