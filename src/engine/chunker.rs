@@ -3,8 +3,9 @@
 //! Cut points depend only on the bytes before them, so an insertion in a file moves the chunk
 //! boundaries near it and nowhere else, and unchanged regions keep their chunk ids. Chunks are
 //! 512 KiB to 4 MiB, about 1 MiB on average (the cut-point search skips the first 512 KiB
-//! of each chunk, so a larger minimum means less hashing): large enough to keep per-chunk costs (hashing calls,
-//! index entries, pack entries) small, small enough to deduplicate partly changed files.
+//! of each chunk, so a larger minimum means less hashing): large enough to keep per-chunk costs
+//! (hashing calls, index entries, pack entries) small, small enough to deduplicate partly
+//! changed files. The search is FastCDC's own, hashed in parallel lanes ([`super::fastcdc`]).
 
 use std::fmt;
 
@@ -91,7 +92,7 @@ impl Chunker {
         if data.is_empty() {
             return None;
         }
-        let (_, cut) = v2020::cut(
+        let cut = super::fastcdc::cut(
             data,
             MIN_CHUNK,
             AVG_CHUNK,

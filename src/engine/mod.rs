@@ -13,6 +13,7 @@ pub mod chunker;
 pub mod codec;
 pub mod copy;
 pub mod error;
+mod fastcdc;
 pub mod format;
 pub mod index;
 pub mod manifest;

@@ -109,6 +109,7 @@ pub fn restore(
         batch: Batch::default(),
         summary: RestoreSummary::default(),
         is_root: effective_uid() == 0,
+        scratches: Mutex::new(Vec::new()),
     };
     for entry in ManifestReader::new(repo.backend(), &set.manifest) {
         if cancel.is_cancelled() {
@@ -214,6 +215,8 @@ struct Restorer<'a> {
     batch: Batch,
     summary: RestoreSummary,
     is_root: bool,
+    /// One per restore thread, handed from batch to batch.
+    scratches: Mutex<Vec<RangeScratch>>,
 }
 
 impl Restorer<'_> {
@@ -393,36 +396,23 @@ impl Restorer<'_> {
                 }
             });
         };
-        let scratch: Mutex<Vec<(Decompressor<'static>, Vec<u8>)>> = Mutex::new(Vec::new());
         let written = Written {
             batch,
             unwritten: &unwritten,
             is_root,
         };
+        let scratches = &self.scratches;
         run_step(jobs.len(), &|at| {
-            let taken = scratch.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let (mut decompressor, mut buffer) = match taken {
-                Some(pair) => pair,
-                None => (
-                    Decompressor::new()
-                        .map_err(|e| EngineError::io("set up decompression", "zstd", e))?,
-                    Vec::new(),
-                ),
+            let taken = scratches.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut scratch = match taken {
+                Some(scratch) => scratch,
+                None => RangeScratch::new()?,
             };
-            let done = write_range(
-                repo,
-                index,
-                &written,
-                &jobs[at],
-                &mut decompressor,
-                &mut buffer,
-                progress,
-                &stop,
-            );
-            scratch
+            let done = write_range(repo, index, &written, &jobs[at], &mut scratch, progress, &stop);
+            scratches
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((decompressor, buffer));
+                .push(scratch);
             done
         });
         run_step(idle.len(), &|at| {
@@ -620,15 +610,33 @@ impl Written<'_> {
     }
 }
 
+/// What a restore thread reuses from one range to the next: a decompressor, the buffer a range
+/// is read into and the one a blob is inflated into. Kept for the whole restore, so no range
+/// pays for fresh pages.
+struct RangeScratch {
+    decompressor: Decompressor<'static>,
+    read: Vec<u8>,
+    inflated: Vec<u8>,
+}
+
+impl RangeScratch {
+    fn new() -> Result<RangeScratch, EngineError> {
+        Ok(RangeScratch {
+            decompressor: Decompressor::new()
+                .map_err(|e| EngineError::io("set up decompression", "zstd", e))?,
+            read: Vec::new(),
+            inflated: Vec::new(),
+        })
+    }
+}
+
 /// Reads one range of a pack and writes each of its blobs wherever the batch needs it.
-#[allow(clippy::too_many_arguments)]
 fn write_range(
     repo: &Repository,
     index: &RepositoryIndex,
     written: &Written<'_>,
     job: &RangeJob,
-    decompressor: &mut Decompressor<'static>,
-    scratch: &mut Vec<u8>,
+    scratch: &mut RangeScratch,
     progress: &Progress,
     stop: &CancellationToken,
 ) -> Result<(), EngineError> {
@@ -636,18 +644,21 @@ fn write_range(
     let (pack_id, _) = index.pack(job.pack);
     let object = pack_object_name(&pack_id);
     let length = (job.end - job.start) as usize;
-    let bytes = repo.backend().get_range(&object, job.start, length)?;
-    if bytes.len() < length {
+    if scratch.read.len() < length {
+        scratch.read.resize(length, 0);
+    }
+    let read = &mut scratch.read[..length];
+    let found = repo.backend().read_range_into(&object, job.start, read)?;
+    if found < length {
         return Err(EngineError::corrupt(
             &object,
             format!(
-                "truncated: {} bytes at offset {} expected, {} found",
-                length,
-                job.start,
-                bytes.len()
+                "truncated: {length} bytes at offset {} expected, {found} found",
+                job.start
             ),
         ));
     }
+    let bytes = &scratch.read[..length];
     let mut open_files: HashMap<usize, File> = HashMap::new();
     for (id, location) in &job.blobs {
         if stop.is_cancelled() {
@@ -656,7 +667,13 @@ fn write_range(
         let at = (location.offset as u64 - job.start) as usize;
         let stored = &bytes[at..at + location.length as usize];
         let entry = location.blob_entry(*id);
-        let raw = decode_blob_into(decompressor, &object, &entry, stored, scratch)?;
+        let raw = decode_blob_into(
+            &mut scratch.decompressor,
+            &object,
+            &entry,
+            stored,
+            &mut scratch.inflated,
+        )?;
         for placement in batch.chunks.get(id).into_iter().flatten() {
             let path = &batch.files[placement.file].path;
             let file = match open_files.entry(placement.file) {

@@ -67,6 +67,19 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn get(&self, name: &str) -> Result<Vec<u8>, StorageError>;
     /// Reads `length` bytes at `offset`; returns fewer bytes only when the object is shorter.
     fn get_range(&self, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StorageError>;
+    /// Reads `buf.len()` bytes at `offset` into `buf` and returns how many it read (fewer only
+    /// when the object is shorter). A reader of many ranges keeps one buffer instead of taking
+    /// fresh zeroed pages for each range.
+    fn read_range_into(
+        &self,
+        name: &str,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, StorageError> {
+        let bytes = self.get_range(name, offset, buf.len())?;
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
     /// Lists every object whose name starts with `prefix` (a folder such as `packs/`), in no
     /// particular order, without temporary objects.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
