@@ -35,6 +35,9 @@ case $step in
     full) sql="ALTER SYSTEM BACKUP TENANT bench WAIT" ;;
     restore)
         q "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        # The repository warm, as the source is for a backup (its packs left the cache once
+        # durable).
+        find "$work/repo" -type f -exec cat {} + >/dev/null
         sync
         sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/r-$(date +%s%N)' WAIT" ;;
     changed)

@@ -26,6 +26,7 @@ pub mod restore;
 pub mod set;
 pub mod throttle;
 pub mod validate;
+mod writeback;
 
 #[cfg(test)]
 mod testkit;

@@ -31,6 +31,7 @@ use super::pack::{decode_blob_into, pack_object_name};
 use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::SetDescriptor;
+use super::writeback::{self, Regions, WrittenRegion};
 use crate::source::{EntryKind, SourceFile};
 
 /// Name of the file that marks a target whose restore has not finished.
@@ -98,28 +99,33 @@ pub fn restore(
     } else {
         concurrency
     };
-    let mut restorer = Restorer {
-        repo,
-        index: &index,
-        target,
-        method,
-        workers,
-        progress,
-        cancel,
-        batch: Batch::default(),
-        summary: RestoreSummary::default(),
-        is_root: effective_uid() == 0,
-        scratches: Mutex::new(Vec::new()),
-    };
-    for entry in ManifestReader::new(repo.backend(), &set.manifest) {
-        if cancel.is_cancelled() {
-            return Err(EngineError::Cancelled);
+    let (written_back, write_back) = writeback::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(write_back);
+        let mut restorer = Restorer {
+            repo,
+            index: &index,
+            target,
+            method,
+            workers,
+            progress,
+            cancel,
+            batch: Batch::default(),
+            summary: RestoreSummary::default(),
+            is_root: effective_uid() == 0,
+            scratches: Mutex::new(Vec::new()),
+            written_back,
+        };
+        for entry in ManifestReader::new(repo.backend(), &set.manifest) {
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            restorer.place(entry?)?;
         }
-        restorer.place(entry?)?;
-    }
-    restorer.run_batch()?;
-    restorer.finish_directories(&set)?;
-    Ok(restorer.summary)
+        restorer.run_batch()?;
+        restorer.finish_directories(&set)?;
+        Ok(restorer.summary)
+    })
 }
 
 fn effective_uid() -> u32 {
@@ -217,6 +223,8 @@ struct Restorer<'a> {
     is_root: bool,
     /// One per restore thread, handed from batch to batch.
     scratches: Mutex<Vec<RangeScratch>>,
+    /// Where written regions go to be written back and leave the page cache.
+    written_back: Regions,
 }
 
 impl Restorer<'_> {
@@ -400,6 +408,7 @@ impl Restorer<'_> {
             batch,
             unwritten: &unwritten,
             is_root,
+            written_back: &self.written_back,
         };
         let scratches = &self.scratches;
         run_step(jobs.len(), &|at| {
@@ -593,6 +602,7 @@ struct Written<'a> {
     batch: &'a Batch,
     unwritten: &'a [AtomicUsize],
     is_root: bool,
+    written_back: &'a Regions,
 }
 
 impl Written<'_> {
@@ -659,7 +669,9 @@ fn write_range(
         ));
     }
     let bytes = &scratch.read[..length];
-    let mut open_files: HashMap<usize, File> = HashMap::new();
+    // The files this range writes into, each with the region written, handed over for
+    // write-back when the range is done.
+    let mut open_files: HashMap<usize, WrittenRegion> = HashMap::new();
     for (id, location) in &job.blobs {
         if stop.is_cancelled() {
             return Ok(());
@@ -676,26 +688,39 @@ fn write_range(
         )?;
         for placement in batch.chunks.get(id).into_iter().flatten() {
             let path = &batch.files[placement.file].path;
-            let file = match open_files.entry(placement.file) {
-                std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+            let end = placement.offset + raw.len() as u64;
+            let region = match open_files.entry(placement.file) {
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    let region = slot.into_mut();
+                    region.start = region.start.min(placement.offset);
+                    region.end = region.end.max(end);
+                    region
+                }
                 // A new file is created by whichever thread writes into it first.
-                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
-                    OpenOptions::new()
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(WrittenRegion {
+                    file: OpenOptions::new()
                         .write(true)
                         .create(true)
                         .truncate(false)
                         .open(path)
                         .map_err(|e| EngineError::io("open restored file", path, e))?,
-                ),
+                    start: placement.offset,
+                    end,
+                }),
             };
-            file.write_all_at(raw, placement.offset)
+            region
+                .file
+                .write_all_at(raw, placement.offset)
                 .map_err(|e| EngineError::io("write restored file", path, e))?;
             progress.add_input(raw.len() as u64);
             progress.add_output(raw.len() as u64);
-            if written.chunk_written(placement.file, file)? {
+            if written.chunk_written(placement.file, &region.file)? {
                 progress.finish_file();
             }
         }
+    }
+    for region in open_files.into_values() {
+        written.written_back.hand_over(region);
     }
     Ok(())
 }

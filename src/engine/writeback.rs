@@ -1,0 +1,102 @@
+//! Write-back of restored data while the restore goes on: each region a restore thread wrote is
+//! written to disk and then dropped from the page cache, so that the writes which follow reuse
+//! those pages.
+//!
+//! Left to the kernel, a restore fills gigabytes of new page-cache pages and writes them back
+//! long after. New pages are the costly part on a virtual machine whose free memory goes back to
+//! the host: each one faults in the host first (writing 1 GiB into new pages took 3.3 s here,
+//! into pages just freed 0.3 s). Recycling also keeps a restore from pushing everything else out
+//! of the cache. It is only an optimisation: when the disk falls behind, regions are left to the
+//! kernel instead of slowing the restore down.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+
+/// Regions whose write-back has been started and not yet waited for.
+const AHEAD: usize = 32;
+/// Regions that may wait to be started.
+const QUEUED: usize = 64;
+
+/// Bytes `[start, end)` of a file, just written through `file`.
+pub struct WrittenRegion {
+    pub file: File,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Where restore threads hand their written regions.
+#[derive(Clone)]
+pub struct Regions(SyncSender<WrittenRegion>);
+
+impl Regions {
+    /// Hands a region over without waiting; a full queue means the disk is behind, and the
+    /// region is left to the kernel's own write-back.
+    pub fn hand_over(&self, region: WrittenRegion) {
+        match self.0.try_send(region) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// The two ends: [`Regions`] for the restore threads, and the loop that writes back what they
+/// hand over, to run on a thread of its own until every [`Regions`] is dropped.
+pub fn channel() -> (Regions, impl FnOnce() + Send) {
+    let (tx, rx) = mpsc::sync_channel(QUEUED);
+    (Regions(tx), move || write_back(rx))
+}
+
+fn write_back(rx: Receiver<WrittenRegion>) {
+    let mut started: VecDeque<WrittenRegion> = VecDeque::with_capacity(AHEAD);
+    let mut open = true;
+    while open || !started.is_empty() {
+        // Start whatever has arrived, up to AHEAD; block for more only with nothing to finish.
+        while open && started.len() < AHEAD {
+            let next = if started.is_empty() {
+                rx.recv().map_err(|_| TryRecvError::Disconnected)
+            } else {
+                rx.try_recv()
+            };
+            match next {
+                Ok(region) => {
+                    sync_range(&region, libc::SYNC_FILE_RANGE_WRITE);
+                    started.push_back(region);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => open = false,
+            }
+        }
+        if let Some(region) = started.pop_front() {
+            sync_range(
+                &region,
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+            );
+            // SAFETY: a plain syscall on a descriptor the region owns.
+            unsafe {
+                libc::posix_fadvise(
+                    region.file.as_raw_fd(),
+                    region.start as libc::off_t,
+                    (region.end - region.start) as libc::off_t,
+                    libc::POSIX_FADV_DONTNEED,
+                )
+            };
+        }
+    }
+}
+
+/// Only advice to the kernel: an error leaves the pages to its own write-back, and the data is
+/// the same either way.
+fn sync_range(region: &WrittenRegion, flags: libc::c_uint) {
+    // SAFETY: a plain syscall on a descriptor the region owns.
+    unsafe {
+        libc::sync_file_range(
+            region.file.as_raw_fd(),
+            region.start as libc::off64_t,
+            (region.end - region.start) as libc::off64_t,
+            flags,
+        )
+    };
+}
