@@ -500,28 +500,49 @@ impl Restorer<'_> {
     }
 
     /// Orders the jobs so that the ones taken at the same moment by different threads write
-    /// different files where the batch has several: a filesystem writes one file at a time (the
-    /// inode lock), and in pack order the threads would mostly queue on the same large file.
-    /// Each file's jobs keep their pack order.
+    /// different files in different folders where the batch has several: a filesystem writes
+    /// one file at a time (its inode lock) and creates one file at a time in a folder (the
+    /// folder's), and in pack order the threads would mostly queue on the same large file, or
+    /// on the same folder of small ones. So the jobs are taken round-robin over folders, and
+    /// within a folder round-robin over files; each file's jobs keep their pack order.
     fn interleave_by_file(&self, jobs: Vec<RangeJob>) -> Vec<RangeJob> {
         let first_file = |job: &RangeJob| {
             job.blobs
                 .first()
                 .and_then(|(id, _)| self.batch.chunks.get(id))
                 .and_then(|placements| placements.first())
-                .map_or(usize::MAX, |p| p.file)
+                .map(|p| p.file)
         };
-        let mut by_file: BTreeMap<usize, std::collections::VecDeque<RangeJob>> = BTreeMap::new();
+        type Queues = BTreeMap<Option<usize>, std::collections::VecDeque<RangeJob>>;
+        let mut by_folder: BTreeMap<Option<&Path>, Queues> = BTreeMap::new();
         for job in jobs {
-            by_file.entry(first_file(&job)).or_default().push_back(job);
+            let file = first_file(&job);
+            let folder = file.and_then(|f| self.batch.files[f].path.parent());
+            by_folder
+                .entry(folder)
+                .or_default()
+                .entry(file)
+                .or_default()
+                .push_back(job);
         }
-        let mut queues: Vec<_> = by_file.into_values().collect();
-        let mut ordered = Vec::with_capacity(queues.iter().map(|q| q.len()).sum());
-        while !queues.is_empty() {
-            for queue in &mut queues {
-                ordered.extend(queue.pop_front());
+        let mut folders: Vec<Vec<_>> = by_folder
+            .into_values()
+            .map(|files| files.into_values().collect())
+            .collect();
+        let total = folders.iter().flatten().map(|q| q.len()).sum();
+        let mut ordered = Vec::with_capacity(total);
+        // Each round takes one job from every folder, from the folder's next file in turn.
+        let mut turn = 0;
+        while !folders.is_empty() {
+            for files in &mut folders {
+                let file = turn % files.len();
+                ordered.extend(files[file].pop_front());
+                if files[file].is_empty() {
+                    files.remove(file);
+                }
             }
-            queues.retain(|q| !q.is_empty());
+            folders.retain(|files| !files.is_empty());
+            turn += 1;
         }
         ordered
     }
