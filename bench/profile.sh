@@ -56,7 +56,7 @@ esac
 
 echo "$step: RSS before $(awk '/VmRSS/ {print $2}' /proc/$server/status) kB"
 echo 5 > /proc/$server/clear_refs 2>/dev/null || true
-[ -z "${PERF:-}" ] || { perf record -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
+[ -z "${PERF:-}" ] || { perf record ${PERF_ARGS:-} -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
 [ -z "${MEMORY:-}" ] || { python3 - "$server" > "$work/memory.txt" <<'PY' &
 import os, sys, time
 pid, peak = sys.argv[1], {}

@@ -45,6 +45,10 @@ const MAX_RANGE: u64 = 16 << 20;
 /// small files, and a batch of a thousand of them, stored side by side, would otherwise be one
 /// job for one thread while the others wait.
 const MAX_RANGE_BLOBS: usize = 64;
+/// And once its chunks add up to this many bytes restored: a pack of well-compressed data (a
+/// database table) holds a hundred times its size, so one job could be 200 MB of writes, and
+/// the batch would end with one thread writing it while the others wait.
+const MAX_RANGE_RAW: u64 = 16 << 20;
 
 /// How to treat a target that already has files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +211,8 @@ struct RangeJob {
     pack: u32,
     start: u64,
     end: u64,
+    /// The restored size of its chunks.
+    raw: u64,
     blobs: Vec<(ContentId, ChunkLocation)>,
 }
 
@@ -477,12 +483,15 @@ impl Restorer<'_> {
             for (id, location) in blobs {
                 let start = location.offset as u64;
                 let end = start + location.length as u64;
+                let raw = location.raw_length as u64;
                 if let Some(job) = current.as_mut()
                     && start <= job.end + COALESCE_GAP
                     && end - job.start <= MAX_RANGE
                     && job.blobs.len() < MAX_RANGE_BLOBS
+                    && job.raw + raw <= MAX_RANGE_RAW
                 {
                     job.end = job.end.max(end);
+                    job.raw += raw;
                     job.blobs.push((id, location));
                     continue;
                 }
@@ -491,6 +500,7 @@ impl Restorer<'_> {
                     pack,
                     start,
                     end,
+                    raw,
                     blobs: vec![(id, location)],
                 });
             }

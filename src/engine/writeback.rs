@@ -50,7 +50,9 @@ pub fn channel() -> (Regions, impl FnOnce() + Send) {
 fn write_back(rx: Receiver<WrittenRegion>) {
     let mut started: VecDeque<WrittenRegion> = VecDeque::with_capacity(AHEAD);
     let mut open = true;
-    while open || !started.is_empty() {
+    // Once the restore threads are done, no write will reuse a page: what is still being
+    // written back is left to the kernel, and the restore does not wait for the disk.
+    while open {
         // Start whatever has arrived, up to AHEAD; block for more only with nothing to finish.
         while open && started.len() < AHEAD {
             let next = if started.is_empty() {
@@ -66,6 +68,9 @@ fn write_back(rx: Receiver<WrittenRegion>) {
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => open = false,
             }
+        }
+        if !open {
+            break;
         }
         if let Some(region) = started.pop_front() {
             sync_range(
