@@ -14,10 +14,13 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 
-/// Regions whose write-back has been started and not yet waited for.
-const AHEAD: usize = 32;
+/// Regions whose write-back has been started and not yet waited for. Regions are up to 16 MiB
+/// (a restore job's), so at most about 400 MiB are dirty before their pages are reused: a
+/// window of 96 regions let most of a 2.6 GB restore fill new pages first (restore 1.64-2.06 s
+/// against 1.67-1.79 s with this one).
+const AHEAD: usize = 8;
 /// Regions that may wait to be started.
-const QUEUED: usize = 64;
+const QUEUED: usize = 16;
 
 /// Bytes `[start, end)` of a file, just written through `file`.
 pub struct WrittenRegion {
