@@ -184,7 +184,18 @@ mod tests {
         for (min, avg, max) in [(4097, 8192, 65537), (2048, 4096, 16384), (63, 256, 1025)] {
             assert_same_cuts(&data[..3 << 20], min, avg, max);
         }
-        for len in [0, 1, MIN - 1, MIN, MIN + 1, MIN + 63, MIN + 64, AVG - 1, AVG + 1, MAX + 1] {
+        for len in [
+            0,
+            1,
+            MIN - 1,
+            MIN,
+            MIN + 1,
+            MIN + 63,
+            MIN + 64,
+            AVG - 1,
+            AVG + 1,
+            MAX + 1,
+        ] {
             assert_same_cuts(&data[..len], MIN, AVG, MAX);
         }
     }

@@ -423,7 +423,15 @@ impl Restorer<'_> {
                 Some(scratch) => scratch,
                 None => RangeScratch::new()?,
             };
-            let done = write_range(repo, index, &written, &jobs[at], &mut scratch, progress, &stop);
+            let done = write_range(
+                repo,
+                index,
+                &written,
+                &jobs[at],
+                &mut scratch,
+                progress,
+                &stop,
+            );
             scratches
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
