@@ -11,8 +11,9 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+
+use crate::storage::page_cache;
 
 /// Regions whose write-back has been started and not yet waited for. Regions are up to 16 MiB
 /// (a restore job's), so at most about 400 MiB are dirty before their pages are reused: a
@@ -30,16 +31,19 @@ pub struct WrittenRegion {
 }
 
 /// Where restore threads hand their written regions.
-#[derive(Clone)]
 pub struct Regions(SyncSender<WrittenRegion>);
 
 impl Regions {
     /// Hands a region over without waiting; a full queue means the disk is behind, and the
     /// region is left to the kernel's own write-back.
     pub fn hand_over(&self, region: WrittenRegion) {
-        match self.0.try_send(region) {
-            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-        }
+        let _ = self.0.try_send(region);
+    }
+}
+
+impl WrittenRegion {
+    fn len(&self) -> u64 {
+        self.end - self.start
     }
 }
 
@@ -55,7 +59,7 @@ fn write_back(rx: Receiver<WrittenRegion>) {
     let mut open = true;
     // Once the restore threads are done, no write will reuse a page: what is still being
     // written back is left to the kernel, and the restore does not wait for the disk.
-    while open {
+    loop {
         // Start whatever has arrived, up to AHEAD; block for more only with nothing to finish.
         while open && started.len() < AHEAD {
             let next = if started.is_empty() {
@@ -65,7 +69,7 @@ fn write_back(rx: Receiver<WrittenRegion>) {
             };
             match next {
                 Ok(region) => {
-                    sync_range(&region, libc::SYNC_FILE_RANGE_WRITE);
+                    page_cache::start_writeback(&region.file, region.start, region.len());
                     started.push_back(region);
                 }
                 Err(TryRecvError::Empty) => break,
@@ -76,35 +80,8 @@ fn write_back(rx: Receiver<WrittenRegion>) {
             break;
         }
         if let Some(region) = started.pop_front() {
-            sync_range(
-                &region,
-                libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                    | libc::SYNC_FILE_RANGE_WRITE
-                    | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-            );
-            // SAFETY: a plain syscall on a descriptor the region owns.
-            unsafe {
-                libc::posix_fadvise(
-                    region.file.as_raw_fd(),
-                    region.start as libc::off_t,
-                    (region.end - region.start) as libc::off_t,
-                    libc::POSIX_FADV_DONTNEED,
-                )
-            };
+            page_cache::wait_written(&region.file, region.start, region.len());
+            page_cache::drop_cached(&region.file, region.start, region.len());
         }
     }
-}
-
-/// Only advice to the kernel: an error leaves the pages to its own write-back, and the data is
-/// the same either way.
-fn sync_range(region: &WrittenRegion, flags: libc::c_uint) {
-    // SAFETY: a plain syscall on a descriptor the region owns.
-    unsafe {
-        libc::sync_file_range(
-            region.file.as_raw_fd(),
-            region.start as libc::off64_t,
-            (region.end - region.start) as libc::off64_t,
-            flags,
-        )
-    };
 }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX, TempFile};
+use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX, TempFile, page_cache};
 
 /// A destination that is a directory on a local (or locally mounted) filesystem.
 #[derive(Debug, Clone)]
@@ -86,14 +86,6 @@ impl LocalBackend {
     }
 }
 
-/// Asks the kernel to drop a file's clean pages from the page cache. Only advice: a failure
-/// changes nothing but memory use, so it is not reported.
-pub(crate) fn drop_cached_pages(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on a descriptor `file` owns for the call's duration.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-}
-
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -163,7 +155,7 @@ impl Backend for LocalBackend {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let committed = (|| -> io::Result<()> {
             temp.file.sync_all()?;
-            drop_cached_pages(&temp.file);
+            page_cache::drop_cached(&temp.file, 0, 0);
             fs::rename(&temp.path, &path)?;
             sync_dir(&dir)
         })();
@@ -184,10 +176,9 @@ impl Backend for LocalBackend {
     /// returns. The committer calls it, never a writer: it can block while the disk's queue is
     /// full, and waiting on the disk is the committer's part.
     fn start_writeback(&self, staged: &Staged) {
-        use std::os::fd::AsRawFd;
-        let Some(temp) = &staged.temp else { return };
-        // SAFETY: a plain syscall on a descriptor `staged` owns for the call's duration.
-        unsafe { libc::sync_file_range(temp.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+        if let Some(temp) = &staged.temp {
+            page_cache::start_writeback(&temp.file, 0, 0);
+        }
     }
 
     fn get_range(&self, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StorageError> {

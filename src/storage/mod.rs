@@ -7,6 +7,7 @@
 
 pub mod faults;
 pub mod local;
+pub mod page_cache;
 
 use std::fmt;
 use std::io;
