@@ -3,6 +3,11 @@
 # folder (and `cp -r` followed by `sync`, since backstop makes every object durable before it
 # counts), on the dataset of bench/make-dataset.sh, warm page cache. Prints figures; asserts
 # nothing.
+#
+# ROUNDS (default 3) rounds, each into fresh folders; odd rounds run the copy first, even rounds
+# `cp -r` first. On these virtual machines a write into page-cache pages freed a moment ago is
+# several times faster than one into pages the host must supply again, so whichever runs second
+# gains from the pages the first freed; alternating gives both the same share of that luck.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
@@ -16,28 +21,51 @@ data=$work/data
 run=$work/copy-run
 rm -rf "$run"
 mkdir -p "$run"
+rounds=${ROUNDS:-3}
 
 port=55434
 start_backstop "$backstop" $port "$run"
 sql() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null; }
 sql "CREATE TENANT bench SOURCE = 'dir://$data'"
 sql "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$run/dest'"
-sql "ALTER SYSTEM BACKUP TENANT bench WAIT"
-sql "ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://$run/copy'"
+sql "ALTER SYSTEM BACKUP TENANT bench WAIT" 2>/dev/null
 find "$run/dest" -type f -exec cat {} + >/dev/null
 bytes=$(du -sb "$run/dest" | cut -f1)
 
-t0=$(date +%s.%N); sql "ALTER SYSTEM BACKUP BACKUPSET 1 WAIT"; t1=$(date +%s.%N)
-t2=$(date +%s.%N); cp -r "$run/dest" "$run/cp"; t3=$(date +%s.%N); sync; t4=$(date +%s.%N)
+now() { date +%s.%N; }
+copy() {
+    sql "ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://$run/copy-$1'"
+    local t0; t0=$(now)
+    sql "ALTER SYSTEM BACKUP BACKUPSET 1 WAIT" 2>/dev/null
+    echo "copy $(now) $t0" >>"$run/times"
+}
+cp_r() {
+    local t0 t1; t0=$(now)
+    cp -r "$run/dest" "$run/cp-$1"
+    t1=$(now)
+    sync
+    echo "cp $t1 $t0" >>"$run/times"
+    echo "cp+sync $(now) $t0" >>"$run/times"
+}
+: >"$run/times"
+for round in $(seq 1 "$rounds"); do
+    sync
+    if [ $((round % 2)) = 1 ]; then copy "$round"; cp_r "$round"; else cp_r "$round"; copy "$round"; fi
+    rm -rf "$run/copy-$round" "$run/cp-$round"
+done
 
-python3 - "$bytes" "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY'
-import sys
-b, t0, t1, t2, t3, t4 = (float(x) for x in sys.argv[1:])
-mb = b / 2**20
-copy, cp, cps = t1 - t0, t3 - t2, t4 - t2
-print(f"destination: {mb:.0f} MiB")
-print(f"BACKUP BACKUPSET: {copy:.2f} s  {mb / copy:.0f} MiB/s")
-print(f"cp -r:            {cp:.2f} s  {mb / cp:.0f} MiB/s   (backstop / cp: {copy / cp:.2f})")
-print(f"cp -r + sync:     {cps:.2f} s  {mb / cps:.0f} MiB/s   (backstop / cp+sync: {copy / cps:.2f})")
+python3 - "$bytes" "$run/times" <<'PY'
+import statistics, sys
+mb = int(sys.argv[1]) / 2**20
+runs = {}
+for line in open(sys.argv[2]):
+    what, end, start = line.split()
+    runs.setdefault(what, []).append(float(end) - float(start))
+med = {what: statistics.median(t) for what, t in runs.items()}
+print(f"destination: {mb:.0f} MiB, {len(runs['copy'])} rounds (odd rounds copy first); median, then each round")
+for what, label in [("copy", "BACKUP BACKUPSET"), ("cp", "cp -r"), ("cp+sync", "cp -r + sync")]:
+    each = " ".join(f"{t:.2f}" for t in runs[what])
+    ratio = "" if what == "copy" else f"   backstop / it: {med['copy'] / med[what]:.2f}"
+    print(f"{label:17} {med[what]:.2f} s  {mb / med[what]:5.0f} MiB/s  [{each}]{ratio}")
 PY
 rm -rf "$run"

@@ -20,6 +20,7 @@ use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::{read_set, write_set};
 use super::throttle::Throttle;
+use crate::storage::aligned::AlignedBuf;
 use crate::storage::{commit_staged, staging_channel};
 
 /// What a copy did.
@@ -136,6 +137,9 @@ fn copy_objects(
     let (copied, bytes, present) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let (staged_tx, staged_rx) = staging_channel();
     let work = |staged_tx: mpsc::SyncSender<_>| -> Result<(), EngineError> {
+        // One buffer for the thread's whole share: a fresh one per object would take (and zero)
+        // new pages for every object, which cost more here than reading the object does.
+        let mut buf = AlignedBuf::new();
         loop {
             if cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
@@ -152,10 +156,10 @@ fn copy_objects(
                 progress.finished_files.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let data = source.backend().get(name)?;
-            check(name, &data, *size)?;
+            let data = read_whole(source, name, *size, &mut buf)?;
+            check(name, data, *size)?;
             throttle.wait(data.len() as u64, cancel);
-            let staged = target.backend().stage(name, &data)?;
+            let staged = target.backend().stage(name, data)?;
             progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
             if staged_tx.send((staged, *size)).is_err() {
                 // The committer stopped at a failure it recorded.
@@ -197,6 +201,25 @@ fn copy_objects(
     summary.bytes_copied += bytes.into_inner();
     summary.objects_present += present.into_inner();
     Ok(())
+}
+
+/// Reads object `name`, recorded as `size` bytes, into `buf`; returns what it holds, one byte
+/// more than recorded when the object is longer, so that [`check`] sees the difference.
+fn read_whole<'a>(
+    source: &Repository,
+    name: &str,
+    size: u64,
+    buf: &'a mut AlignedBuf,
+) -> Result<&'a [u8], EngineError> {
+    let want = usize::try_from(size)
+        .ok()
+        .and_then(|s| s.checked_add(1))
+        .ok_or_else(|| EngineError::corrupt(name, format!("a recorded size of {size} bytes")))?;
+    buf.reserve(want);
+    let filled = source
+        .backend()
+        .read_range_into(name, 0, &mut buf[..want])?;
+    Ok(&buf[..filled])
 }
 
 /// Refuses to copy an object whose bytes are not what its name and size say: packs, index files

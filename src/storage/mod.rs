@@ -5,6 +5,7 @@
 //! whole and ranged gets, listing, deletion and size look-ups. [`local::LocalBackend`] implements
 //! it for `file:///abs/path`; an S3 backend implements the same seven calls.
 
+pub mod aligned;
 pub mod faults;
 pub mod local;
 pub mod page_cache;
@@ -94,7 +95,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Writes `data` for `name` without waiting for the disk: nothing is visible under `name`
     /// until [`Backend::commit`] has made it durable there. A writer stages many objects while
     /// one thread commits them in order, so writing overlaps the disk instead of waiting for
-    /// it. Backends without a cheaper path store the object at once.
+    /// it. Backends without a cheaper path store the object at once. A local destination
+    /// writes large `data` held in an [`aligned::AlignedBuf`] past the page cache.
     fn stage(&self, name: &str, data: &[u8]) -> Result<Staged, StorageError> {
         self.put(name, data)?;
         Ok(Staged {
