@@ -4,6 +4,10 @@
 # counts), on the dataset of bench/make-dataset.sh, warm page cache. Prints figures; asserts
 # nothing.
 #
+# The last line is the disk's own write rate for the same bytes (dd, O_DIRECT, 4 writers): a
+# copy that is durable before it counts cannot be faster than that, whatever `cp -r` into the
+# page cache shows.
+#
 # ROUNDS (default 3) rounds, each into fresh folders; odd rounds run the copy first, even rounds
 # `cp -r` first. On these virtual machines a write into page-cache pages freed a moment ago is
 # several times faster than one into pages the host must supply again, so whichever runs second
@@ -54,6 +58,17 @@ for round in $(seq 1 "$rounds"); do
     rm -rf "$run/copy-$round" "$run/cp-$round"
 done
 
+# The disk's own rate for the same bytes: 4 writers with O_DIRECT, as the copy's 4 threads.
+sync
+t0=$(now)
+writers=()
+for i in 1 2 3 4; do
+    dd if=/dev/zero of="$run/dd-$i" bs=8M count=$((bytes / 4 / 8388608 + 1)) oflag=direct conv=fsync status=none &
+    writers+=($!)
+done
+wait "${writers[@]}"
+echo "disk $(now) $t0" >>"$run/times"
+
 python3 - "$bytes" "$run/times" <<'PY'
 import statistics, sys
 mb = int(sys.argv[1]) / 2**20
@@ -63,7 +78,8 @@ for line in open(sys.argv[2]):
     runs.setdefault(what, []).append(float(end) - float(start))
 med = {what: statistics.median(t) for what, t in runs.items()}
 print(f"destination: {mb:.0f} MiB, {len(runs['copy'])} rounds (odd rounds copy first); median, then each round")
-for what, label in [("copy", "BACKUP BACKUPSET"), ("cp", "cp -r"), ("cp+sync", "cp -r + sync")]:
+for what, label in [("copy", "BACKUP BACKUPSET"), ("cp", "cp -r"), ("cp+sync", "cp -r + sync"),
+                    ("disk", "disk (dd direct)")]:
     each = " ".join(f"{t:.2f}" for t in runs[what])
     ratio = "" if what == "copy" else f"   backstop / it: {med['copy'] / med[what]:.2f}"
     print(f"{label:17} {med[what]:.2f} s  {mb / med[what]:5.0f} MiB/s  [{each}]{ratio}")
