@@ -143,7 +143,7 @@ async fn main() {
     }
     until(
         &client,
-        &format!("SELECT count(*) FROM backstop.archive_segment WHERE name LIKE 'app-%'"),
+        "SELECT count(*) FROM backstop.archive_segment WHERE name LIKE 'app-%'",
         Duration::from_secs(120),
         |n| n == SHIPPED.to_string(),
     )

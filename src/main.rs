@@ -179,7 +179,7 @@ async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process
         .port(server.port)
         .user(&server.user)
         .dbname("backstop")
-        .application_name(&format!("backstop {tool}"))
+        .application_name(format!("backstop {tool}"))
         .connect_timeout(std::time::Duration::from_secs(10));
     if let Some(password) = server
         .password
@@ -206,13 +206,13 @@ async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process
     match client.simple_query(sql).await {
         Ok(messages) => {
             for message in messages {
-                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                    if let Some(detail) = row.get("detail") {
-                        eprintln!(
-                            "backstop {tool}: {}: {detail}",
-                            row.get("segment").unwrap_or("")
-                        );
-                    }
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message
+                    && let Some(detail) = row.get("detail")
+                {
+                    eprintln!(
+                        "backstop {tool}: {}: {detail}",
+                        row.get("segment").unwrap_or("")
+                    );
                 }
             }
             std::process::ExitCode::SUCCESS

@@ -296,11 +296,11 @@ pub fn mask_secrets(uri: &str) -> String {
     if let Some(scheme_end) = out.find("://") {
         let rest = &out[scheme_end + 3..];
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                let start = scheme_end + 3 + colon + 1;
-                out.replace_range(start..scheme_end + 3 + at, "***");
-            }
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            out.replace_range(start..scheme_end + 3 + at, "***");
         }
     }
     let Some(q) = out.find('?') else { return out };

@@ -231,15 +231,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
-    if s != 0 && s % DAY == 0 {
+    if s != 0 && s.is_multiple_of(DAY) {
         format!("{}d", s / DAY)
-    } else if s != 0 && s % 3600 == 0 {
+    } else if s != 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s != 0 && s % 60 == 0 {
+    } else if s != 0 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -272,7 +272,7 @@ pub fn format_size(bytes: u64) -> String {
         ("MB", 1 << 20),
         ("KB", 1 << 10),
     ] {
-        if bytes != 0 && bytes % factor == 0 {
+        if bytes != 0 && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }

@@ -32,18 +32,16 @@ pub fn start(
             (tenants, false)
         }
     };
-    if plus_archivelog {
-        if let Some(t) = tenants.iter().find(|t| t.log_source.is_none()) {
-            return Err(SqlError::wrong_state(format!(
-                "BACKUP ... PLUS ARCHIVELOG needs a log source, and tenant {} has none",
-                t.name
-            ))
-            .with_hint(format!(
-                "give it one with ALTER TENANT {} SET LOG_SOURCE = 'dir:///path', or back up \
+    if plus_archivelog && let Some(t) = tenants.iter().find(|t| t.log_source.is_none()) {
+        return Err(SqlError::wrong_state(format!(
+            "BACKUP ... PLUS ARCHIVELOG needs a log source, and tenant {} has none",
+            t.name
+        ))
+        .with_hint(format!(
+            "give it one with ALTER TENANT {} SET LOG_SOURCE = 'dir:///path', or back up \
                  without PLUS ARCHIVELOG",
-                t.name
-            )));
-        }
+            t.name
+        )));
     }
     if tenants.is_empty() {
         return Err(SqlError::wrong_state("there is no tenant to back up")

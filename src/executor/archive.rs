@@ -95,15 +95,15 @@ impl Executor {
     pub fn start_archivelog(self: &Arc<Self>, tenants: &[Tenant], cluster: bool) -> SqlResult<()> {
         let mut starts = Vec::new();
         for tenant in tenants {
-            if let Some(round) = self.catalog.latest_round(tenant.id)? {
-                if round.status != RoundStatus::Stop.as_str() {
-                    return Err(SqlError::wrong_state(format!(
-                        "archive log of tenant {} is already on: round {} is {}",
-                        tenant.name, round.round_id, round.status
-                    ))
-                    .with_ob("OB_ALREADY_IN_ARCHIVE_MODE", 9023)
-                    .with_hint("stop it first with ALTER SYSTEM NOARCHIVELOG"));
-                }
+            if let Some(round) = self.catalog.latest_round(tenant.id)?
+                && round.status != RoundStatus::Stop.as_str()
+            {
+                return Err(SqlError::wrong_state(format!(
+                    "archive log of tenant {} is already on: round {} is {}",
+                    tenant.name, round.round_id, round.status
+                ))
+                .with_ob("OB_ALREADY_IN_ARCHIVE_MODE", 9023)
+                .with_hint("stop it first with ALTER SYSTEM NOARCHIVELOG"));
             }
             if tenant.kind == TenantKind::Directory && tenant.log_source.is_none() {
                 return Err(SqlError::wrong_state(format!(

@@ -525,10 +525,10 @@ impl Executor {
         }
         match reason {
             Some(reason) => {
-                if let Ok(Some(job)) = self.catalog.job(task.job_id) {
-                    if let Err(e) = self.keep_context(&job, task, reason) {
-                        tracing::error!(error = %e, "cannot keep a restartable context");
-                    }
+                if let Ok(Some(job)) = self.catalog.job(task.job_id)
+                    && let Err(e) = self.keep_context(&job, task, reason)
+                {
+                    tracing::error!(error = %e, "cannot keep a restartable context");
                 }
             }
             None => {
@@ -634,13 +634,12 @@ impl Executor {
             let repo = Repository::open_for_write(&root, &installation)?;
             // The catalog may remember a parent the destination no longer has: back up in full.
             let mut request = request;
-            if let Some(parent) = request.parent_set_id {
-                if repo
+            if let Some(parent) = request.parent_set_id
+                && repo
                     .find_set(&engine::TenantRef::Id(request.tenant_id), parent)
                     .is_err()
-                {
-                    request.parent_set_id = None;
-                }
+            {
+                request.parent_set_id = None;
             }
             let parent = request.parent_set_id;
             let mut on_checkpoint = |info: &engine::CheckpointInfo| {
@@ -722,13 +721,13 @@ impl Executor {
             .complete_backup_task(task.task_id, &set, &figures, &comment)
         {
             Ok(()) => {
-                if let Ok(Some(job)) = self.catalog.job(task.job_id) {
-                    if job.tenant_id == target.tenant.id {
-                        let _ = self.catalog.set_job_fields(
-                            task.job_id,
-                            &[("backup_type", set.backup_type.clone().into())],
-                        );
-                    }
+                if let Ok(Some(job)) = self.catalog.job(task.job_id)
+                    && job.tenant_id == target.tenant.id
+                {
+                    let _ = self.catalog.set_job_fields(
+                        task.job_id,
+                        &[("backup_type", set.backup_type.clone().into())],
+                    );
                 }
                 tracing::info!(set_id = set.backup_set_id, kind = %set.backup_type, "backup set completed");
                 TaskEnd::Completed

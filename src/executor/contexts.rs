@@ -202,36 +202,34 @@ impl Executor {
         self.catalog.drop_context(id)?;
         if let (Some(task), Ok(Some(tenant))) =
             (&task, self.catalog.tenant_by_id(context.tenant_id))
+            && let Ok(target) = self.backup_target(&tenant)
         {
-            if let Ok(target) = self.backup_target(&tenant) {
-                self.release_checkpoint(&target, task);
-            }
+            self.release_checkpoint(&target, task);
         }
         // A suspended job whose last suspended task lost its context can no longer go on.
-        if let (Some(job), Some(task)) = (job, task) {
-            if job.status == JobStatus::Suspended.as_str()
-                && task.status == TaskStatus::Suspended.as_str()
-            {
-                self.catalog.end_task(
-                    task.task_id,
-                    TaskStatus::Canceled.as_str(),
+        if let (Some(job), Some(task)) = (job, task)
+            && job.status == JobStatus::Suspended.as_str()
+            && task.status == TaskStatus::Suspended.as_str()
+        {
+            self.catalog.end_task(
+                task.task_id,
+                TaskStatus::Canceled.as_str(),
+                OB_CANCELED,
+                "its context was deleted by user",
+            )?;
+            let still_suspended = self
+                .catalog
+                .tasks_of(job.job_id)?
+                .iter()
+                .any(|t| t.status == TaskStatus::Suspended.as_str());
+            if !still_suspended {
+                self.end_job(
+                    &job,
+                    JobStatus::Canceled,
                     OB_CANCELED,
-                    "its context was deleted by user",
-                )?;
-                let still_suspended = self
-                    .catalog
-                    .tasks_of(job.job_id)?
-                    .iter()
-                    .any(|t| t.status == TaskStatus::Suspended.as_str());
-                if !still_suspended {
-                    self.end_job(
-                        &job,
-                        JobStatus::Canceled,
-                        OB_CANCELED,
-                        Some(sqlstate::QUERY_CANCELED),
-                        "canceled: the contexts of its suspended tasks were deleted",
-                    );
-                }
+                    Some(sqlstate::QUERY_CANCELED),
+                    "canceled: the contexts of its suspended tasks were deleted",
+                );
             }
         }
         tracing::info!(context_id = %id, "restartable context deleted");

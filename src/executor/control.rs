@@ -82,10 +82,10 @@ impl Executor {
                     OB_CANCELED,
                     "canceled by user",
                 )?;
-                if let Ok(Some(tenant)) = self.catalog.tenant_by_id(task.tenant_id) {
-                    if let Ok(target) = self.backup_target(&tenant) {
-                        self.release_checkpoint(&target, &task);
-                    }
+                if let Ok(Some(tenant)) = self.catalog.tenant_by_id(task.tenant_id)
+                    && let Ok(target) = self.backup_target(&tenant)
+                {
+                    self.release_checkpoint(&target, &task);
                 }
             }
         }

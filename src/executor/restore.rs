@@ -414,10 +414,10 @@ struct LogRestore {
 /// `<target>.log`.
 fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path) -> PathBuf {
     let strip = |uri: &str| PathBuf::from(uri.strip_prefix("dir://").unwrap_or(uri));
-    if let (Some(tree), Some(log)) = (source.source.as_deref(), source.log_source.as_deref()) {
-        if let Ok(inside) = strip(log).strip_prefix(strip(tree)) {
-            return target.join(inside);
-        }
+    if let (Some(tree), Some(log)) = (source.source.as_deref(), source.log_source.as_deref())
+        && let Ok(inside) = strip(log).strip_prefix(strip(tree))
+    {
+        return target.join(inside);
     }
     let mut sibling = target.as_os_str().to_owned();
     sibling.push(".log");

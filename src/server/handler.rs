@@ -142,7 +142,7 @@ impl Shared {
             Outcome::Wait { job_id, timeout } => {
                 super::wait::wait_for_job(client, self.control.executor(), job_id, timeout).await
             }
-            Outcome::Rows(batch) => query_response(&[batch.clone()], &batch.schema(), format),
+            Outcome::Rows(batch) => query_response(std::slice::from_ref(&batch), &batch.schema(), format),
         }
     }
 
@@ -159,7 +159,7 @@ impl Shared {
             Ok(Answer::Begin) => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
             Ok(Answer::Commit) => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Ok(Answer::Rollback) => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-            Ok(Answer::Rows(batch)) => query_response(&[batch.clone()], &batch.schema(), format),
+            Ok(Answer::Rows(batch)) => query_response(std::slice::from_ref(&batch), &batch.schema(), format),
         })
     }
 
@@ -321,7 +321,7 @@ impl QueryParser for StatementParser {
         let Prepared::Query { plan, .. } = stmt else {
             return Ok(vec![]);
         };
-        let types = plan.get_parameter_types().map_err(|e| df_error(e))?;
+        let types = plan.get_parameter_types().map_err(df_error)?;
         let mut ordered: Vec<(usize, Type)> = types
             .into_iter()
             .filter_map(|(name, ty)| {
@@ -433,7 +433,7 @@ impl ExtendedQueryHandler for Backend {
                 .await
                 .unwrap_or_else(|| Ok(Response::Execution(Tag::new("SET")))),
             Prepared::Query { sql, plan } => {
-                let expected = plan.get_parameter_types().map_err(|e| df_error(e))?;
+                let expected = plan.get_parameter_types().map_err(df_error)?;
                 let values = (0..portal.parameter_len())
                     .map(|i| {
                         parameter(
@@ -449,7 +449,7 @@ impl ExtendedQueryHandler for Backend {
                 let plan = if bound {
                     plan.clone()
                         .with_param_values(ParamValues::from(values))
-                        .map_err(|e| df_error(e))?
+                        .map_err(df_error)?
                 } else {
                     plan.clone()
                 };

@@ -304,7 +304,7 @@ impl Views {
             }
         };
         for (schema, name, definition) in saved {
-            if let Err(e) = ctx.sql(&definition).await.and_then(|_| Ok(())) {
+            if let Err(e) = ctx.sql(&definition).await.map(|_| ()) {
                 tracing::warn!(view = %format!("{schema}.{name}"), error = %e,
                     "a user view no longer plans and is skipped");
             }

@@ -26,6 +26,12 @@ pub struct SessionTenantTable {
     schema: SchemaRef,
 }
 
+impl Default for SessionTenantTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SessionTenantTable {
     pub fn new() -> SessionTenantTable {
         SessionTenantTable {
