@@ -157,10 +157,11 @@ fn copy_objects(
                 progress.finished_files.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let data = read_whole(source, name, *size, &mut buf)?;
-            check(name, data, *size)?;
-            throttle.wait(data.len() as u64, cancel);
-            let staged = target.backend().stage(name, data)?;
+            let len = read_whole(source, name, *size, &mut buf)?;
+            check(name, &buf[..len], *size)?;
+            throttle.wait(len as u64, cancel);
+            // Nobody reads a copied object soon: it need not take the page cache.
+            let staged = target.backend().stage_uncached(name, &buf, len)?;
             progress.input_bytes.fetch_add(*size, Ordering::Relaxed);
             if staged_tx.send((staged, *size)).is_err() {
                 // The committer stopped at a failure it recorded.
@@ -204,23 +205,22 @@ fn copy_objects(
     Ok(())
 }
 
-/// Reads object `name`, recorded as `size` bytes, into `buf`; returns what it holds, one byte
-/// more than recorded when the object is longer, so that [`check`] sees the difference.
-fn read_whole<'a>(
+/// Reads object `name`, recorded as `size` bytes, into `buf`; returns how many bytes it read,
+/// one more than recorded when the object is longer, so that [`check`] sees the difference.
+fn read_whole(
     source: &Repository,
     name: &str,
     size: u64,
-    buf: &'a mut AlignedBuf,
-) -> Result<&'a [u8], EngineError> {
+    buf: &mut AlignedBuf,
+) -> Result<usize, EngineError> {
     let want = usize::try_from(size)
         .ok()
         .and_then(|s| s.checked_add(1))
         .ok_or_else(|| EngineError::corrupt(name, format!("a recorded size of {size} bytes")))?;
     buf.reserve(want);
-    let filled = source
+    Ok(source
         .backend()
-        .read_range_into(name, 0, &mut buf[..want])?;
-    Ok(&buf[..filled])
+        .read_range_into(name, 0, &mut buf[..want])?)
 }
 
 /// Refuses to copy an object whose bytes are not what its name and size say: packs, index files

@@ -142,7 +142,9 @@ impl Shared {
             Outcome::Wait { job_id, timeout } => {
                 super::wait::wait_for_job(client, self.control.executor(), job_id, timeout).await
             }
-            Outcome::Rows(batch) => query_response(std::slice::from_ref(&batch), &batch.schema(), format),
+            Outcome::Rows(batch) => {
+                query_response(std::slice::from_ref(&batch), &batch.schema(), format)
+            }
         }
     }
 
@@ -159,7 +161,9 @@ impl Shared {
             Ok(Answer::Begin) => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
             Ok(Answer::Commit) => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Ok(Answer::Rollback) => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-            Ok(Answer::Rows(batch)) => query_response(std::slice::from_ref(&batch), &batch.schema(), format),
+            Ok(Answer::Rows(batch)) => {
+                query_response(std::slice::from_ref(&batch), &batch.schema(), format)
+            }
         })
     }
 

@@ -91,11 +91,6 @@ impl std::ops::DerefMut for AlignedBuf {
 #[repr(align(4096))]
 struct Page;
 
-/// Whether `data` starts on a direct-I/O boundary.
-pub fn is_aligned(data: &[u8]) -> bool {
-    (data.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,12 +101,13 @@ mod tests {
         assert!(buf.is_empty());
         buf.reserve(10);
         assert_eq!(buf.len(), DIRECT_ALIGN);
-        assert!(is_aligned(&buf) && buf.iter().all(|&b| b == 0));
+        let aligned = |buf: &AlignedBuf| (buf.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN);
+        assert!(aligned(&buf) && buf.iter().all(|&b| b == 0));
         buf[0] = 7;
         buf.reserve(100);
         assert_eq!(buf[0], 7, "a reserve within the length keeps the bytes");
         buf.reserve(3 * DIRECT_ALIGN + 1);
         assert_eq!(buf.len(), 4 * DIRECT_ALIGN);
-        assert!(is_aligned(&buf));
+        assert!(aligned(&buf));
     }
 }

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::aligned::AlignedBuf;
 use super::{Backend, ObjectInfo, Staged, StorageError, TEMP_PREFIX, TempFile, page_cache};
 
 /// A destination that is a directory on a local (or locally mounted) filesystem.
@@ -84,22 +85,55 @@ impl LocalBackend {
         }
         sync_dir(parent).map_err(|e| self.classify("fsync folder", object, e))
     }
+
+    /// Stages `data` for `name` in a temporary file beside the object's place, written by
+    /// `write`.
+    fn stage_with(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> Result<Staged, StorageError> {
+        if let Some(injected) = super::faults::on_put(name) {
+            return Err(self.classify("write", name, injected));
+        }
+        let path = self.path_of(name);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        self.ensure_dir(&dir, name)?;
+        let temp = dir.join(temp_name());
+        let written = (|| -> io::Result<File> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            // No sync_file_range here: it can block on a busy disk, which is what staging is
+            // for to avoid; the committer starts the writeback (`start_writeback`).
+            write(&mut file)?;
+            Ok(file)
+        })();
+        match written {
+            Ok(file) => Ok(Staged {
+                name: name.to_string(),
+                temp: Some(TempFile { path: temp, file }),
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(self.classify("write", name, e))
+            }
+        }
+    }
 }
 
-/// Objects at least this long, handed over in an aligned buffer, bypass the page cache.
+/// Objects at least this long bypass the page cache in [`Backend::stage_uncached`].
 const DIRECT_MIN: usize = 1 << 20;
 
-/// Writes `data` to the new, empty `file`. When `data` is large and starts on a direct-I/O
-/// boundary (the caller read it into an [`super::aligned::AlignedBuf`]), its whole blocks go to
-/// the disk with `O_DIRECT`, not through the page cache, and only the tail is buffered. Copying
-/// into page-cache pages was the largest cost of a copy to a second destination here, and pages
-/// of an object nobody reads soon are wasted cache. A filesystem that refuses direct I/O gets a
-/// buffered write instead.
-fn write_maybe_direct(file: &mut File, data: &[u8]) -> io::Result<()> {
-    use super::aligned::{DIRECT_ALIGN, is_aligned};
+/// Writes `data`, which starts on a direct-I/O boundary, to the new, empty `file`: its whole
+/// blocks go to the disk with `O_DIRECT`, not through the page cache, and only the tail is
+/// buffered. A filesystem that refuses direct I/O gets a buffered write instead.
+fn write_direct(file: &mut File, data: &[u8]) -> io::Result<()> {
+    use super::aligned::DIRECT_ALIGN;
     let whole = data.len() / DIRECT_ALIGN * DIRECT_ALIGN;
     let mut written = 0;
-    if data.len() >= DIRECT_MIN && is_aligned(data) && set_direct(file, true).is_ok() {
+    if set_direct(file, true).is_ok() {
         while written < whole {
             match file.write(&data[written..whole]) {
                 Ok(0) => break,
@@ -160,36 +194,25 @@ impl Backend for LocalBackend {
         fs::read(self.path_of(name)).map_err(|e| self.classify("read", name, e))
     }
 
-    /// Writes a temporary file beside the object's place: into the page cache, or past it for
-    /// large aligned data (`write_maybe_direct`).
+    /// Writes a temporary file beside the object's place, into the page cache.
     fn stage(&self, name: &str, data: &[u8]) -> Result<Staged, StorageError> {
-        if let Some(injected) = super::faults::on_put(name) {
-            return Err(self.classify("write", name, injected));
+        self.stage_with(name, |file| file.write_all(data))
+    }
+
+    /// Large objects are written with `O_DIRECT` (`write_direct`). Copying into page-cache
+    /// pages was the largest cost of a copy to a second destination here, and the pages of an
+    /// object nobody reads soon are wasted cache.
+    fn stage_uncached(
+        &self,
+        name: &str,
+        buf: &AlignedBuf,
+        len: usize,
+    ) -> Result<Staged, StorageError> {
+        let data = &buf[..len];
+        if len < DIRECT_MIN {
+            return self.stage(name, data);
         }
-        let path = self.path_of(name);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        self.ensure_dir(&dir, name)?;
-        let temp = dir.join(temp_name());
-        let written = (|| -> io::Result<File> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)?;
-            // No sync_file_range here: it can block on a busy disk, which is what staging is
-            // for to avoid; the committer starts the writeback (`start_writeback`).
-            write_maybe_direct(&mut file, data)?;
-            Ok(file)
-        })();
-        match written {
-            Ok(file) => Ok(Staged {
-                name: name.to_string(),
-                temp: Some(TempFile { path: temp, file }),
-            }),
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                Err(self.classify("write", name, e))
-            }
-        }
+        self.stage_with(name, |file| write_direct(file, data))
     }
 
     /// fsync, rename into place, fsync the folder: the same ordering as [`Backend::put`].
@@ -360,20 +383,25 @@ mod tests {
         use crate::storage::aligned::{AlignedBuf, DIRECT_ALIGN};
         let dir = tempfile::tempdir().unwrap();
         let backend = LocalBackend::new(dir.path().to_path_buf());
-        // Whole blocks go direct, the odd tail buffered; and an unaligned slice of the same
-        // buffer takes the buffered path.
+        // Whole blocks go direct, the odd tail buffered; and the same bytes staged the usual
+        // way take the buffered path.
         let len = DIRECT_MIN + 3 * DIRECT_ALIGN + 123;
         let mut buf = AlignedBuf::new();
         buf.reserve(len + 1);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (i * 31 % 251) as u8;
         }
-        for (name, data) in [
-            ("packs/ab/direct.pack", &buf[..len]),
-            ("packs/ab/offset.pack", &buf[1..len + 1]),
+        for (name, uncached) in [
+            ("packs/ab/direct.pack", true),
+            ("packs/ab/cached.pack", false),
         ] {
-            let staged = backend.stage(name, data).unwrap();
-            backend.commit(staged).unwrap();
+            let data = &buf[..len];
+            let staged = if uncached {
+                backend.stage_uncached(name, &buf, len)
+            } else {
+                backend.stage(name, data)
+            };
+            backend.commit(staged.unwrap()).unwrap();
             assert!(
                 backend.get(name).unwrap() == data,
                 "{name} reads back as written"

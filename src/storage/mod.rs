@@ -95,14 +95,24 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Writes `data` for `name` without waiting for the disk: nothing is visible under `name`
     /// until [`Backend::commit`] has made it durable there. A writer stages many objects while
     /// one thread commits them in order, so writing overlaps the disk instead of waiting for
-    /// it. Backends without a cheaper path store the object at once. A local destination
-    /// writes large `data` held in an [`aligned::AlignedBuf`] past the page cache.
+    /// it. Backends without a cheaper path store the object at once.
     fn stage(&self, name: &str, data: &[u8]) -> Result<Staged, StorageError> {
         self.put(name, data)?;
         Ok(Staged {
             name: name.to_string(),
             temp: None,
         })
+    }
+
+    /// [`Backend::stage`] of the first `len` bytes of `buf`, for a writer that will not read
+    /// the object back soon: a local destination writes large objects past the page cache.
+    fn stage_uncached(
+        &self,
+        name: &str,
+        buf: &aligned::AlignedBuf,
+        len: usize,
+    ) -> Result<Staged, StorageError> {
+        self.stage(name, &buf[..len])
     }
 
     /// Makes a staged object durable under its name; it survives a crash once this returns.
