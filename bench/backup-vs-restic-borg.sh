@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # backstop against restic and borg (Debian's packages) on the same data in the same run:
 # full backup, unchanged incremental, incremental after 5% of the files changed, restore (the
-# faster of two rounds).
+# faster of two rounds; also counted with the `sync` that makes it durable).
 # Prints wall time, CPU seconds, repository size and peak RSS, with ratios to restic and borg.
 # Not a test: these machines are shared and noisy, so only ratios measured together mean much.
 #
@@ -101,15 +101,27 @@ done
 # Each tool's repository is read into the page cache before its restore, as the source is
 # before a backup: backstop drops its packs from the cache once they are durable, restic and
 # borg leave theirs there, and a restore from disk would measure the disk instead.
+# A backstop restore ends only once what it wrote is durable (syncfs); restic and borg return
+# with the restored tree still dirty in the page cache. So each restore is also counted with the
+# `sync` after it: "restore+sync" compares restores that survive a power loss.
 warm() { find "$1" -type f -exec cat {} + >/dev/null; }
+synced() { # synced: the restore just recorded, plus the sync that makes it durable
+    local t0 t1
+    t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
+    tail -1 "$results" | awk -F'\t' -v s="$(echo "$t1 - $t0" | bc)" -v OFS='\t' \
+        '{print $1, "restore+sync", $3 + s, $4, $5}' >> "$results"
+}
 for round in 1 2; do
     warm "$bdir/repo"
     bstep restore "ALTER SYSTEM RESTORE r$round FROM bench TO 'dir://$work/runs/r$round-backstop' WAIT"
+    synced
     mkdir -p "$work/runs/r$round-restic" "$work/runs/r$round-borg"
     warm "$RESTIC_REPOSITORY"
     timed restic restore restic restore -q latest --target "$work/runs/r$round-restic"
+    synced
     warm "$BORG_REPO"
     (cd "$work/runs/r$round-borg" && timed borg restore borg extract ::changed5)
+    synced
 done
 if diff -rq "$data" "$work/runs/r1-backstop" >/dev/null && diff -rq "$data" "$work/runs/r2-backstop" >/dev/null; then
     echo "backstop restores identical to the source"
@@ -128,11 +140,11 @@ for line in open(sys.argv[1]):
         rows[step][tool] = row
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
-print(f"{'step':<10} {'tool':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'wall/restic':>12} {'wall/borg':>10}")
-for step in ["full", "unchanged", "changed5", "restore"]:
+print(f"{'step':<12} {'tool':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'wall/restic':>12} {'wall/borg':>10}")
+for step in ["full", "unchanged", "changed5", "restore", "restore+sync"]:
     for tool in ["backstop", "restic", "borg"]:
         wall, cpu, rss = rows[step][tool]
-        print(f"{step:<10} {tool:<9} {wall:8.2f} {cpu:8.2f} {rss / 1024:12.0f} "
+        print(f"{step:<12} {tool:<9} {wall:8.2f} {cpu:8.2f} {rss / 1024:12.0f} "
               f"{ratio(wall, rows[step]['restic'][0]):>12} {ratio(wall, rows[step]['borg'][0]):>10}")
 print()
 for tool in ["backstop", "restic", "borg"]:

@@ -58,7 +58,7 @@ fn write_back(rx: Receiver<WrittenRegion>) {
     let mut started: VecDeque<WrittenRegion> = VecDeque::with_capacity(AHEAD);
     let mut open = true;
     // Once the restore threads are done, no write will reuse a page: what is still being
-    // written back is left to the kernel, and the restore does not wait for the disk.
+    // written back is left to the kernel here, and the restore's final syncfs waits for it.
     loop {
         // Start whatever has arrived, up to AHEAD; block for more only with nothing to finish.
         while open && started.len() < AHEAD {

@@ -444,5 +444,9 @@ fn restore_log_segments(
             .map_err(|e| EngineError::io("write log segment", &path, e))?;
         written += 1;
     }
+    // Each segment was fsynced; the folder's fsync makes their names durable too.
+    std::fs::File::open(&logs.folder)
+        .and_then(|folder| folder.sync_all())
+        .map_err(|e| EngineError::io("fsync log folder", &logs.folder, e))?;
     Ok(written)
 }
