@@ -607,26 +607,42 @@ async fn a_set_made_plus_archivelog_restores_with_its_log_on_a_new_server() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "55000");
-    drop(server);
-
-    // A new server that knows nothing restores the set and its log from the destination.
-    let fresh = ChildServer::start(&tmp.path().join("fresh"));
-    let client = connect_as(fresh.port, "admin", ADMIN_PASSWORD).await;
-    let target = tmp.path().join("target");
+    // Its copy at a second destination takes the kept log along.
+    let offsite = tmp.path().join("offsite");
     client
         .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE r FROM app AT 'file://{}' TO 'dir://{}' WAIT",
-            backup.display(),
-            target.display()
+            "ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://{}'; \
+             ALTER SYSTEM BACKUP BACKUPSET ALL WAIT",
+            offsite.display()
         ))
         .await
         .unwrap();
-    common::tree::assert_same_tree(&source, &target);
-    for i in 1..=3 {
-        assert_eq!(
-            std::fs::read(tmp.path().join("target.log").join(segment_name(i))).unwrap(),
-            segment_bytes(i)
-        );
+    drop(server);
+
+    // A new server that knows nothing restores the set and its log from the destination, and
+    // from the copy.
+    let fresh = ChildServer::start(&tmp.path().join("fresh"));
+    let client = connect_as(fresh.port, "admin", ADMIN_PASSWORD).await;
+    for (name, at) in [("target", &backup), ("from_copy", &offsite)] {
+        let target = tmp.path().join(name);
+        client
+            .batch_execute(&format!(
+                "ALTER SYSTEM RESTORE {name} FROM app AT 'file://{}' TO 'dir://{}' WAIT",
+                at.display(),
+                target.display()
+            ))
+            .await
+            .unwrap();
+        common::tree::assert_same_tree(&source, &target);
+        for i in 1..=3 {
+            assert_eq!(
+                std::fs::read(tmp.path().join(format!("{name}.log")).join(segment_name(i)))
+                    .unwrap(),
+                segment_bytes(i),
+                "segment {i} restored from {}",
+                at.display()
+            );
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! when the segment was closed, in nanoseconds since the Unix epoch, so a destination alone says
 //! which segments restore the log up to a time.
 
+use tokio_util::sync::CancellationToken;
+
 use crate::storage::{Backend, StorageError};
 
 use super::error::EngineError;
@@ -93,7 +95,11 @@ pub fn get_segment(
 }
 
 /// Copies one archived segment to another destination, checked on the way (its checksum must
-/// hold). Returns the bytes sent, 0 when the destination already held it.
+/// hold). Returns the bytes sent, 0 when the destination already held it. What the destination
+/// holds is compared by its header's checksum, not its size: a segment kept beside a set made
+/// `PLUS ARCHIVELOG` while it was still being written is the same size (a preallocated log
+/// file) with other bytes when a later backup keeps it again. A header the destination cannot
+/// read is sent over.
 pub fn copy_segment(
     from: &dyn Backend,
     to: &dyn Backend,
@@ -101,14 +107,43 @@ pub fn copy_segment(
     name: &str,
 ) -> Result<u64, EngineError> {
     let object_name = segment_object(tenant_id, name);
-    let size = from.size(&object_name)?;
-    if size.is_some() && to.size(&object_name)? == size {
+    if let Ok(Some(held)) = segment_header(to, tenant_id, name)
+        && segment_header(from, tenant_id, name)?.is_some_and(|wanted| wanted == held)
+    {
         return Ok(0);
     }
     let object = read_object(from, &object_name)?;
     decode_segment(&object_name, &object)?;
     to.put(&object_name, &object)?;
     Ok(object.len() as u64)
+}
+
+/// Copies the log a set made `PLUS ARCHIVELOG` keeps beside it: every segment of the tenant in
+/// `from` closed by `until` (the set's end, in nanoseconds since the Unix epoch), the segments a
+/// restore of that set brings back. Each is checked on the way and durable in `to` when this
+/// returns. Returns the segments sent and their stored bytes.
+pub fn copy_kept_segments(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    tenant_id: i64,
+    until: i64,
+    cancel: &CancellationToken,
+) -> Result<(u64, u64), EngineError> {
+    let (mut segments, mut bytes) = (0, 0);
+    for (name, header) in list_segments(from, tenant_id)? {
+        if header.close_scn > until {
+            continue;
+        }
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let sent = copy_segment(from, to, tenant_id, &name)?;
+        if sent > 0 {
+            segments += 1;
+            bytes += sent;
+        }
+    }
+    Ok((segments, bytes))
 }
 
 /// What a validation expects of an archived segment: what the catalog recorded when it was
@@ -335,6 +370,51 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         assert_eq!(check(&expected[3], false).unwrap(), None);
         assert!(check(&expected[3], true).unwrap().is_some());
+    }
+
+    #[test]
+    fn kept_segments_are_copied_up_to_the_set_end_and_again_only_when_their_bytes_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("from")).unwrap();
+        std::fs::create_dir_all(dir.path().join("to")).unwrap();
+        let from = LocalBackend::new(dir.path().join("from"));
+        let to = LocalBackend::new(dir.path().join("to"));
+        let cancel = CancellationToken::new();
+        put_segment(&from, 7, "s1", &[1u8; 4096], 100, 1).unwrap();
+        put_segment(&from, 7, "s2", &[2u8; 4096], 200, 1).unwrap();
+        put_segment(&from, 7, "s3", &[3u8; 4096], 300, 1).unwrap();
+        // A segment damaged in the source is refused, not copied.
+        put_segment(&from, 7, "s0", &[9u8; 4096], 50, 0).unwrap();
+        let damaged = dir.path().join("from/archive/7/s0");
+        let mut bytes = std::fs::read(&damaged).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&damaged, bytes).unwrap();
+        let err = copy_kept_segments(&from, &to, 7, 200, &cancel).unwrap_err();
+        assert!(err.to_string().contains("archive/7/s0"), "{err}");
+        std::fs::remove_file(&damaged).unwrap();
+
+        let (sent, _) = copy_kept_segments(&from, &to, 7, 200, &cancel).unwrap();
+        assert_eq!(sent, 2, "s1 and s2 are closed by the end, s3 is not");
+        assert_eq!(get_segment(&to, 7, "s2").unwrap().1, vec![2u8; 4096]);
+        assert_eq!(segment_header(&to, 7, "s3").unwrap(), None);
+        assert_eq!(
+            copy_kept_segments(&from, &to, 7, 200, &cancel).unwrap().0,
+            0
+        );
+        // s2 kept again by a later backup with other bytes of the same length goes over again.
+        put_segment(&from, 7, "s2", &[5u8; 4096], 200, 1).unwrap();
+        assert_eq!(
+            copy_kept_segments(&from, &to, 7, 200, &cancel).unwrap().0,
+            1
+        );
+        assert_eq!(get_segment(&to, 7, "s2").unwrap().1, vec![5u8; 4096]);
+        cancel.cancel();
+        put_segment(&from, 7, "s1", &[6u8; 4096], 100, 1).unwrap();
+        assert!(matches!(
+            copy_kept_segments(&from, &to, 7, 200, &cancel),
+            Err(EngineError::Cancelled)
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
+use super::archive::copy_kept_segments;
 use super::chunker::ContentId;
 use super::error::EngineError;
 use super::index::decode_index;
@@ -35,12 +36,16 @@ pub struct CopySummary {
     pub already_there: bool,
 }
 
-/// Copies set `set_id` of `tenant` from `source` into `target`.
+/// Copies set `set_id` of `tenant` from `source` into `target`; `with_log` (a set made `PLUS
+/// ARCHIVELOG`) also copies the log segments kept beside it up to its end, so that the copy
+/// restores with its log on its own too.
+#[allow(clippy::too_many_arguments)]
 pub fn copy_set(
     source: &Repository,
     target: &Repository,
     tenant: &TenantRef,
     set_id: i64,
+    with_log: bool,
     progress: &Progress,
     throttle: &Throttle,
     cancel: &CancellationToken,
@@ -98,6 +103,23 @@ pub fn copy_set(
             cancel,
             &mut summary,
         )?;
+    }
+    if with_log {
+        // Before the descriptor: a copy that shows is whole, its log included.
+        let until = chrono::DateTime::parse_from_rfc3339(&set.end_time)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(i64::MAX);
+        let (segments, bytes) = copy_kept_segments(
+            source.backend(),
+            target.backend(),
+            set.tenant_id,
+            until,
+            cancel,
+        )?;
+        summary.objects_copied += segments;
+        summary.bytes_copied += bytes;
+        progress.output_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
     if cancel.is_cancelled() {
         return Err(EngineError::Cancelled);
@@ -268,6 +290,7 @@ mod tests {
             &second,
             &TenantRef::Id(TENANT),
             1,
+            false,
             &Progress::new(),
             &Throttle::new(0),
             &cancel,
@@ -279,6 +302,7 @@ mod tests {
             &second,
             &TenantRef::Id(TENANT),
             2,
+            false,
             &Progress::new(),
             &Throttle::new(0),
             &cancel,
@@ -293,6 +317,7 @@ mod tests {
             &second,
             &TenantRef::Id(TENANT),
             2,
+            false,
             &Progress::new(),
             &Throttle::new(0),
             &cancel,
@@ -322,6 +347,7 @@ mod tests {
             &second,
             &TenantRef::Id(TENANT),
             1,
+            false,
             &Progress::new(),
             &Throttle::new(0),
             &CancellationToken::new(),

@@ -274,6 +274,16 @@ impl Executor {
                 };
             }
         };
+        // A set made PLUS ARCHIVELOG takes its kept log along, so the copy restores with it.
+        let with_log = match self.catalog.set_plus_archivelog(w.backup_set_id) {
+            Ok(plus) => plus.unwrap_or(false),
+            Err(e) => {
+                return CopyEnd::Failed {
+                    code: sqlstate::IO_ERROR,
+                    comment: e.to_string(),
+                };
+            }
+        };
         let result = super::on_blocking_thread("copy", move || {
             let source = Repository::open(&source_root)?;
             let target = Repository::create_or_open(&target_root, &installation)?;
@@ -282,6 +292,7 @@ impl Executor {
                 &target,
                 &TenantRef::Id(w.tenant_id),
                 w.backup_set_id,
+                with_log,
                 &engine_progress,
                 &engine::throttle::Throttle::new(net_limit),
                 &cancel,
