@@ -26,6 +26,14 @@ async fn setup(client: &Client, root: &Path) {
         .unwrap();
 }
 
+/// A server in `root/data` with tenant app and both destinations set, as [`setup`] makes them.
+async fn start_with_app(root: &Path) -> (ChildServer, Client) {
+    let server = ChildServer::start(&root.join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, root).await;
+    (server, client)
+}
+
 fn big_files(root: &Path, seed: u64, files: u64, mib: usize) {
     std::fs::create_dir_all(root).unwrap();
     for i in 0..files {
@@ -52,9 +60,7 @@ async fn copies_restore_on_their_own_and_carry_their_copy_id() {
     let root = tmp.path();
     let source = root.join("source");
     fidelity_tree(&source);
-    let server = ChildServer::start(&root.join("data"));
-    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
-    setup(&client, root).await;
+    let (_server, client) = start_with_app(root).await;
     let err = client
         .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL")
         .await
@@ -141,9 +147,7 @@ async fn cancel_ends_the_copy_at_once_and_issuing_it_again_starts_over() {
     let root = tmp.path();
     let source = root.join("source");
     big_files(&source, 100, 24, 16);
-    let server = ChildServer::start(&root.join("data"));
-    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
-    setup(&client, root).await;
+    let (_server, client) = start_with_app(root).await;
     client
         .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
         .await
@@ -235,9 +239,7 @@ async fn stop_lets_the_set_being_copied_finish_and_starts_no_other() {
     let root = tmp.path();
     let source = root.join("source");
     big_files(&source, 200, 12, 16);
-    let server = ChildServer::start(&root.join("data"));
-    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
-    setup(&client, root).await;
+    let (_server, client) = start_with_app(root).await;
     client
         .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
         .await
@@ -346,10 +348,8 @@ fn assert_pieces_copied(root: &Path, copy: &str) {
 async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let server = ChildServer::start(&root.join("data"));
-    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
     std::fs::create_dir_all(root.join("source")).unwrap();
-    setup(&client, root).await;
+    let (_server, client) = start_with_app(root).await;
     let err = client
         .batch_execute("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE")
         .await
@@ -432,10 +432,8 @@ async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
 async fn archive_log_is_copied_continuously_and_stop_pauses_it() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let server = ChildServer::start(&root.join("data"));
-    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
     std::fs::create_dir_all(root.join("source")).unwrap();
-    setup(&client, root).await;
+    let (_server, client) = start_with_app(root).await;
     let err = client
         .batch_execute("ALTER SYSTEM STOP BACKUP ARCHIVELOG")
         .await
@@ -574,4 +572,55 @@ async fn archive_log_is_copied_continuously_and_stop_pauses_it() {
         .await,
         "STOP"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_restores_until_a_time_with_its_copied_log_when_the_originals_are_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let source = root.join("source");
+    fidelity_tree(&source);
+    let (_server, client) = start_with_app(root).await;
+    archived_pieces(&client, root, 1, 3, 1).await;
+    client
+        .batch_execute(
+            "ALTER SYSTEM BACKUP TENANT app WAIT; \
+             ALTER SYSTEM NOARCHIVELOG WAIT; \
+             ALTER SYSTEM BACKUP BACKUPSET ALL WAIT; \
+             ALTER SYSTEM BACKUP BACKUPPIECE ALL WAIT",
+        )
+        .await
+        .unwrap();
+    // The data destination and the archive are lost; only the copy is left.
+    std::fs::rename(root.join("dest"), root.join("dest-lost")).unwrap();
+    std::fs::rename(root.join("arch"), root.join("arch-lost")).unwrap();
+    let until: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+    let restore = |name: &str, at: &str| {
+        format!(
+            "ALTER SYSTEM RESTORE {name} FROM app AT 'file://{}' UNTIL TIME = '{}' TO 'dir://{}' WAIT",
+            root.join(at).display(),
+            until.format("%Y-%m-%d %H:%M:%S%.6f"),
+            root.join(name).display()
+        )
+    };
+    // From the data destination alone the log cannot be read: refused before anything is
+    // written, naming what is missing.
+    let err = client
+        .batch_execute(&restore("r0", "dest-lost"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "58P01", "{err:?}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("/arch"), "{message}");
+    assert!(!root.join("r0").exists());
+    client.batch_execute(&restore("r", "copy")).await.unwrap();
+    let target = root.join("r");
+    assert_same_tree(&source, &target);
+    for n in 1..=3u64 {
+        assert_eq!(
+            std::fs::read(root.join("r.log").join(format!("seg{n:06}"))).unwrap(),
+            noise(n, 1 << 20),
+            "segment {n} restored from the copy"
+        );
+    }
 }

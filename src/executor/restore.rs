@@ -2,6 +2,7 @@
 //! target directory (SPEC §2.5). Works from the catalog or, with `AT 'uri'`, from a destination
 //! alone, as a new server after the loss of the old one must.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -316,32 +317,48 @@ impl Executor {
             _ => None,
         };
         let source = self.catalog.tenant_by_name(&spec.from)?;
-        let mut segments: Vec<(String, i64, String)> = Vec::new();
-        if let (Some(until), Some(source)) = (until_scn, &source) {
-            for segment in self.catalog.segments_until(source.id, until)? {
-                let uri = self
-                    .catalog
-                    .round(source.id, segment.round_id)?
-                    .map(|r| r.path)
-                    .unwrap_or_default();
-                segments.push((uri, segment.tenant_id, segment.name));
-            }
-        }
         let kept_with_set = self
             .catalog
             .set_plus_archivelog(plan.set.set_id)?
             .unwrap_or(true);
+        // What the destination being restored from holds: the log kept beside its sets and,
+        // in a second destination, the pieces copied there.
+        let held = if kept_with_set || spec.at.is_some() {
+            let backend = crate::storage::open_destination(&plan.dest_uri)
+                .map_err(|e| from_engine(&e.into()))?;
+            engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
+                .map_err(|e| from_engine(&e))?
+        } else {
+            Vec::new()
+        };
+        let mut segments: Vec<(String, i64, String)> = Vec::new();
+        if let (Some(until), Some(source)) = (until_scn, &source) {
+            for segment in self.catalog.segments_until(source.id, until)? {
+                // Restoring `AT` a destination reads each archived segment from there when it
+                // holds the same bytes (a piece copy), so a copy restores with its log when
+                // the original archive is gone.
+                let at_holds = spec.at.is_some()
+                    && held
+                        .iter()
+                        .any(|(n, h)| *n == segment.name && h.hash_hex() == segment.hash);
+                let uri = if at_holds {
+                    plan.dest_uri.clone()
+                } else {
+                    self.catalog
+                        .round(source.id, segment.round_id)?
+                        .map(|r| r.path)
+                        .unwrap_or_default()
+                };
+                segments.push((uri, segment.tenant_id, segment.name));
+            }
+        }
         if kept_with_set {
             let limit =
                 until_scn.or_else(|| set_end(&plan.set).and_then(|t| t.timestamp_nanos_opt()));
-            let backend = crate::storage::open_destination(&plan.dest_uri)
-                .map_err(|e| from_engine(&e.into()))?;
-            let held = engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
-                .map_err(|e| from_engine(&e))?;
-            for (name, header) in held {
+            for (name, header) in &held {
                 let in_time = limit.is_none_or(|l| header.close_scn <= l);
-                if in_time && !segments.iter().any(|(_, _, n)| *n == name) {
-                    segments.push((plan.dest_uri.clone(), plan.set.tenant_id, name));
+                if in_time && !segments.iter().any(|(_, _, n)| n == name) {
+                    segments.push((plan.dest_uri.clone(), plan.set.tenant_id, name.clone()));
                 }
             }
         }
@@ -349,6 +366,7 @@ impl Executor {
             return Ok(None);
         }
         segments.sort_by(|a, b| a.2.cmp(&b.2));
+        check_log_readable(&segments, &plan.dest_uri, &held)?;
         let folder = match &source {
             Some(source) => log_target(source, target),
             None => {
@@ -422,6 +440,41 @@ fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path
     let mut sibling = target.as_os_str().to_owned();
     sibling.push(".log");
     PathBuf::from(sibling)
+}
+
+/// Refuses a restore whose log cannot be read before anything is written: every segment must be
+/// where the plan reads it from (`held` lists the destination restored from, already read).
+fn check_log_readable(
+    segments: &[(String, i64, String)],
+    dest_uri: &str,
+    held: &[(String, engine::archive::SegmentHeader)],
+) -> SqlResult<()> {
+    let mut opened: HashMap<&str, Arc<dyn crate::storage::Backend>> = HashMap::new();
+    for (uri, tenant_id, name) in segments {
+        if uri == dest_uri && held.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let backend = match opened.get(uri.as_str()) {
+            Some(backend) => backend.clone(),
+            None => {
+                let backend =
+                    crate::storage::open_destination(uri).map_err(|e| from_engine(&e.into()))?;
+                opened.insert(uri, backend.clone());
+                backend
+            }
+        };
+        let object = engine::archive::segment_object(*tenant_id, name);
+        if engine::archive::segment_header(backend.as_ref(), *tenant_id, name)
+            .map_err(|e| from_engine(&e))?
+            .is_none()
+        {
+            return Err(from_engine(&EngineError::missing_object(
+                &format!("{}/{object}", uri.trim_end_matches('/')),
+                "the log this restore brings back",
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Writes every segment of `logs` into its folder, each verified against its checksum. Returns
