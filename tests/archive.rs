@@ -560,6 +560,22 @@ async fn restore_until_time_brings_back_exactly_the_segments_closed_by_then() {
         .await,
         format!("dir://{}", restored_log.display())
     );
+
+    // A segment lost from the archive: the restore is refused before anything is written,
+    // naming it.
+    std::fs::remove_file(tmp.path().join("arch/archive/1001").join(segment_name(3))).unwrap();
+    let err = client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE r2 FROM app UNTIL TIME = '{}' TO 'dir://{}' WAIT",
+            until_time.format("%Y-%m-%d %H:%M:%S%.6f"),
+            tmp.path().join("target2").display()
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "XX001", "{err:?}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains(&segment_name(3)), "{message}");
+    assert!(!tmp.path().join("target2").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

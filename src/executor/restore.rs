@@ -2,7 +2,7 @@
 //! target directory (SPEC §2.5). Works from the catalog or, with `AT 'uri'`, from a destination
 //! alone, as a new server after the loss of the old one must.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -444,32 +444,40 @@ fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path
 
 /// Refuses a restore whose log cannot be read before anything is written: every segment must be
 /// where the plan reads it from (`held` lists the destination restored from, already read).
+/// Each other destination is listed once, not asked segment by segment: weeks of log are
+/// thousands of segments.
 fn check_log_readable(
     segments: &[(String, i64, String)],
     dest_uri: &str,
     held: &[(String, engine::archive::SegmentHeader)],
 ) -> SqlResult<()> {
-    let mut opened: HashMap<&str, Arc<dyn crate::storage::Backend>> = HashMap::new();
+    let mut listed: HashMap<(&str, i64), HashSet<String>> = HashMap::new();
     for (uri, tenant_id, name) in segments {
         if uri == dest_uri && held.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let backend = match opened.get(uri.as_str()) {
-            Some(backend) => backend.clone(),
-            None => {
+        let names = match listed.entry((uri.as_str(), *tenant_id)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
                 let backend =
                     crate::storage::open_destination(uri).map_err(|e| from_engine(&e.into()))?;
-                opened.insert(uri, backend.clone());
-                backend
+                let prefix = engine::archive::segment_object(*tenant_id, "");
+                let objects = backend.list(&prefix).map_err(|e| from_engine(&e.into()))?;
+                e.insert(
+                    objects
+                        .into_iter()
+                        .map(|o| o.name[prefix.len()..].to_string())
+                        .collect(),
+                )
             }
         };
-        let object = engine::archive::segment_object(*tenant_id, name);
-        if engine::archive::segment_header(backend.as_ref(), *tenant_id, name)
-            .map_err(|e| from_engine(&e))?
-            .is_none()
-        {
+        if !names.contains(name) {
             return Err(from_engine(&EngineError::missing_object(
-                &format!("{}/{object}", uri.trim_end_matches('/')),
+                &format!(
+                    "{}/{}",
+                    uri.trim_end_matches('/'),
+                    engine::archive::segment_object(*tenant_id, name)
+                ),
                 "the log this restore brings back",
             )));
         }
