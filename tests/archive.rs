@@ -530,14 +530,14 @@ async fn restore_until_time_brings_back_exactly_the_segments_closed_by_then() {
     .await;
 
     let until_time: chrono::DateTime<chrono::Utc> = (base + Duration::from_millis(5_500)).into();
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE r FROM app UNTIL TIME = '{}' TO 'dir://{}' WAIT",
+    let restore = |name: &str, target: &str| {
+        format!(
+            "ALTER SYSTEM RESTORE {name} FROM app UNTIL TIME = '{}' TO 'dir://{}' WAIT",
             until_time.format("%Y-%m-%d %H:%M:%S%.6f"),
-            tmp.path().join("target").display()
-        ))
-        .await
-        .unwrap();
+            tmp.path().join(target).display()
+        )
+    };
+    client.batch_execute(&restore("r", "target")).await.unwrap();
     common::tree::assert_same_tree(&source, &tmp.path().join("target"));
     let restored_log = tmp.path().join("target.log");
     let mut names: Vec<String> = std::fs::read_dir(&restored_log)
@@ -564,17 +564,13 @@ async fn restore_until_time_brings_back_exactly_the_segments_closed_by_then() {
     // A segment lost from the archive: the restore is refused before anything is written,
     // naming it.
     std::fs::remove_file(tmp.path().join("arch/archive/1001").join(segment_name(3))).unwrap();
-    let err = client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE r2 FROM app UNTIL TIME = '{}' TO 'dir://{}' WAIT",
-            until_time.format("%Y-%m-%d %H:%M:%S%.6f"),
-            tmp.path().join("target2").display()
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "XX001", "{err:?}");
-    let message = err.as_db_error().unwrap().message();
-    assert!(message.contains(&segment_name(3)), "{message}");
+    common::assert_refused(
+        &client,
+        &restore("r2", "target2"),
+        "XX001",
+        &segment_name(3),
+    )
+    .await;
     assert!(!tmp.path().join("target2").exists());
 }
 

@@ -605,13 +605,7 @@ async fn a_copy_restores_until_a_time_with_its_copied_log_when_the_originals_are
     };
     // From the data destination alone the log cannot be read: refused before anything is
     // written, naming what is missing.
-    let err = client
-        .batch_execute(&restore("r0", "dest-lost"))
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "58P01", "{err:?}");
-    let message = err.as_db_error().unwrap().message();
-    assert!(message.contains("/arch"), "{message}");
+    common::assert_refused(&client, &restore("r0", "dest-lost"), "58P01", "/arch").await;
     assert!(!root.join("r0").exists());
     client.batch_execute(&restore("r", "copy")).await.unwrap();
     let target = root.join("r");

@@ -89,6 +89,14 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| format!("not a db error: {e}"))
 }
 
+/// Runs `sql`, which must be refused with SQLSTATE `code` and a message that names `mention`.
+pub async fn assert_refused(client: &Client, sql: &str, code: &str, mention: &str) {
+    let err = client.batch_execute(sql).await.unwrap_err();
+    assert_eq!(sqlstate(&err), code, "{sql}: {err:?}");
+    let message = err.as_db_error().map(|d| d.message()).unwrap_or_default();
+    assert!(message.contains(mention), "{sql}: {message}");
+}
+
 /// The first column of the first row `sql` answers, as text (`NULL` for null).
 pub async fn value(client: &Client, sql: &str) -> String {
     let rows = client
