@@ -106,9 +106,22 @@ pub fn copy_segment(
     tenant_id: i64,
     name: &str,
 ) -> Result<u64, EngineError> {
+    let wanted = segment_header(from, tenant_id, name)?;
+    send_segment(from, to, tenant_id, name, wanted.as_ref())
+}
+
+/// [`copy_segment`] with the source's header already read (`None`: the source lacks it, and the
+/// read that follows says so).
+fn send_segment(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    tenant_id: i64,
+    name: &str,
+    wanted: Option<&SegmentHeader>,
+) -> Result<u64, EngineError> {
     let object_name = segment_object(tenant_id, name);
-    if let Ok(Some(held)) = segment_header(to, tenant_id, name)
-        && segment_header(from, tenant_id, name)?.is_some_and(|wanted| wanted == held)
+    if let (Some(wanted), Ok(Some(held))) = (wanted, segment_header(to, tenant_id, name))
+        && *wanted == held
     {
         return Ok(0);
     }
@@ -137,7 +150,7 @@ pub fn copy_kept_segments(
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
-        let sent = copy_segment(from, to, tenant_id, &name)?;
+        let sent = send_segment(from, to, tenant_id, &name, Some(&header))?;
         if sent > 0 {
             segments += 1;
             bytes += sent;
@@ -246,16 +259,26 @@ pub fn list_segments(
     backend: &dyn Backend,
     tenant_id: i64,
 ) -> Result<Vec<(String, SegmentHeader)>, EngineError> {
-    let prefix = format!("archive/{tenant_id}/");
     let mut found = Vec::new();
-    for info in backend.list(&prefix)? {
-        let name = info.name[prefix.len()..].to_string();
-        let head = backend.get_range(&info.name, 0, HEADER_LEN)?;
-        let (_, header) = parse_header(&info.name, &head)?;
+    for name in segment_names(backend, tenant_id)? {
+        let object = segment_object(tenant_id, &name);
+        let head = backend.get_range(&object, 0, HEADER_LEN)?;
+        let (_, header) = parse_header(&object, &head)?;
         found.push((name, header));
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
+}
+
+/// The names of every segment of a tenant in the destination, in no order: one listing, no
+/// reads.
+pub fn segment_names(backend: &dyn Backend, tenant_id: i64) -> Result<Vec<String>, EngineError> {
+    let prefix = segment_object(tenant_id, "");
+    Ok(backend
+        .list(&prefix)?
+        .into_iter()
+        .map(|info| info.name[prefix.len()..].to_string())
+        .collect())
 }
 
 fn parse_header(object: &str, bytes: &[u8]) -> Result<(u8, SegmentHeader), EngineError> {

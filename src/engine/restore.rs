@@ -878,8 +878,6 @@ fn mtime_only(entry: &ManifestEntry) -> [libc::timespec; 2] {
     ]
 }
 
-/// Sets owner (when running as root), permissions and modification time, never following a
-/// symlink. The mtime goes last because the other changes would not move it but writes would.
 /// Makes everything written under `root` durable with one `syncfs` of the filesystem holding
 /// it: data, inodes and folder entries, in one flush of the device instead of one per file and
 /// folder. It also flushes whatever else on that filesystem is dirty, which only costs time.
@@ -899,6 +897,8 @@ fn sync_filesystem(root: &Path) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Sets owner (when running as root), permissions and modification time, never following a
+/// symlink. The mtime goes last because the other changes would not move it but writes would.
 fn apply_metadata(path: &Path, entry: &ManifestEntry, is_root: bool) -> Result<(), EngineError> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|e| EngineError::io("encode path", path, io::Error::other(e)))?;

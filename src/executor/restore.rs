@@ -2,6 +2,7 @@
 //! target directory (SPEC §2.5). Works from the catalog or, with `AT 'uri'`, from a destination
 //! alone, as a new server after the loss of the old one must.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::{Executor, OB_CANCELED, OB_ERROR, every_second, failure_comment};
 use crate::catalog::jobs::{JobKind, NewJob};
 use crate::catalog::tenants::{NewTenant, TenantKind};
 use crate::catalog::{SYS_TENANT_ID, Value, mask_secrets};
+use crate::engine::archive::SegmentHeader;
 use crate::engine::{
     self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef,
 };
@@ -323,13 +325,15 @@ impl Executor {
             .unwrap_or(true);
         // What the destination being restored from holds: the log kept beside its sets and,
         // in a second destination, the pieces copied there.
-        let held = if kept_with_set || spec.at.is_some() {
+        let held: HashMap<String, SegmentHeader> = if kept_with_set || spec.at.is_some() {
             let backend = crate::storage::open_destination(&plan.dest_uri)
                 .map_err(|e| from_engine(&e.into()))?;
             engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
                 .map_err(|e| from_engine(&e))?
+                .into_iter()
+                .collect()
         } else {
-            Vec::new()
+            HashMap::new()
         };
         let mut segments: Vec<(String, i64, String)> = Vec::new();
         if let (Some(until), Some(source)) = (until_scn, &source) {
@@ -339,8 +343,8 @@ impl Executor {
                 // the original archive is gone.
                 let at_holds = spec.at.is_some()
                     && held
-                        .iter()
-                        .any(|(n, h)| *n == segment.name && h.hash_hex() == segment.hash);
+                        .get(&segment.name)
+                        .is_some_and(|h| h.hash_hex() == segment.hash);
                 let uri = if at_holds {
                     plan.dest_uri.clone()
                 } else {
@@ -355,9 +359,10 @@ impl Executor {
         if kept_with_set {
             let limit =
                 until_scn.or_else(|| set_end(&plan.set).and_then(|t| t.timestamp_nanos_opt()));
+            let archived: HashSet<String> = segments.iter().map(|(_, _, n)| n.clone()).collect();
             for (name, header) in &held {
                 let in_time = limit.is_none_or(|l| header.close_scn <= l);
-                if in_time && !segments.iter().any(|(_, _, n)| n == name) {
+                if in_time && !archived.contains(name) {
                     segments.push((plan.dest_uri.clone(), plan.set.tenant_id, name.clone()));
                 }
             }
@@ -449,26 +454,21 @@ fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path
 fn check_log_readable(
     segments: &[(String, i64, String)],
     dest_uri: &str,
-    held: &[(String, engine::archive::SegmentHeader)],
+    held: &HashMap<String, SegmentHeader>,
 ) -> SqlResult<()> {
     let mut listed: HashMap<(&str, i64), HashSet<String>> = HashMap::new();
     for (uri, tenant_id, name) in segments {
-        if uri == dest_uri && held.iter().any(|(n, _)| n == name) {
+        if uri == dest_uri && held.contains_key(name) {
             continue;
         }
         let names = match listed.entry((uri.as_str(), *tenant_id)) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
                 let backend =
                     crate::storage::open_destination(uri).map_err(|e| from_engine(&e.into()))?;
-                let prefix = engine::archive::segment_object(*tenant_id, "");
-                let objects = backend.list(&prefix).map_err(|e| from_engine(&e.into()))?;
-                e.insert(
-                    objects
-                        .into_iter()
-                        .map(|o| o.name[prefix.len()..].to_string())
-                        .collect(),
-                )
+                let names = engine::archive::segment_names(backend.as_ref(), *tenant_id)
+                    .map_err(|e| from_engine(&e))?;
+                e.insert(names.into_iter().collect())
             }
         };
         if !names.contains(name) {
