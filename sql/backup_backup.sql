@@ -7,14 +7,14 @@ SELECT job_id, tenant_id, incarnation, backup_set_id, copy_type AS type,
        backup_tenant_name AS tenant_name, status, backup_dest, max_backup_times,
        result, comment
 FROM backstop.job
-WHERE job_kind = 'BACKUP_BACKUPSET' AND status NOT IN ('FINISH', 'CANCEL');
+WHERE job_kind = 'BACKUP_BACKUPSET' AND status IN (${COPY_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_backupset_job_history AS
 SELECT job_id, tenant_id, incarnation, backup_set_id, copy_type AS type,
        backup_tenant_name AS tenant_name, status, backup_dest, max_backup_times,
        result, comment
 FROM backstop.job
-WHERE job_kind = 'BACKUP_BACKUPSET' AND status IN ('FINISH', 'CANCEL');
+WHERE job_kind = 'BACKUP_BACKUPSET' AND status IN (${COPY_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_backupset_task AS
 SELECT t.incarnation, t.tenant_id, t.job_id, t.backup_set_id, t.copy_id,
@@ -24,7 +24,7 @@ SELECT t.incarnation, t.tenant_id, t.job_id, t.backup_set_id, t.copy_id,
 FROM backstop.task t
 JOIN backstop.job j ON t.job_id = j.job_id
 LEFT JOIN backstop.backup_set s ON s.backup_set_id = t.backup_set_id AND s.copy_id = 0
-WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.status NOT IN ('FINISH', 'CANCEL');
+WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.status IN (${COPY_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_backupset_task_history AS
 SELECT t.incarnation, t.tenant_id, t.job_id, t.backup_set_id, t.copy_id,
@@ -34,20 +34,20 @@ SELECT t.incarnation, t.tenant_id, t.job_id, t.backup_set_id, t.copy_id,
 FROM backstop.task t
 JOIN backstop.job j ON t.job_id = j.job_id
 LEFT JOIN backstop.backup_set s ON s.backup_set_id = t.backup_set_id AND s.copy_id = 0
-WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.status IN ('FINISH', 'CANCEL');
+WHERE j.job_kind = 'BACKUP_BACKUPSET' AND t.status IN (${COPY_ENDED});
 
 -- TYPE: 0 copies frozen pieces only, 1 also the active piece.
 CREATE VIEW oceanbase.cdb_ob_backup_backuppiece_job AS
 SELECT job_id, tenant_id, incarnation, piece_id AS backup_piece_id, max_backup_times,
        result, status, backup_dest, comment, CAST(copy_type AS BIGINT) AS type
 FROM backstop.job
-WHERE job_kind = 'BACKUP_BACKUPPIECE' AND status NOT IN ('FINISH', 'CANCEL');
+WHERE job_kind = 'BACKUP_BACKUPPIECE' AND status IN (${COPY_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_backuppiece_job_history AS
 SELECT job_id, tenant_id, incarnation, piece_id AS backup_piece_id, max_backup_times,
        result, status, backup_dest, comment, CAST(copy_type AS BIGINT) AS type
 FROM backstop.job
-WHERE job_kind = 'BACKUP_BACKUPPIECE' AND status IN ('FINISH', 'CANCEL');
+WHERE job_kind = 'BACKUP_BACKUPPIECE' AND status IN (${COPY_ENDED});
 
 -- Continuous copy of archive log (START/STOP BACKUP ARCHIVELOG): DOING <-> PAUSED, STOP.
 CREATE VIEW oceanbase.cdb_ob_backup_backup_archivelog_summary AS

@@ -1,5 +1,7 @@
 -- Data backup jobs and tasks (4.x names), their history, and the 3.x progress views.
 -- A job is in the base view while it can still change; it moves to _HISTORY when it ends.
+-- ${JOB_LIVE}, ${JOB_ENDED}, ${TASK_LIVE}, ${TASK_ENDED}, ${COPY_LIVE} and ${COPY_ENDED} are
+-- the state machines' word lists (src/catalog/status.rs), put in when the views are loaded.
 
 CREATE VIEW oceanbase.cdb_ob_backup_jobs AS
 SELECT tenant_id, job_id, incarnation, backup_set_id, initiator_tenant_id, initiator_job_id,
@@ -10,7 +12,7 @@ SELECT tenant_id, job_id, incarnation, backup_set_id, initiator_tenant_id, initi
        result, comment, description, path, stop_mode, restart_pass, plan_name, chain_id
 FROM backstop.job
 WHERE job_kind = 'BACKUP'
-  AND status IN ('INIT', 'DOING', 'CANCELING', 'SUSPENDING', 'SUSPENDED');
+  AND status IN (${JOB_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_job_history AS
 SELECT tenant_id, job_id, incarnation, backup_set_id, initiator_tenant_id, initiator_job_id,
@@ -21,7 +23,7 @@ SELECT tenant_id, job_id, incarnation, backup_set_id, initiator_tenant_id, initi
        result, comment, description, path, stop_mode, restart_pass, plan_name, chain_id
 FROM backstop.job
 WHERE job_kind = 'BACKUP'
-  AND status IN ('COMPLETED', 'FAILED', 'CANCELED');
+  AND status IN (${JOB_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_tasks AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -30,7 +32,7 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.data_progress, t.result, t.comment, t.path, t.restart_pass, t.context_id
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
 WHERE j.job_kind = 'BACKUP'
-  AND t.status IN ('INIT', 'DOING', 'SUSPENDED', 'CANCELING');
+  AND t.status IN (${TASK_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_task_history AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -39,7 +41,7 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.data_progress, t.result, t.comment, t.path, t.restart_pass, t.context_id
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
 WHERE j.job_kind = 'BACKUP'
-  AND t.status IN ('COMPLETED', 'FAILED', 'CANCELED');
+  AND t.status IN (${TASK_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_set_files AS
 SELECT tenant_id, backup_set_id, dest_id, incarnation, backup_type,
@@ -66,7 +68,7 @@ SELECT t.tenant_id, j.incarnation, t.backup_set_id AS bs_key, t.job_id,
        t.data_progress, t.comment
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
 WHERE j.job_kind = 'BACKUP'
-  AND t.status IN ('INIT', 'DOING', 'SUSPENDED', 'CANCELING');
+  AND t.status IN (${TASK_LIVE});
 
 -- 3.x: every set with its sizes and 3.x status words.
 CREATE VIEW oceanbase.cdb_ob_backup_set_details AS

@@ -6,7 +6,7 @@ SELECT tenant_id, job_id, incarnation, initiator_tenant_id, initiator_job_id,
        start_ts AS start_timestamp, end_ts AS end_timestamp, status,
        result, comment, path
 FROM backstop.job
-WHERE job_kind = 'DELETE' AND status IN ('INIT', 'DOING', 'CANCELING');
+WHERE job_kind = 'DELETE' AND status IN (${JOB_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_delete_job_history AS
 SELECT tenant_id, job_id, incarnation, initiator_tenant_id, initiator_job_id,
@@ -14,7 +14,7 @@ SELECT tenant_id, job_id, incarnation, initiator_tenant_id, initiator_job_id,
        start_ts AS start_timestamp, end_ts AS end_timestamp, status,
        result, comment, path
 FROM backstop.job
-WHERE job_kind = 'DELETE' AND status IN ('COMPLETED', 'FAILED', 'CANCELED');
+WHERE job_kind = 'DELETE' AND status IN (${JOB_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_delete_tasks AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -22,7 +22,7 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.end_ts AS end_timestamp, t.status, t.file_count AS total_item_count,
        t.finish_file_count AS finish_item_count, t.result, t.comment, t.path
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
-WHERE j.job_kind = 'DELETE' AND t.status IN ('INIT', 'DOING', 'CANCELING');
+WHERE j.job_kind = 'DELETE' AND t.status IN (${TASK_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_delete_task_history AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -30,7 +30,7 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.end_ts AS end_timestamp, t.status, t.file_count AS total_item_count,
        t.finish_file_count AS finish_item_count, t.result, t.comment, t.path
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
-WHERE j.job_kind = 'DELETE' AND t.status IN ('COMPLETED', 'FAILED', 'CANCELED');
+WHERE j.job_kind = 'DELETE' AND t.status IN (${TASK_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_delete_policy AS
 SELECT tenant_id, policy_name, recovery_window, create_time

@@ -9,7 +9,7 @@ SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id,
        finish_bytes, backstop_display_bytes(finish_bytes) AS finish_bytes_display,
        description, comment
 FROM backstop.job
-WHERE job_kind = 'RESTORE' AND status IN ('INIT', 'DOING', 'CANCELING');
+WHERE job_kind = 'RESTORE' AND status IN (${JOB_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_restore_history AS
 SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id,
@@ -21,7 +21,7 @@ SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id,
        finish_bytes, backstop_display_bytes(finish_bytes) AS finish_bytes_display,
        description, result, comment
 FROM backstop.job
-WHERE job_kind = 'RESTORE' AND status IN ('COMPLETED', 'FAILED', 'CANCELED');
+WHERE job_kind = 'RESTORE' AND status IN (${JOB_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_validate_jobs AS
 SELECT tenant_id, job_id, incarnation, job_type AS type, backup_set_id,
@@ -33,7 +33,7 @@ SELECT tenant_id, job_id, incarnation, job_type AS type, backup_set_id,
            AS progress,
        result, comment, description, path
 FROM backstop.job
-WHERE job_kind = 'VALIDATE' AND status IN ('INIT', 'DOING', 'CANCELING');
+WHERE job_kind = 'VALIDATE' AND status IN (${JOB_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_validate_job_history AS
 SELECT tenant_id, job_id, incarnation, job_type AS type, backup_set_id,
@@ -45,7 +45,7 @@ SELECT tenant_id, job_id, incarnation, job_type AS type, backup_set_id,
            AS progress,
        result, comment, description, path
 FROM backstop.job
-WHERE job_kind = 'VALIDATE' AND status IN ('COMPLETED', 'FAILED', 'CANCELED');
+WHERE job_kind = 'VALIDATE' AND status IN (${JOB_ENDED});
 
 CREATE VIEW oceanbase.cdb_ob_backup_validate_tasks AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -54,7 +54,7 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.file_count AS total_object_count, t.finish_file_count AS finish_object_count,
        t.data_progress AS progress, t.result, t.comment, t.path
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
-WHERE j.job_kind = 'VALIDATE' AND t.status IN ('INIT', 'DOING', 'CANCELING');
+WHERE j.job_kind = 'VALIDATE' AND t.status IN (${TASK_LIVE});
 
 CREATE VIEW oceanbase.cdb_ob_backup_validate_task_history AS
 SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
@@ -63,4 +63,4 @@ SELECT t.tenant_id, t.task_id, t.job_id, t.incarnation, t.backup_set_id,
        t.file_count AS total_object_count, t.finish_file_count AS finish_object_count,
        t.data_progress AS progress, t.result, t.comment, t.path
 FROM backstop.task t JOIN backstop.job j ON t.job_id = j.job_id
-WHERE j.job_kind = 'VALIDATE' AND t.status IN ('COMPLETED', 'FAILED', 'CANCELED');
+WHERE j.job_kind = 'VALIDATE' AND t.status IN (${TASK_ENDED});

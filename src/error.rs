@@ -18,6 +18,9 @@ pub mod sqlstate {
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const QUERY_CANCELED: &str = "57014";
+    /// The server is shutting down (PostgreSQL's `terminating connection due to administrator
+    /// command`).
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const DISK_FULL: &str = "53100";
     pub const IO_ERROR: &str = "58030";
     pub const DATA_CORRUPTED: &str = "XX001";

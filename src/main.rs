@@ -237,10 +237,26 @@ async fn run_server(config: backstop::server::ServerConfig) -> std::process::Exi
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate() => {}
     }
-    tracing::info!("shutting down");
-    server.shutdown.cancel();
-    let _ = server.done.await;
-    std::process::ExitCode::SUCCESS
+    tracing::info!("shutting down: suspending running jobs; a second signal exits at once");
+    tokio::select! {
+        _ = server.stop(SHUTDOWN_GRACE) => {
+            tracing::info!("shut down");
+            std::process::ExitCode::SUCCESS
+        }
+        _ = tokio::signal::ctrl_c() => second_signal(),
+        _ = terminate() => second_signal(),
+    }
+}
+
+/// How long a clean shutdown waits for running jobs to suspend; the process exits within
+/// about this and the time to close connections (the limit is 10 s).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// A second SIGTERM or SIGINT during the shutdown: exit now. Every catalog write is committed
+/// already; jobs not yet suspended are recovered at the next start (SERVER_RESTART).
+fn second_signal() -> std::process::ExitCode {
+    tracing::warn!("second signal: exiting at once");
+    std::process::ExitCode::from(1)
 }
 
 async fn terminate() {

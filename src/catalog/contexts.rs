@@ -9,6 +9,8 @@ pub enum Reason {
     Failed,
     Suspended,
     ServerRestart,
+    /// Suspended by a clean shutdown (SIGTERM): resumes by itself at the next start.
+    ServerShutdown,
 }
 
 impl Reason {
@@ -17,6 +19,7 @@ impl Reason {
             Reason::Failed => "FAILED",
             Reason::Suspended => "SUSPENDED",
             Reason::ServerRestart => "SERVER_RESTART",
+            Reason::ServerShutdown => "SERVER_SHUTDOWN",
         }
     }
 }
@@ -171,6 +174,14 @@ impl Catalog {
             &[task_id.into()],
         )?;
         Ok(rows.first().map(from_row))
+    }
+
+    pub fn contexts_of_job(&self, job_id: i64) -> Result<Vec<ContextRecord>, CatalogError> {
+        let rows = self.read(
+            &format!("SELECT {COLUMNS} FROM restartable_context WHERE job_id = ? ORDER BY task_id"),
+            &[job_id.into()],
+        )?;
+        Ok(rows.iter().map(from_row).collect())
     }
 
     /// Contexts whose automatic restart is due.

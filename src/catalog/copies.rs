@@ -2,7 +2,7 @@
 //! `backup_set` rows with `COPY_ID` 1, 2, ... beside the original (0).
 
 use super::jobs::{JobKind, NewJob, insert_job};
-use super::{Catalog, CatalogError, now_micros};
+use super::{Catalog, CatalogError};
 
 /// One set, or one piece, to copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,29 +116,6 @@ impl Catalog {
                 });
             }
             Ok((job_id, tasks))
-        })
-    }
-
-    /// Moves a copy job or task on, if it has not ended.
-    pub fn set_copy_status(
-        &self,
-        table: CopyRecord,
-        id: i64,
-        status: &str,
-    ) -> Result<(), CatalogError> {
-        let (table, key) = match table {
-            CopyRecord::Job => ("job", "job_id"),
-            CopyRecord::Task => ("task", "task_id"),
-        };
-        self.write(|tx| {
-            tx.execute(
-                &format!(
-                    "UPDATE {table} SET status = ?, start_ts = coalesce(start_ts, ?) \
-                     WHERE {key} = ? AND status NOT IN ('FINISH', 'CANCEL')"
-                ),
-                &[status.into(), now_micros().into(), id.into()],
-            )?;
-            Ok(())
         })
     }
 
@@ -256,13 +233,6 @@ impl Catalog {
             Ok(())
         })
     }
-}
-
-/// Which record [`Catalog::set_copy_status`] moves.
-#[derive(Debug, Clone, Copy)]
-pub enum CopyRecord {
-    Job,
-    Task,
 }
 
 /// One tenant's continuous copy of archive log (`START BACKUP ARCHIVELOG`).

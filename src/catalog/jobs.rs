@@ -1,6 +1,7 @@
 //! Jobs, their tasks, and the backup sets they produce: the records the executor writes as work
 //! moves through its state machines and the views read.
 
+use super::status::{JobState, StateMachine, Status, TaskState, TaskStatus};
 use super::{Catalog, CatalogError, Row, Txn, Value, now_micros};
 
 /// The kinds of job, as stored in `job.job_kind`.
@@ -16,6 +17,23 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    pub const ALL: [JobKind; 5] = [
+        JobKind::Backup,
+        JobKind::Restore,
+        JobKind::Validate,
+        JobKind::BackupBackupset,
+        JobKind::BackupBackuppiece,
+    ];
+
+    pub fn parse(word: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+
+    /// Copies speak OceanBase 3.x's words (SCHEDULE ... FINISH, CANCEL); every other kind 4.x's.
+    pub fn speaks_copy_words(self) -> bool {
+        matches!(self, JobKind::BackupBackupset | JobKind::BackupBackuppiece)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Backup => "BACKUP",
@@ -79,16 +97,16 @@ pub struct TaskRecord {
     pub tenant_id: i64,
     pub backup_set_id: Option<i64>,
     pub seq: i64,
-    pub status: String,
+    pub status: TaskState,
     pub path: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct JobRecord {
     pub job_id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub tenant_id: i64,
-    pub status: String,
+    pub status: JobState,
     pub result: i64,
     pub error_code: Option<String>,
     pub comment: Option<String>,
@@ -97,6 +115,77 @@ pub struct JobRecord {
     pub restore_target: Option<String>,
     pub restore_tenant_name: Option<String>,
     pub restart_pass: i64,
+    pub description: Option<String>,
+}
+
+/// How a user asked a job to stop, as `STOP_MODE` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    Immediate,
+    Graceful,
+}
+
+impl StopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopMode::Immediate => "IMMEDIATE",
+            StopMode::Graceful => "GRACEFUL",
+        }
+    }
+}
+
+/// What a job's status move writes besides the status; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct JobChange {
+    pub result: Option<i64>,
+    /// The SQLSTATE a WAIT on the failed job answers with.
+    pub error_code: Option<&'static str>,
+    pub comment: Option<String>,
+    pub stop_mode: Option<StopMode>,
+    pub restart_pass: Option<i64>,
+}
+
+/// OceanBase's result code of a job cancelled by a user.
+pub const OB_CANCELED: i64 = -4072;
+/// Result code of a job that failed for any other reason.
+pub const OB_ERROR: i64 = -4000;
+
+impl JobChange {
+    pub fn completed(comment: impl Into<String>) -> JobChange {
+        JobChange {
+            result: Some(0),
+            comment: Some(comment.into()),
+            ..JobChange::default()
+        }
+    }
+
+    /// RESULT `OB_CANCELED`; a WAIT answers 57014.
+    pub fn canceled(comment: impl Into<String>) -> JobChange {
+        JobChange {
+            result: Some(OB_CANCELED),
+            error_code: Some("57014"),
+            comment: Some(comment.into()),
+            ..JobChange::default()
+        }
+    }
+
+    /// RESULT `OB_ERROR`; a WAIT answers `code`.
+    pub fn failed(code: &'static str, comment: String) -> JobChange {
+        JobChange {
+            result: Some(OB_ERROR),
+            error_code: Some(code),
+            comment: Some(comment),
+            ..JobChange::default()
+        }
+    }
+}
+
+/// What a task's status move writes besides the status.
+#[derive(Debug, Clone, Default)]
+pub struct TaskChange {
+    pub result: Option<i64>,
+    pub comment: Option<String>,
+    pub restart_pass: Option<i64>,
 }
 
 /// Progress figures of a running task, written at least once a second.
@@ -147,30 +236,62 @@ fn text(v: &Value) -> Option<String> {
     v.clone().into_string()
 }
 
-fn task_from(r: &Row) -> TaskRecord {
+/// A status word the record's kind does not speak: the catalog was written by something else.
+/// It reads as an end, so that nothing acts on the record.
+fn unknown_status(what: &str, id: i64, word: &str) {
+    tracing::error!(
+        id,
+        word,
+        "the catalog holds a {what} status this server does not know"
+    );
+}
+
+fn task_from(r: &Row, kind: JobKind) -> TaskRecord {
+    let task_id = r[0].as_i64().unwrap_or_default();
+    let word = text(&r[5]).unwrap_or_default();
+    let status = TaskState::parse(&word, kind.speaks_copy_words()).unwrap_or_else(|| {
+        unknown_status("task", task_id, &word);
+        TaskState::Job(TaskStatus::Failed)
+    });
     TaskRecord {
-        task_id: r[0].as_i64().unwrap_or_default(),
+        task_id,
         job_id: r[1].as_i64().unwrap_or_default(),
         tenant_id: r[2].as_i64().unwrap_or_default(),
         backup_set_id: r[3].as_i64(),
         seq: r[4].as_i64().unwrap_or_default(),
-        status: text(&r[5]).unwrap_or_default(),
+        status,
         path: text(&r[6]),
     }
 }
 
-const TASK_COLUMNS: &str = "task_id, job_id, tenant_id, backup_set_id, seq, status, path";
+const TASK_COLUMNS: &str = "t.task_id, t.job_id, t.tenant_id, t.backup_set_id, t.seq, t.status, \
+    t.path, j.job_kind";
 const JOB_COLUMNS: &str = "job_id, job_kind, tenant_id, status, result, error_code, comment, \
-    backup_type, plus_archivelog, restore_target, restore_tenant_name, restart_pass";
+    backup_type, plus_archivelog, restore_target, restore_tenant_name, restart_pass, description";
+
+/// The kind a row names in column `i`; an unknown kind reads as a data backup.
+fn kind_at(r: &Row, i: usize) -> JobKind {
+    text(&r[i])
+        .as_deref()
+        .and_then(JobKind::parse)
+        .unwrap_or(JobKind::Backup)
+}
 const SET_COLUMNS: &str = "tenant_id, backup_set_id, backup_type, prev_full_backup_set_id, status, \
     file_status, input_bytes, path, end_ts";
 
 fn job_from(r: &Row) -> JobRecord {
+    let job_id = r[0].as_i64().unwrap_or_default();
+    let kind = kind_at(r, 1);
+    let word = text(&r[3]).unwrap_or_default();
+    let status = JobState::parse(&word, kind.speaks_copy_words()).unwrap_or_else(|| {
+        unknown_status("job", job_id, &word);
+        JobState::Job(super::status::JobStatus::Failed)
+    });
     JobRecord {
-        job_id: r[0].as_i64().unwrap_or_default(),
-        kind: text(&r[1]).unwrap_or_default(),
+        job_id,
+        kind,
         tenant_id: r[2].as_i64().unwrap_or_default(),
-        status: text(&r[3]).unwrap_or_default(),
+        status,
         result: r[4].as_i64().unwrap_or_default(),
         error_code: text(&r[5]),
         comment: text(&r[6]),
@@ -179,6 +300,7 @@ fn job_from(r: &Row) -> JobRecord {
         restore_target: text(&r[9]),
         restore_tenant_name: text(&r[10]),
         restart_pass: r[11].as_i64().unwrap_or(0),
+        description: text(&r[12]),
     }
 }
 
@@ -281,7 +403,7 @@ impl Catalog {
                     tenant_id: task.tenant_id,
                     backup_set_id: set_id,
                     seq: seq as i64,
-                    status: "INIT".into(),
+                    status: TaskState::Job(TaskStatus::Init),
                     path: task.path.clone(),
                 });
             }
@@ -304,14 +426,14 @@ impl Catalog {
     }
 
     /// Jobs of a kind in one of `statuses`, oldest first.
-    pub fn jobs_in(
+    pub fn jobs_in<S: StateMachine>(
         &self,
         kind: JobKind,
-        statuses: &[&str],
+        statuses: &[S],
     ) -> Result<Vec<JobRecord>, CatalogError> {
         let marks = vec!["?"; statuses.len()].join(", ");
         let mut params: Vec<Value> = vec![kind.as_str().into()];
-        params.extend(statuses.iter().map(|s| Value::from(*s)));
+        params.extend(statuses.iter().map(|s| Value::from(s.as_str())));
         let rows = self.read(
             &format!("SELECT {JOB_COLUMNS} FROM job WHERE job_kind = ? AND status IN ({marks}) ORDER BY job_id"),
             &params,
@@ -321,18 +443,27 @@ impl Catalog {
 
     pub fn tasks_of(&self, job_id: i64) -> Result<Vec<TaskRecord>, CatalogError> {
         let rows = self.read(
-            &format!("SELECT {TASK_COLUMNS} FROM task WHERE job_id = ? ORDER BY seq"),
+            &format!(
+                "SELECT {TASK_COLUMNS} FROM task t JOIN job j ON t.job_id = j.job_id \
+                 WHERE t.job_id = ? ORDER BY t.seq"
+            ),
             &[job_id.into()],
         )?;
-        Ok(rows.iter().map(task_from).collect())
+        Ok(rows.iter().map(|r| task_from(r, kind_at(r, 7))).collect())
     }
 
     /// Whether `tenant_id` has a data backup task that has not ended.
     pub fn backup_running_for(&self, tenant_id: i64) -> Result<Option<i64>, CatalogError> {
+        let live = TaskStatus::live();
+        let marks = vec!["?"; live.len()].join(", ");
+        let mut params: Vec<Value> = vec![tenant_id.into()];
+        params.extend(live.into_iter().map(Value::from));
         let rows = self.read(
-            "SELECT t.job_id FROM task t JOIN job j ON t.job_id = j.job_id WHERE j.job_kind = 'BACKUP' \
-             AND t.tenant_id = ? AND t.status IN ('INIT', 'DOING', 'SUSPENDED', 'CANCELING') LIMIT 1",
-            &[tenant_id.into()],
+            &format!(
+                "SELECT t.job_id FROM task t JOIN job j ON t.job_id = j.job_id \
+                 WHERE j.job_kind = 'BACKUP' AND t.tenant_id = ? AND t.status IN ({marks}) LIMIT 1"
+            ),
+            &params,
         )?;
         Ok(rows.first().and_then(|r| r[0].as_i64()))
     }
@@ -340,73 +471,176 @@ impl Catalog {
     /// Jobs of any kind that have not ended.
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, CatalogError> {
         let rows = self.read(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM job WHERE status NOT IN \
-                 ('COMPLETED', 'FAILED', 'CANCELED', 'FINISH', 'CANCEL') ORDER BY job_id"
-            ),
+            &format!("SELECT {JOB_COLUMNS} FROM job ORDER BY job_id"),
             &[],
         )?;
-        Ok(rows.iter().map(job_from).collect())
+        Ok(rows
+            .iter()
+            .map(job_from)
+            .filter(|j| !j.status.is_end())
+            .collect())
     }
 
-    pub fn start_job(&self, job_id: i64) -> Result<(), CatalogError> {
+    /// Moves a job to `to` if, and only if, it is in a state from which the state machine
+    /// allows that move (a compare-and-set on the status column); returns whether it moved.
+    /// The end time is set when `to` is an end.
+    pub fn move_job(
+        &self,
+        job_id: i64,
+        to: impl Into<JobState>,
+        change: &JobChange,
+    ) -> Result<bool, CatalogError> {
+        match to.into() {
+            Status::Job(s) => self.cas_job(job_id, s, change),
+            Status::Copy(c) => self.cas_job(job_id, c, change),
+        }
+    }
+
+    fn cas_job<S: StateMachine>(
+        &self,
+        job_id: i64,
+        to: S,
+        change: &JobChange,
+    ) -> Result<bool, CatalogError> {
+        let sources = S::sources(to);
+        let marks = vec!["?"; sources.len()].join(", ");
+        let mut params: Vec<Value> = vec![
+            to.as_str().into(),
+            change.result.into(),
+            change.error_code.map(str::to_string).into(),
+            change.comment.clone().into(),
+            change.stop_mode.map(|m| m.as_str().to_string()).into(),
+            change.restart_pass.into(),
+            if to.is_end() {
+                now_micros().into()
+            } else {
+                Value::Null
+            },
+            job_id.into(),
+        ];
+        params.extend(sources.into_iter().map(Value::from));
+        self.write(|tx| {
+            let moved = tx.execute(
+                &format!(
+                    "UPDATE job SET status = ?, result = coalesce(?, result), \
+                     error_code = coalesce(?, error_code), comment = coalesce(?, comment), \
+                     stop_mode = coalesce(?, stop_mode), restart_pass = coalesce(?, restart_pass), \
+                     end_ts = coalesce(?, end_ts) WHERE job_id = ? AND status IN ({marks})"
+                ),
+                &params,
+            )?;
+            Ok(moved > 0)
+        })
+    }
+
+    /// Records how a user asked a job that has not ended to stop, without moving its status
+    /// (a graceful stop lets the job run on); returns whether the job was still live in the
+    /// words of `S`.
+    pub fn set_stop_mode<S: StateMachine>(
+        &self,
+        job_id: i64,
+        mode: StopMode,
+    ) -> Result<bool, CatalogError> {
+        self.write(|tx| {
+            let live = S::live();
+            let marks = vec!["?"; live.len()].join(", ");
+            let mut params: Vec<Value> = vec![mode.as_str().into(), job_id.into()];
+            params.extend(live.into_iter().map(Value::from));
+            let moved = tx.execute(
+                &format!("UPDATE job SET stop_mode = ? WHERE job_id = ? AND status IN ({marks})"),
+                &params,
+            )?;
+            Ok(moved > 0)
+        })
+    }
+
+    /// A single-tenant backup job shows the type its set ended up with (an INCREMENTAL with
+    /// no base runs in full).
+    pub fn set_job_backup_type(&self, job_id: i64, backup_type: &str) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE job SET status = 'DOING' WHERE job_id = ? AND status = 'INIT'",
-                &[job_id.into()],
+                "UPDATE job SET backup_type = ? WHERE job_id = ?",
+                &[backup_type.into(), job_id.into()],
             )?;
             Ok(())
         })
     }
 
-    /// Ends a job: its status, OceanBase-style result code, SQLSTATE of a failure, comment.
-    pub fn end_job(
+    /// Moves a task to `to` as a compare-and-set derived from the state machine (see
+    /// [`Catalog::move_job`]); a task moving to DOING gets its start time the first time.
+    pub fn move_task(
         &self,
-        job_id: i64,
-        status: &str,
-        result: i64,
-        error_code: Option<&str>,
-        comment: &str,
-    ) -> Result<(), CatalogError> {
+        task_id: i64,
+        to: impl Into<TaskState>,
+        change: &TaskChange,
+    ) -> Result<bool, CatalogError> {
+        match to.into() {
+            Status::Job(s) => self.cas_task(task_id, s, change),
+            Status::Copy(c) => self.cas_task(task_id, c, change),
+        }
+    }
+
+    fn cas_task<S: StateMachine>(
+        &self,
+        task_id: i64,
+        to: S,
+        change: &TaskChange,
+    ) -> Result<bool, CatalogError> {
+        let sources = S::sources(to);
+        let marks = vec!["?"; sources.len()].join(", ");
+        let now = now_micros();
+        let mut params: Vec<Value> = vec![
+            to.as_str().into(),
+            change.result.into(),
+            change.comment.clone().into(),
+            change.restart_pass.into(),
+            if to.is_end() { Value::Null } else { now.into() },
+            if to.is_end() { now.into() } else { Value::Null },
+            task_id.into(),
+        ];
+        params.extend(sources.into_iter().map(Value::from));
+        self.write(|tx| {
+            let moved = tx.execute(
+                &format!(
+                    "UPDATE task SET status = ?, result = coalesce(?, result), \
+                     comment = coalesce(?, comment), restart_pass = coalesce(?, restart_pass), \
+                     start_ts = coalesce(start_ts, ?), end_ts = coalesce(?, end_ts) \
+                     WHERE task_id = ? AND status IN ({marks})"
+                ),
+                &params,
+            )?;
+            Ok(moved > 0)
+        })
+    }
+
+    /// A restore's bytes written so far.
+    pub fn set_job_finish_bytes(&self, job_id: i64, bytes: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE job SET status = ?, result = ?, error_code = ?, comment = ?, end_ts = ? \
-                 WHERE job_id = ? AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED', 'FINISH', 'CANCEL')",
-                &[
-                    status.into(),
-                    result.into(),
-                    error_code.map(str::to_string).into(),
-                    comment.into(),
-                    now_micros().into(),
-                    job_id.into(),
-                ],
+                "UPDATE job SET finish_bytes = ? WHERE job_id = ?",
+                &[bytes.into(), job_id.into()],
             )?;
             Ok(())
         })
     }
 
-    pub fn set_job_fields(
-        &self,
-        job_id: i64,
-        fields: &[(&str, Value)],
-    ) -> Result<(), CatalogError> {
+    /// What an ended job's COMMENT adds once its end is recorded (the tenant a restore made).
+    pub fn set_job_comment(&self, job_id: i64, comment: &str) -> Result<(), CatalogError> {
         self.write(|tx| {
-            for (column, value) in fields {
-                debug_assert!(column.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-                tx.execute(
-                    &format!("UPDATE job SET {column} = ? WHERE job_id = ?"),
-                    &[value.clone(), job_id.into()],
-                )?;
-            }
+            tx.execute(
+                "UPDATE job SET comment = ? WHERE job_id = ?",
+                &[comment.into(), job_id.into()],
+            )?;
             Ok(())
         })
     }
 
-    pub fn start_task(&self, task_id: i64) -> Result<(), CatalogError> {
+    /// A resumed task shows the pass it runs in.
+    pub fn set_task_restart_pass(&self, task_id: i64, pass: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE task SET status = 'DOING', start_ts = coalesce(start_ts, ?) WHERE task_id = ?",
-                &[now_micros().into(), task_id.into()],
+                "UPDATE task SET restart_pass = ? WHERE task_id = ?",
+                &[pass.into(), task_id.into()],
             )?;
             Ok(())
         })
@@ -433,39 +667,45 @@ impl Catalog {
         })
     }
 
-    pub fn end_task(
-        &self,
-        task_id: i64,
-        status: &str,
-        result: i64,
-        comment: &str,
-    ) -> Result<(), CatalogError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE task SET status = ?, result = ?, comment = ?, end_ts = ? WHERE task_id = ? \
-                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED', 'FINISH', 'CANCEL')",
-                &[
-                    status.into(),
-                    result.into(),
-                    comment.into(),
-                    now_micros().into(),
-                    task_id.into(),
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
     /// Records a set and ends its task COMPLETED in one transaction, so a set is never visible
-    /// without its task having finished, nor the reverse.
+    /// without its task having finished, nor the reverse. The task moves only from a state that
+    /// may complete (DOING); a task ended meanwhile (CANCEL ALL BACKUP FORCE) gets no set, and
+    /// the answer is `false`.
     pub fn complete_backup_task(
         &self,
         task_id: i64,
         set: &NewBackupSet,
         progress: &TaskProgress,
         comment: &str,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<bool, CatalogError> {
+        let sources = TaskStatus::sources(TaskStatus::Completed);
+        let marks = vec!["?"; sources.len()].join(", ");
+        let mut params: Vec<Value> = vec![
+            comment.into(),
+            now_micros().into(),
+            progress.input_bytes.into(),
+            progress.output_bytes.into(),
+            progress.output_rate_bytes.into(),
+            progress.file_count.into(),
+            progress.finish_file_count.into(),
+            progress.total_bytes.into(),
+            progress.data_progress.into(),
+            task_id.into(),
+        ];
+        params.extend(sources.into_iter().map(Value::from));
         self.write(|tx| {
+            let moved = tx.execute(
+                &format!(
+                    "UPDATE task SET status = 'COMPLETED', result = 0, comment = ?, end_ts = ?, \
+                     input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, file_count = ?, \
+                     finish_file_count = ?, total_bytes = ?, data_progress = ? WHERE task_id = ? \
+                     AND status IN ({marks})"
+                ),
+                &params,
+            )?;
+            if moved == 0 {
+                return Ok(false);
+            }
             tx.execute(
                 "INSERT INTO backup_set (tenant_id, backup_set_id, copy_id, dest_id, incarnation, \
                  job_id, backup_type, prev_full_backup_set_id, prev_inc_backup_set_id, start_ts, \
@@ -489,24 +729,7 @@ impl Catalog {
                     set.path.clone().into(),
                 ],
             )?;
-            tx.execute(
-                "UPDATE task SET status = 'COMPLETED', result = 0, comment = ?, end_ts = ?, \
-                 input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, file_count = ?, \
-                 finish_file_count = ?, total_bytes = ?, data_progress = 100 WHERE task_id = ? \
-                 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELED')",
-                &[
-                    comment.into(),
-                    now_micros().into(),
-                    progress.input_bytes.into(),
-                    progress.output_bytes.into(),
-                    progress.output_rate_bytes.into(),
-                    progress.file_count.into(),
-                    progress.finish_file_count.into(),
-                    progress.total_bytes.into(),
-                    task_id.into(),
-                ],
-            )?;
-            Ok(())
+            Ok(true)
         })
     }
 

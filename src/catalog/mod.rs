@@ -13,6 +13,7 @@ pub mod parameters;
 pub mod schema;
 pub mod settings;
 pub mod sqlite;
+pub mod status;
 pub mod store;
 pub mod tenants;
 pub mod users;

@@ -31,6 +31,8 @@ pub enum Kind {
     ArchiveDest,
     /// `ENABLE` or `DEFER`.
     DestState,
+    /// Absolute folder paths separated by commas; empty for none.
+    PathList,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,13 @@ pub const PARAMETERS: &[ParameterDef] = &[
         },
         default: Some("120s"),
         description: "longest time a closed segment may wait before it is archived",
+    },
+    ParameterDef {
+        name: "allowed_paths",
+        kind: Kind::PathList,
+        default: Some(""),
+        description: "folders operators may restore into and name as a second destination \
+            (comma-separated; admins are not limited)",
     },
     ParameterDef {
         name: "backup_net_limit",
@@ -334,6 +343,26 @@ pub fn normalize(def: &ParameterDef, value: &str) -> Result<String, InvalidValue
             _ => Err(invalid(def, value, "ENABLE or DEFER".into())),
         },
         Kind::DestinationUri => Ok(value.trim().to_string()),
+        Kind::PathList => {
+            let paths: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            if paths
+                .iter()
+                .all(|p| p.starts_with('/') && !p.split('/').any(|c| c == ".."))
+            {
+                Ok(paths.join(","))
+            } else {
+                Err(invalid(
+                    def,
+                    value,
+                    "absolute folder paths separated by commas, without '..', or '' for none"
+                        .into(),
+                ))
+            }
+        }
         Kind::ArchiveDest => ArchiveDest::parse(value)
             .map(|d| d.to_string())
             .map_err(|m| invalid(def, value, m)),

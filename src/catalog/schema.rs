@@ -93,9 +93,11 @@ macro_rules! cols {
 pub const TABLES: &[TableDef] = &[
     TableDef {
         name: "tenant",
+        // `source` is shown with its secrets masked; `raw_source` is what the server connects
+        // with, never shown.
         columns: cols!(tenant_id: Int, tenant_name: Text, kind: Text, source: Text,
             log_source: Text, pgdata: Text, log_mode: Text, status: Text, create_time: Time,
-            drop_time: Time),
+            drop_time: Time, raw_source: Secret),
         constraints: "PRIMARY KEY (tenant_id)",
         queryable: true,
     },

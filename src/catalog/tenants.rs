@@ -49,7 +49,8 @@ pub struct NewTenant {
     pub pgdata: Option<String>,
 }
 
-const COLUMNS: &str = "tenant_id, tenant_name, kind, source, log_source, pgdata, log_mode";
+const COLUMNS: &str =
+    "tenant_id, tenant_name, kind, coalesce(raw_source, source), log_source, pgdata, log_mode";
 
 fn from_row(mut row: Row) -> Tenant {
     let mut take = |i: usize| std::mem::replace(&mut row[i], Value::Null);
@@ -100,16 +101,17 @@ impl Catalog {
             let id = Catalog::next_id(tx, "tenant")?;
             tx.execute(
                 "INSERT INTO tenant (tenant_id, tenant_name, kind, source, log_source, pgdata, \
-                 log_mode, status, create_time) VALUES (?, ?, ?, ?, ?, ?, 'NOARCHIVELOG', \
-                 'NORMAL', ?)",
+                 log_mode, status, create_time, raw_source) VALUES (?, ?, ?, ?, ?, ?, \
+                 'NOARCHIVELOG', 'NORMAL', ?, ?)",
                 &[
                     id.into(),
                     new.name.as_str().into(),
                     new.kind.as_str().into(),
-                    new.source.as_str().into(),
+                    super::mask_secrets(&new.source).into(),
                     new.log_source.clone().into(),
                     new.pgdata.clone().into(),
                     now_micros().into(),
+                    new.source.as_str().into(),
                 ],
             )?;
             Ok(id)

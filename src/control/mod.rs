@@ -4,6 +4,7 @@
 
 mod backup;
 mod destination;
+mod paths;
 mod restore;
 mod system_set;
 mod tenant;
@@ -168,6 +169,7 @@ impl Control {
             ))
             .with_hint("an admin can grant it with ALTER USER name ROLE operator"));
         }
+        paths::authorize(&self.catalog, caller, statement)?;
         tracing::info!(user = %caller.user, statement = %statement.name(), "applying statement");
         match statement {
             Statement::CreateTenant {
@@ -393,6 +395,11 @@ impl Control {
                 self.executor.stop_backup_backupset()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
+            Statement::StopBackupBackuppiece => Err(SqlError::wrong_state(
+                "a piece copy has no graceful stop: each piece is copied segment by segment",
+            )
+            .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
+            .with_hint("use ALTER SYSTEM CANCEL BACKUP BACKUPPIECE; copies already made stay")),
             Statement::StartBackupArchivelog => {
                 self.executor.start_backup_archivelog()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))

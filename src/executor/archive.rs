@@ -18,9 +18,9 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::Executor;
-use super::state::RoundStatus;
 use crate::catalog::archive::{Round, Segment, now_scn};
 use crate::catalog::parameters::{ArchiveDest, Binding, parse_duration};
+use crate::catalog::status::{RoundStatus, StateMachine};
 use crate::catalog::tenants::{Tenant, TenantKind};
 use crate::engine::EngineError;
 use crate::engine::archive::{get_segment, put_segment, valid_segment_name};
@@ -191,7 +191,7 @@ impl Executor {
         let live: Vec<&str> = RoundStatus::ALL
             .into_iter()
             .filter(|s| !matches!(s, RoundStatus::Suspend | RoundStatus::Stop))
-            .map(RoundStatus::as_str)
+            .map(|s| s.as_str())
             .collect();
         for round in self.catalog.rounds_in(&live)? {
             self.spawn_archiver(round.tenant_id);
@@ -216,7 +216,7 @@ impl Executor {
 
     /// Starts the tenant's worker unless one runs.
     fn spawn_archiver(self: &Arc<Self>, tenant_id: i64) {
-        let token = CancellationToken::new();
+        let token = self.worker_token();
         {
             let mut workers = self.archivers.workers.lock().expect("archivers poisoned");
             if workers.get(&tenant_id).is_some_and(|t| !t.is_cancelled()) {

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::state::{JobStatus, TaskStatus};
 use super::{
     Executor, Interrupt, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures,
     watch_progress,
 };
 use crate::catalog::contexts::Reason;
-use crate::catalog::jobs::{JobKind, NewBackupSet, NewJob, NewTask, TaskRecord};
+use crate::catalog::jobs::{
+    JobChange, JobKind, NewBackupSet, NewJob, NewTask, TaskChange, TaskRecord,
+};
 use crate::catalog::parameters::parse_duration;
+use crate::catalog::status::{JobStatus, TaskStatus};
 use crate::catalog::tenants::{Tenant, TenantKind};
 use crate::catalog::{Catalog, mask_secrets, now_micros};
 use crate::engine::{self, BackupRequest, EngineError, Progress, Repository};
@@ -59,6 +61,8 @@ enum TaskEnd {
     NotStarted,
     Canceled,
     Suspended,
+    /// Interrupted by the server's shutdown: suspended, to resume at the next start.
+    ShutDown,
     Failed {
         code: &'static str,
         comment: String,
@@ -163,7 +167,11 @@ impl Executor {
 
     async fn run_backup_job(self: &Arc<Self>, run: BackupRun, control: Arc<JobControl>) {
         let job_id = run.job_id;
-        if let Err(e) = self.catalog.start_job(job_id) {
+        // A resumed job is DOING already; a new one moves from INIT.
+        if let Err(e) = self
+            .catalog
+            .move_job(job_id, JobStatus::Doing, &JobChange::default())
+        {
             tracing::error!(job_id, error = %e, "cannot start job");
         }
         let limit = self.duration_parameter(
@@ -229,40 +237,50 @@ impl Executor {
     }
 
     fn end_unstarted_task(&self, task: &TaskRecord, target: &Target, control: &JobControl) {
-        let result = match control.interrupted() {
-            Some(Interrupt::Suspend) => {
-                let end = self.catalog.end_task(
-                    task.task_id,
-                    TaskStatus::Suspended.as_str(),
-                    0,
-                    "suspended before it started",
-                );
-                if let Ok(Some(job)) = self.catalog.job(task.job_id) {
-                    let _ = self.keep_context(&job, task, Reason::Suspended);
-                }
-                end
-            }
-            Some(Interrupt::Stop) => self.catalog.end_task(
-                task.task_id,
-                TaskStatus::Canceled.as_str(),
+        let (to, result, comment) = match control.interrupted() {
+            Some(Interrupt::Suspend) => (TaskStatus::Suspended, 0, "suspended before it started"),
+            Some(Interrupt::Stop) => (
+                TaskStatus::Canceled,
                 OB_CANCELED,
                 "not started: the job was stopped gracefully",
             ),
-            _ => self.catalog.end_task(
-                task.task_id,
-                TaskStatus::Canceled.as_str(),
-                OB_CANCELED,
-                "canceled by user",
-            ),
+            _ => (TaskStatus::Canceled, OB_CANCELED, "canceled by user"),
         };
-        if let Err(e) = result {
-            tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot end a task");
+        let change = TaskChange {
+            result: Some(result),
+            comment: Some(comment.into()),
+            ..TaskChange::default()
+        };
+        match self.catalog.move_task(task.task_id, to, &change) {
+            Ok(true) if to == TaskStatus::Suspended => {
+                if let Err(e) = self
+                    .catalog
+                    .job(task.job_id)
+                    .map_err(SqlError::from)
+                    .and_then(|job| match job {
+                        Some(job) => self.keep_context(&job, task, Reason::Suspended).map(drop),
+                        None => Ok(()),
+                    })
+                {
+                    tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot keep a restartable context");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot end a task")
+            }
         }
     }
 
+    /// Ends the job from what its tasks did and how it was asked to stop (SPEC §4.3).
     fn finish_backup_job(&self, job_id: i64, control: &JobControl, ends: &[TaskEnd]) {
-        let Ok(Some(job)) = self.catalog.job(job_id) else {
-            return;
+        let restart_pass = match self.catalog.job(job_id) {
+            Ok(Some(job)) => job.restart_pass,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(job_id, error = %e, "cannot read the job to end it");
+                0
+            }
         };
         let failures: Vec<(&str, &str)> = ends
             .iter()
@@ -279,73 +297,66 @@ impl Executor {
         let suspended = ends
             .iter()
             .any(|e| matches!(e, TaskEnd::Suspended | TaskEnd::NotStarted));
-        let canceled = (OB_CANCELED, Some(sqlstate::QUERY_CANCELED));
-        match control.interrupted() {
-            Some(Interrupt::Cancel) => {
-                self.end_job(
-                    &job,
-                    JobStatus::Canceled,
-                    canceled.0,
-                    canceled.1,
-                    "canceled by user",
-                );
-            }
+        let (to, change) = match control.interrupted() {
+            Some(Interrupt::Cancel) => (JobStatus::Canceled, JobChange::canceled("canceled by user")),
             Some(Interrupt::MaxRunTime) => {
-                let _ = self.catalog.drop_contexts_of_job(job_id);
-                self.end_job(
-                    &job,
+                if let Err(e) = self.catalog.drop_contexts_of_job(job_id) {
+                    tracing::error!(job_id, error = %e, "cannot drop the contexts of a job over its run time");
+                }
+                (
                     JobStatus::Canceled,
-                    canceled.0,
-                    canceled.1,
-                    "canceled: the job ran longer than backup_max_run_time; it is not restarted",
-                );
+                    JobChange::canceled(
+                        "canceled: the job ran longer than backup_max_run_time; it is not restarted",
+                    ),
+                )
             }
-            Some(Interrupt::Suspend) if suspended => {
-                self.end_job(
-                    &job,
-                    JobStatus::Suspended,
-                    0,
-                    None,
-                    "suspended by user; RESUME BACKUP goes on from the checkpoints",
-                );
-            }
-            Some(Interrupt::Stop) if started == 0 => {
-                self.end_job(
-                    &job,
-                    JobStatus::Failed,
-                    canceled.0,
-                    canceled.1,
-                    "Operation was canceled by user",
-                );
-            }
-            Some(Interrupt::Stop) if skipped > 0 => {
-                self.end_job(
-                    &job,
-                    JobStatus::Canceled,
-                    canceled.0,
-                    canceled.1,
-                    &format!("stopped gracefully by user: {skipped} task(s) not started"),
-                );
-            }
+            Some(Interrupt::Suspend) if suspended => (
+                JobStatus::Suspended,
+                JobChange {
+                    result: Some(0),
+                    comment: Some(
+                        "suspended by user; RESUME BACKUP goes on from the checkpoints".into(),
+                    ),
+                    ..JobChange::default()
+                },
+            ),
+            Some(Interrupt::Shutdown) if suspended => (
+                JobStatus::Suspended,
+                JobChange {
+                    result: Some(0),
+                    comment: Some(
+                        "SERVER_SHUTDOWN: suspended by the server's shutdown; it resumes when the server starts".into(),
+                    ),
+                    ..JobChange::default()
+                },
+            ),
+            Some(Interrupt::Stop) if started == 0 => (
+                JobStatus::Failed,
+                JobChange::canceled("Operation was canceled by user"),
+            ),
+            Some(Interrupt::Stop) if skipped > 0 => (
+                JobStatus::Canceled,
+                JobChange::canceled(format!(
+                    "stopped gracefully by user: {skipped} task(s) not started"
+                )),
+            ),
             _ if !failures.is_empty() => {
                 let comment: Vec<&str> = failures.iter().map(|(_, c)| *c).collect();
-                self.end_job(
-                    &job,
+                (
                     JobStatus::Failed,
-                    OB_ERROR,
-                    Some(failures[0].0),
-                    &comment.join("; "),
-                );
+                    JobChange::failed(failures[0].0, comment.join("; ")),
+                )
             }
-            _ => {
-                let comment = if job.restart_pass > 0 {
+            _ => (
+                JobStatus::Completed,
+                JobChange::completed(if restart_pass > 0 {
                     "resumed from checkpoint"
                 } else {
                     ""
-                };
-                self.end_job(&job, JobStatus::Completed, 0, None, comment);
-            }
-        }
+                }),
+            ),
+        };
+        self.end_job(job_id, to, change);
         tracing::info!(job_id, "data backup job ended");
     }
 
@@ -400,11 +411,19 @@ impl Executor {
     ) -> TaskEnd {
         let span = tracing::info_span!("backup_task", job_id = task.job_id, task_id = task.task_id, tenant = %target.tenant.name);
         let _enter = span.enter();
-        if let Err(e) = self.catalog.start_task(task.task_id) {
-            return TaskEnd::Failed {
-                code: sqlstate::IO_ERROR,
-                comment: e.to_string(),
-            };
+        match self
+            .catalog
+            .move_task(task.task_id, TaskStatus::Doing, &TaskChange::default())
+        {
+            Ok(true) => {}
+            // Ended meanwhile (CANCEL ALL BACKUP FORCE): nothing to run.
+            Ok(false) => return TaskEnd::NotStarted,
+            Err(e) => {
+                return TaskEnd::Failed {
+                    code: sqlstate::IO_ERROR,
+                    comment: e.to_string(),
+                };
+            }
         }
         let started = now_micros();
         let retry_delay = self.duration_parameter(
@@ -467,6 +486,9 @@ impl Executor {
             Err(EngineError::Cancelled) if control.interrupted() == Some(Interrupt::Suspend) => {
                 TaskEnd::Suspended
             }
+            Err(EngineError::Cancelled) if control.interrupted() == Some(Interrupt::Shutdown) => {
+                TaskEnd::ShutDown
+            }
             Err(EngineError::Cancelled) => TaskEnd::Canceled,
             Err(e) => TaskEnd::Failed {
                 code: e.kind().sqlstate(),
@@ -480,18 +502,16 @@ impl Executor {
                 ) + &retried(attempt),
             },
         };
-        self.end_task(task, target, &end);
+        self.end_backup_task(task, target, &end);
         end
     }
 
     /// Records how a task ended, and what it keeps: a context when it may go on later, nothing
     /// (its checkpoint released) when it was cancelled.
-    fn end_task(&self, task: &TaskRecord, target: &Target, end: &TaskEnd) {
+    fn end_backup_task(&self, task: &TaskRecord, target: &Target, end: &TaskEnd) {
         let (status, result, comment, reason) = match end {
             TaskEnd::Completed | TaskEnd::NotStarted => {
-                if let Ok(Some(context)) = self.catalog.context_of_task(task.task_id) {
-                    let _ = self.catalog.drop_context(&context.context_id);
-                }
+                self.drop_context_of(task);
                 return;
             }
             TaskEnd::Canceled => (
@@ -506,6 +526,12 @@ impl Executor {
                 "suspended by user".to_string(),
                 Some(Reason::Suspended),
             ),
+            TaskEnd::ShutDown => (
+                TaskStatus::Suspended,
+                0,
+                "SERVER_SHUTDOWN: suspended by the server's shutdown".to_string(),
+                Some(Reason::ServerShutdown),
+            ),
             TaskEnd::Failed { comment, .. } => (
                 TaskStatus::Failed,
                 OB_ERROR,
@@ -513,30 +539,53 @@ impl Executor {
                 Some(Reason::Failed),
             ),
         };
-        if let Err(e) = TaskStatus::Doing.transition(status) {
-            tracing::error!(error = %e, "refused task state change");
-            return;
-        }
-        if let Err(e) = self
-            .catalog
-            .end_task(task.task_id, status.as_str(), result, &comment)
-        {
-            tracing::error!(error = %e, "cannot record the end of a task");
+        let change = TaskChange {
+            result: Some(result),
+            comment: Some(comment),
+            ..TaskChange::default()
+        };
+        match self.catalog.move_task(task.task_id, status, &change) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Ended meanwhile by CANCEL ALL BACKUP FORCE, which keeps nothing.
+                tracing::info!(task_id = task.task_id, "the task had already ended");
+                self.release_checkpoint(target, task);
+                return;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot record the end of a task"),
         }
         match reason {
             Some(reason) => {
-                if let Ok(Some(job)) = self.catalog.job(task.job_id)
-                    && let Err(e) = self.keep_context(&job, task, reason)
-                {
+                let kept = self
+                    .catalog
+                    .job(task.job_id)
+                    .map_err(SqlError::from)
+                    .and_then(|job| match job {
+                        Some(job) => self.keep_context(&job, task, reason).map(drop),
+                        None => Ok(()),
+                    });
+                if let Err(e) = kept {
                     tracing::error!(error = %e, "cannot keep a restartable context");
                 }
             }
             None => {
-                if let Ok(Some(context)) = self.catalog.context_of_task(task.task_id) {
-                    let _ = self.catalog.drop_context(&context.context_id);
-                }
+                self.drop_context_of(task);
                 self.release_checkpoint(target, task);
             }
+        }
+    }
+
+    /// A task that completed or was cancelled keeps no context.
+    fn drop_context_of(&self, task: &TaskRecord) {
+        let dropped =
+            self.catalog
+                .context_of_task(task.task_id)
+                .and_then(|context| match context {
+                    Some(context) => self.catalog.drop_context(&context.context_id),
+                    None => Ok(()),
+                });
+        if let Err(e) = dropped {
+            tracing::error!(task_id = task.task_id, error = %e, "cannot drop a restartable context");
         }
     }
 
@@ -720,17 +769,25 @@ impl Executor {
             .catalog
             .complete_backup_task(task.task_id, &set, &figures, &comment)
         {
-            Ok(()) => {
-                if let Ok(Some(job)) = self.catalog.job(task.job_id)
-                    && job.tenant_id == target.tenant.id
-                {
-                    let _ = self.catalog.set_job_fields(
-                        task.job_id,
-                        &[("backup_type", set.backup_type.clone().into())],
-                    );
+            Ok(true) => {
+                let shown = self.catalog.job(task.job_id).and_then(|job| match job {
+                    Some(job) if job.tenant_id == target.tenant.id => self
+                        .catalog
+                        .set_job_backup_type(task.job_id, &set.backup_type),
+                    _ => Ok(()),
+                });
+                if let Err(e) = shown {
+                    tracing::warn!(error = %e, "cannot show the set's type on its job");
                 }
                 tracing::info!(set_id = set.backup_set_id, kind = %set.backup_type, "backup set completed");
                 TaskEnd::Completed
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    set_id = set.backup_set_id,
+                    "the task was ended while its set was written; the set is not recorded"
+                );
+                TaskEnd::Canceled
             }
             Err(e) => TaskEnd::Failed {
                 code: sqlstate::IO_ERROR,

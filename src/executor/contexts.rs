@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backup::BackupRun;
-use super::state::{JobStatus, TaskStatus};
 use super::{Executor, OB_CANCELED};
 use crate::catalog::contexts::{NewContext, Reason};
-use crate::catalog::jobs::{JobKind, JobRecord, NewJob, NewTask, TaskRecord};
+use crate::catalog::jobs::{
+    JobChange, JobKind, JobRecord, NewJob, NewTask, TaskChange, TaskRecord,
+};
 use crate::catalog::parameters::parse_size;
+use crate::catalog::status::{JobStatus, Status, TaskStatus};
 use crate::catalog::{mask_secrets, now_micros};
-use crate::error::{SqlError, SqlResult, sqlstate};
+use crate::error::{SqlError, SqlResult};
 
 /// How often due automatic restarts are looked for.
 const SCHEDULER_TICK: Duration = Duration::from_millis(500);
@@ -38,7 +40,10 @@ impl Executor {
             .and_then(|t| t.source.as_deref())
             .and_then(|s| s.strip_prefix("dir://"))
             .is_some_and(|p| std::path::Path::new(p).is_dir());
-        let restartable = source_there && (reason == Reason::Suspended || bytes >= min_bytes);
+        // A suspend (by a user or by the shutdown) keeps whatever was stored: the job waits
+        // SUSPENDED to go on. A failure keeps a context only past the minimum.
+        let suspended = matches!(reason, Reason::Suspended | Reason::ServerShutdown);
+        let restartable = source_there && (suspended || bytes >= min_bytes);
         let auto = catalog
             .parameter(task.tenant_id, "backup_checkpoint_restart")?
             .as_deref()
@@ -52,9 +57,8 @@ impl Executor {
             "backup_restart_delay",
             Duration::from_secs(120),
         );
-        let next =
-            (reason != Reason::Suspended && restartable && auto && job.restart_pass < max_attempts)
-                .then(|| now_micros() + delay.as_micros() as i64);
+        let next = (!suspended && restartable && auto && job.restart_pass < max_attempts)
+            .then(|| now_micros() + delay.as_micros() as i64);
         let set_id = task.backup_set_id.unwrap_or_default();
         let id = catalog.keep_context(&NewContext {
             job_id: job.job_id,
@@ -104,9 +108,14 @@ impl Executor {
             .catalog
             .job(context.job_id)?
             .ok_or_else(|| SqlError::internal("context without its job"))?;
-        if job.status == JobStatus::Suspended.as_str() {
-            self.resume_job(&job)?;
-            return Ok(job.job_id);
+        if job.status == Status::Job(JobStatus::Suspended) {
+            if self.resume_job(&job, "resumed from checkpoint")? {
+                return Ok(job.job_id);
+            }
+            return Err(SqlError::wrong_state(format!(
+                "job {} left SUSPENDED while its context was restarted",
+                job.job_id
+            )));
         }
         let tenant = self
             .catalog
@@ -139,6 +148,8 @@ impl Executor {
             job_level: "USER_TENANT".into(),
             executor_tenant_id: tenant.id.to_string(),
             backup_type: job.backup_type.clone(),
+            plus_archivelog: job.plus_archivelog,
+            description: job.description.clone(),
             path: Some(mask_secrets(&target.dest_uri)),
             restart_pass,
             initiator_job_id: Some(job.job_id),
@@ -187,12 +198,12 @@ impl Executor {
             .find(|t| t.task_id == context.task_id);
         // Between a task saving its context and its job reaching SUSPENDED, deleting the context
         // would leave a suspended job that can never go on.
-        let settling = job.as_ref().is_some_and(|j| {
-            !crate::executor::state::is_job_end(&j.status)
-                && j.status != JobStatus::Suspended.as_str()
-        }) && task
+        let settling = job
             .as_ref()
-            .is_some_and(|t| t.status != TaskStatus::Suspended.as_str());
+            .is_some_and(|j| !j.status.is_end() && j.status != Status::Job(JobStatus::Suspended))
+            && task
+                .as_ref()
+                .is_some_and(|t| t.status != Status::Job(TaskStatus::Suspended));
         if settling {
             return Err(SqlError::wrong_state(format!(
                 "context {id} is being saved: its job is still stopping"
@@ -200,35 +211,36 @@ impl Executor {
             .with_hint("try again once the job shows SUSPENDED or has ended"));
         }
         self.catalog.drop_context(id)?;
-        if let (Some(task), Ok(Some(tenant))) =
-            (&task, self.catalog.tenant_by_id(context.tenant_id))
+        if let (Some(task), Some(tenant)) = (&task, self.catalog.tenant_by_id(context.tenant_id)?)
             && let Ok(target) = self.backup_target(&tenant)
         {
             self.release_checkpoint(&target, task);
         }
         // A suspended job whose last suspended task lost its context can no longer go on.
         if let (Some(job), Some(task)) = (job, task)
-            && job.status == JobStatus::Suspended.as_str()
-            && task.status == TaskStatus::Suspended.as_str()
-        {
-            self.catalog.end_task(
+            && job.status == Status::Job(JobStatus::Suspended)
+            && self.catalog.move_task(
                 task.task_id,
-                TaskStatus::Canceled.as_str(),
-                OB_CANCELED,
-                "its context was deleted by user",
-            )?;
+                TaskStatus::Canceled,
+                &TaskChange {
+                    result: Some(OB_CANCELED),
+                    comment: Some("its context was deleted by user".into()),
+                    ..TaskChange::default()
+                },
+            )?
+        {
             let still_suspended = self
                 .catalog
                 .tasks_of(job.job_id)?
                 .iter()
-                .any(|t| t.status == TaskStatus::Suspended.as_str());
+                .any(|t| t.status == Status::Job(TaskStatus::Suspended));
             if !still_suspended {
                 self.end_job(
-                    &job,
+                    job.job_id,
                     JobStatus::Canceled,
-                    OB_CANCELED,
-                    Some(sqlstate::QUERY_CANCELED),
-                    "canceled: the contexts of its suspended tasks were deleted",
+                    JobChange::canceled(
+                        "canceled: the contexts of its suspended tasks were deleted",
+                    ),
                 );
             }
         }
@@ -239,9 +251,13 @@ impl Executor {
     /// Restarts contexts whose automatic restart is due, for as long as the server runs.
     pub fn start_restart_scheduler(self: &Arc<Self>) {
         let executor = self.clone();
+        let stop = self.worker_token();
         self.runtime.spawn(async move {
             loop {
-                tokio::time::sleep(SCHEDULER_TICK).await;
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(SCHEDULER_TICK) => {}
+                }
                 let due = match executor.catalog.contexts_due(now_micros()) {
                     Ok(due) => due,
                     Err(e) => {
@@ -252,7 +268,9 @@ impl Executor {
                 for context in due {
                     if let Err(e) = executor.restart_context(&context.context_id) {
                         tracing::warn!(context_id = %context.context_id, error = %e, "automatic restart did not start");
-                        let _ = executor.catalog.clear_restart_time(&context.context_id);
+                        if let Err(e) = executor.catalog.clear_restart_time(&context.context_id) {
+                            tracing::error!(context_id = %context.context_id, error = %e, "cannot clear a failed restart's time");
+                        }
                     }
                 }
             }

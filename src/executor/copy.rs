@@ -10,21 +10,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::state::CopyStatus;
 use super::{
     Executor, Interrupt, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress,
 };
-use crate::catalog::copies::{CopyRecord, CopyTask, CopyWork};
-use crate::catalog::jobs::{JobKind, NewJob};
+use crate::catalog::copies::{CopyTask, CopyWork};
+use crate::catalog::jobs::{JobChange, JobKind, NewJob, StopMode, TaskChange};
+use crate::catalog::status::{CopyStatus, StateMachine};
 use crate::catalog::tenants::Tenant;
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::{self, EngineError, Progress, Repository, TenantRef};
 use crate::error::{SqlError, SqlResult, sqlstate};
 use crate::sql::ast::CopySelector;
-
-/// The live statuses of a set-copy job.
-/// The live statuses of a copy job (set copies use BACKUP and CLEAN, piece copies DOING).
-const LIVE: [&str; 4] = ["SCHEDULE", "BACKUP", "CLEAN", "DOING"];
 
 /// A copy job kind as its statements name it (`backup backupset`).
 fn copy_kind_name(kind: JobKind) -> &'static str {
@@ -152,7 +148,7 @@ impl Executor {
         let executor = self.clone();
         self.runtime.spawn(async move {
             executor
-                .run_copy_job(job_id, dest, tasks, control.clone())
+                .run_copy_job(job_id, Copying::Sets, dest, tasks, control)
                 .await;
             executor.finished(job_id);
         });
@@ -160,76 +156,75 @@ impl Executor {
         Ok(job_id)
     }
 
+    /// The one skeleton of both copy kinds: the job moves to its working status, the tasks run
+    /// in order (none starts once the job is stopped or cancelled), a set copy checks its copies
+    /// (CLEAN), and the job ends through the state machine.
     async fn run_copy_job(
         self: &Arc<Self>,
         job_id: i64,
+        what: Copying,
         dest: String,
         tasks: Vec<CopyTask>,
         control: Arc<super::JobControl>,
     ) {
-        let _ = self
-            .catalog
-            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Backup.as_str());
+        self.move_copy_job(job_id, what.working());
         let mut ends = Vec::with_capacity(tasks.len());
         for task in &tasks {
-            let end = if control.interrupted().is_some() {
+            let end = if control.interrupted().is_some() || !self.start_task_as(task, what) {
                 CopyEnd::NotStarted
             } else {
-                self.copy_one(job_id, task, &dest, &control).await
+                match what {
+                    Copying::Sets => self.copy_one(job_id, task, &dest, &control).await,
+                    Copying::Pieces => self.copy_piece(task, &dest, &control).await,
+                }
             };
             self.end_copy_task(task, &end);
             ends.push(end);
         }
-        if control.interrupted() == Some(Interrupt::Cancel) {
-            // CANCEL BACKUP BACKUPSET already ended the job row.
-            return;
-        }
-        let _ = self
-            .catalog
-            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Clean.as_str());
-        let checked = self.check_copies(&dest, &tasks, &ends).await;
-        let failed = ends.iter().find_map(|e| match e {
-            CopyEnd::Failed { code, comment } => Some((*code, comment.clone())),
-            _ => None,
-        });
-        let skipped = ends
-            .iter()
-            .filter(|e| matches!(e, CopyEnd::NotStarted))
-            .count();
-        let copied = ends
-            .iter()
-            .filter(|e| matches!(e, CopyEnd::Copied { .. }))
-            .count();
-        let (status, result, code, comment) = match (checked, failed) {
-            (Err((code, comment)), _) | (Ok(()), Some((code, comment))) => {
-                (CopyStatus::Finish, OB_ERROR, Some(code), comment)
+        let interrupt = control.interrupted();
+        let canceled = matches!(
+            interrupt,
+            Some(Interrupt::Cancel | Interrupt::MaxRunTime | Interrupt::Suspend)
+        );
+        let checked = match what {
+            Copying::Sets if !canceled => {
+                self.move_copy_job(job_id, CopyStatus::Clean);
+                self.check_copies(&dest, &tasks, &ends).await
             }
-            (Ok(()), None) if skipped > 0 => (
-                CopyStatus::Cancel,
-                OB_CANCELED,
-                Some(sqlstate::QUERY_CANCELED),
-                format!(
-                    "stopped gracefully by user: {copied} set(s) copied, {skipped} not started"
-                ),
-            ),
-            (Ok(()), None) => (
-                CopyStatus::Finish,
-                0,
-                None,
-                format!("{copied} set(s) copied"),
-            ),
+            _ => Ok(()),
         };
-        if let Err(e) = self
-            .catalog
-            .end_job(job_id, status.as_str(), result, code, &comment)
-        {
-            tracing::error!(job_id, error = %e, "cannot record the end of a copy job");
-        }
+        let (status, change) = if interrupt == Some(Interrupt::Shutdown) {
+            (
+                CopyStatus::Finish,
+                JobChange::failed(sqlstate::ADMIN_SHUTDOWN, super::SHUT_DOWN.into()),
+            )
+        } else {
+            copy_outcome(what, canceled, checked, &ends)
+        };
+        self.end_job(job_id, status, change);
         tracing::info!(
             job_id,
             status = status.as_str(),
-            "backup backupset job ended"
+            "{} job ended",
+            what.job_name()
         );
+    }
+
+    /// A copy job moves on to `to` unless it has ended (a cancel won the race).
+    fn move_copy_job(&self, job_id: i64, to: CopyStatus) {
+        if let Err(e) = self.catalog.move_job(job_id, to, &JobChange::default()) {
+            tracing::error!(job_id, error = %e, "cannot record a copy job's status");
+        }
+    }
+
+    /// A copy task starts in its kind's working status; false when it had ended meanwhile.
+    fn start_task_as(&self, task: &CopyTask, what: Copying) -> bool {
+        self.catalog
+            .move_task(task.task_id, what.working(), &TaskChange::default())
+            .unwrap_or_else(|e| {
+                tracing::error!(task_id = task.task_id, error = %e, "cannot start a copy task");
+                false
+            })
     }
 
     async fn copy_one(
@@ -248,11 +243,6 @@ impl Executor {
             set = w.backup_set_id
         );
         let _enter = span.enter();
-        let _ = self.catalog.set_copy_status(
-            CopyRecord::Task,
-            task.task_id,
-            CopyStatus::Backup.as_str(),
-        );
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(self.catalog.clone(), task.task_id, progress.clone());
         let started = Instant::now();
@@ -300,10 +290,12 @@ impl Executor {
         })
         .await;
         ticker.cancel();
-        let _ = self.catalog.task_progress(
+        if let Err(e) = self.catalog.task_progress(
             task.task_id,
             &task_figures(&progress, started.elapsed().max(Duration::from_millis(1))),
-        );
+        ) {
+            tracing::warn!(error = %e, "cannot record the copy's figures");
+        }
         drop(_enter);
         match result {
             Ok(summary) => {
@@ -359,12 +351,7 @@ impl Executor {
             ),
             CopyEnd::Failed { comment, .. } => (CopyStatus::Finish, OB_ERROR, comment.clone()),
         };
-        if let Err(e) = self
-            .catalog
-            .end_task(task.task_id, status.as_str(), result, &comment)
-        {
-            tracing::error!(task_id = task.task_id, error = %e, "cannot end a copy task");
-        }
+        self.end_task(task.task_id, status, result, &comment);
     }
 
     /// CLEAN: every copied set is whole in the second destination (each object present with
@@ -422,13 +409,11 @@ impl Executor {
     /// copies stay.
     pub fn cancel_copy(&self, kind: JobKind) -> SqlResult<i64> {
         let job = self.running_copy_job(kind)?;
-        self.catalog.end_job(
-            job,
-            CopyStatus::Cancel.as_str(),
-            OB_CANCELED,
-            Some(sqlstate::QUERY_CANCELED),
-            "canceled by user",
-        )?;
+        let mut change = JobChange::canceled("canceled by user");
+        change.stop_mode = Some(StopMode::Immediate);
+        if !self.end_job(job, CopyStatus::Cancel, change) {
+            return Err(nothing_copying(kind));
+        }
         if let Some(control) = self.control_of(job) {
             control.interrupt(Interrupt::Cancel);
         }
@@ -439,8 +424,12 @@ impl Executor {
     /// `ALTER SYSTEM STOP BACKUP BACKUPSET`: graceful.
     pub fn stop_backup_backupset(&self) -> SqlResult<i64> {
         let job = self.running_copy_job(JobKind::BackupBackupset)?;
-        self.catalog
-            .set_job_fields(job, &[("stop_mode", "GRACEFUL".into())])?;
+        if !self
+            .catalog
+            .set_stop_mode::<CopyStatus>(job, StopMode::Graceful)?
+        {
+            return Err(nothing_copying(JobKind::BackupBackupset));
+        }
         if let Some(control) = self.control_of(job) {
             control.interrupt(Interrupt::Stop);
         }
@@ -449,7 +438,8 @@ impl Executor {
 
     /// One copy job of each kind at a time.
     fn refuse_second_copy_job(&self, kind: JobKind) -> SqlResult<()> {
-        match self.catalog.jobs_in(kind, &LIVE)?.first() {
+        let jobs = self.catalog.jobs_in(kind, CopyStatus::ALL)?;
+        match jobs.iter().find(|j| !j.status.is_end()) {
             Some(job) => Err(SqlError::wrong_state(format!(
                 "{} job {} is running; wait for it or cancel it with ALTER SYSTEM CANCEL {}",
                 copy_kind_name(kind),
@@ -463,13 +453,11 @@ impl Executor {
 
     fn running_copy_job(&self, kind: JobKind) -> SqlResult<i64> {
         self.catalog
-            .jobs_in(kind, &LIVE)?
-            .first()
+            .jobs_in(kind, CopyStatus::ALL)?
+            .into_iter()
+            .find(|j| !j.status.is_end())
             .map(|j| j.job_id)
-            .ok_or_else(|| {
-                SqlError::wrong_state(format!("no {} job is running", copy_kind_name(kind)))
-                    .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
-            })
+            .ok_or_else(|| nothing_copying(kind))
     }
 
     /// `ALTER SYSTEM BACKUP BACKUPPIECE n | ALL [NOT BACKED UP n TIMES] [WITH ACTIVE
@@ -572,7 +560,7 @@ impl Executor {
         let executor = self.clone();
         self.runtime.spawn(async move {
             executor
-                .run_piece_copy_job(job_id, dest, tasks, control)
+                .run_copy_job(job_id, Copying::Pieces, dest, tasks, control)
                 .await;
             executor.finished(job_id);
         });
@@ -602,108 +590,143 @@ impl Executor {
         Ok(dest)
     }
 
-    async fn run_piece_copy_job(
+    /// Copies one piece, segment by segment.
+    async fn copy_piece(
         self: &Arc<Self>,
-        job_id: i64,
-        dest: String,
-        tasks: Vec<CopyTask>,
-        control: Arc<super::JobControl>,
-    ) {
-        let _ = self
-            .catalog
-            .set_copy_status(CopyRecord::Job, job_id, CopyStatus::Doing.as_str());
-        let mut failure = None;
-        let mut copied = 0;
-        for task in &tasks {
-            if control.cancel.is_cancelled() {
-                self.end_copy_task(task, &CopyEnd::NotStarted);
-                continue;
+        task: &CopyTask,
+        dest: &str,
+        control: &Arc<super::JobControl>,
+    ) -> CopyEnd {
+        let w = task.work.clone();
+        let names = match self.catalog.segments_of_piece(w.piece_id) {
+            Ok(names) => names,
+            Err(e) => {
+                return CopyEnd::Failed {
+                    code: sqlstate::IO_ERROR,
+                    comment: format!("cannot list the segments of piece {}: {e}", w.piece_id),
+                };
             }
-            let _ = self.catalog.set_copy_status(
-                CopyRecord::Task,
-                task.task_id,
-                CopyStatus::Doing.as_str(),
-            );
-            let w = task.work.clone();
-            let names = match self.catalog.segments_of_piece(w.piece_id) {
-                Ok(names) => names,
-                Err(e) => {
-                    failure.get_or_insert((sqlstate::IO_ERROR, e.to_string()));
-                    continue;
+        };
+        let (to, cancel) = (dest.to_string(), control.cancel.clone());
+        let result = super::on_blocking_thread("piece copy", move || {
+            let from = crate::storage::open_destination(&w.source_path)?;
+            let to = crate::storage::open_destination(&to)?;
+            let (mut sent, mut bytes) = (0u64, 0u64);
+            for name in &names {
+                if cancel.is_cancelled() {
+                    return Err(EngineError::Cancelled);
                 }
-            };
-            let (to, cancel) = (dest.clone(), control.cancel.clone());
-            let result = super::on_blocking_thread("piece copy", move || {
-                let from = crate::storage::open_destination(&w.source_path)?;
-                let to = crate::storage::open_destination(&to)?;
-                let (mut sent, mut bytes) = (0u64, 0u64);
-                for name in &names {
-                    if cancel.is_cancelled() {
-                        return Err(EngineError::Cancelled);
-                    }
-                    let n = engine::archive::copy_segment(
-                        from.as_ref(),
-                        to.as_ref(),
-                        w.tenant_id,
-                        name,
-                    )?;
-                    sent += u64::from(n > 0);
-                    bytes += n;
-                }
-                Ok((names.len(), sent, bytes))
-            })
-            .await;
-            let end = match result {
-                Ok((segments, sent, bytes)) => {
-                    match self.catalog.record_piece_copy(
-                        task.work.piece_id,
-                        task.work.copy_id,
-                        &mask_secrets(&dest),
-                    ) {
-                        Ok(()) => {
-                            copied += 1;
-                            CopyEnd::Copied {
-                                comment: format!(
-                                    "{segments} segment(s): {sent} copied ({bytes} bytes), the rest already there"
-                                ),
-                            }
-                        }
-                        Err(e) => CopyEnd::Failed {
-                            code: sqlstate::IO_ERROR,
-                            comment: format!("cannot record the copy: {e}"),
-                        },
-                    }
-                }
-                Err(EngineError::Cancelled) => CopyEnd::Canceled,
-                Err(e) => CopyEnd::Failed {
-                    code: e.kind().sqlstate(),
-                    comment: failure_comment(
-                        &format!(
-                            "copy of backup piece {} to {}",
-                            task.work.piece_id,
-                            mask_secrets(&dest)
-                        ),
-                        &e,
+                let n =
+                    engine::archive::copy_segment(from.as_ref(), to.as_ref(), w.tenant_id, name)?;
+                sent += u64::from(n > 0);
+                bytes += n;
+            }
+            Ok((names.len(), sent, bytes))
+        })
+        .await;
+        match result {
+            Ok((segments, sent, bytes)) => match self.catalog.record_piece_copy(
+                task.work.piece_id,
+                task.work.copy_id,
+                &mask_secrets(dest),
+            ) {
+                Ok(()) => CopyEnd::Copied {
+                    comment: format!(
+                        "{segments} segment(s): {sent} copied ({bytes} bytes), the rest already there"
                     ),
                 },
-            };
-            if let CopyEnd::Failed { code, comment } = &end {
-                failure.get_or_insert((*code, comment.clone()));
-            }
-            self.end_copy_task(task, &end);
-        }
-        if control.cancel.is_cancelled() {
-            return;
-        }
-        let (result, code, comment) = match failure {
-            Some((code, comment)) => (OB_ERROR, Some(code), comment),
-            None => (0, None, format!("{copied} piece(s) copied")),
-        };
-        if let Err(e) =
-            self.catalog
-                .end_job(job_id, CopyStatus::Finish.as_str(), result, code, &comment)
-        {
-            tracing::error!(job_id, error = %e, "cannot record the end of a copy job");
+                Err(e) => CopyEnd::Failed {
+                    code: sqlstate::IO_ERROR,
+                    comment: format!("cannot record the copy: {e}"),
+                },
+            },
+            Err(EngineError::Cancelled) => CopyEnd::Canceled,
+            Err(e) => CopyEnd::Failed {
+                code: e.kind().sqlstate(),
+                comment: failure_comment(
+                    &format!(
+                        "copy of backup piece {} to {}",
+                        task.work.piece_id,
+                        mask_secrets(dest)
+                    ),
+                    &e,
+                ),
+            },
         }
     }
+}
+
+/// What a copy job copies. Both kinds run through one skeleton ([`Executor::run_copy_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copying {
+    Sets,
+    Pieces,
+}
+
+impl Copying {
+    /// The status a job and its tasks show while copying (3.x words).
+    fn working(self) -> CopyStatus {
+        match self {
+            Copying::Sets => CopyStatus::Backup,
+            Copying::Pieces => CopyStatus::Doing,
+        }
+    }
+
+    fn job_name(self) -> &'static str {
+        match self {
+            Copying::Sets => "backup backupset",
+            Copying::Pieces => "backup backuppiece",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Copying::Sets => "set(s)",
+            Copying::Pieces => "piece(s)",
+        }
+    }
+}
+
+/// How a copy job ends: CANCEL when cancelled or stopped with tasks left, FINISH with a RESULT
+/// other than 0 when a copy or the check of the copies failed, FINISH otherwise.
+fn copy_outcome(
+    what: Copying,
+    canceled: bool,
+    checked: Result<(), (&'static str, String)>,
+    ends: &[CopyEnd],
+) -> (CopyStatus, JobChange) {
+    let failed = ends.iter().find_map(|e| match e {
+        CopyEnd::Failed { code, comment } => Some((*code, comment.clone())),
+        _ => None,
+    });
+    let skipped = ends
+        .iter()
+        .filter(|e| matches!(e, CopyEnd::NotStarted))
+        .count();
+    let copied = ends
+        .iter()
+        .filter(|e| matches!(e, CopyEnd::Copied { .. }))
+        .count();
+    let noun = what.noun();
+    match (checked, failed) {
+        _ if canceled => (CopyStatus::Cancel, JobChange::canceled("canceled by user")),
+        (Err((code, comment)), _) | (Ok(()), Some((code, comment))) => {
+            (CopyStatus::Finish, JobChange::failed(code, comment))
+        }
+        (Ok(()), None) if skipped > 0 => (
+            CopyStatus::Cancel,
+            JobChange::canceled(format!(
+                "stopped gracefully by user: {copied} {noun} copied, {skipped} not started"
+            )),
+        ),
+        (Ok(()), None) => (
+            CopyStatus::Finish,
+            JobChange::completed(format!("{copied} {noun} copied")),
+        ),
+    }
+}
+
+fn nothing_copying(kind: JobKind) -> SqlError {
+    SqlError::wrong_state(format!("no {} job is running", copy_kind_name(kind)))
+        .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
 }

@@ -120,7 +120,7 @@ impl Executor {
 
     /// At start, and after START: one worker while any copy is DOING.
     pub fn spawn_log_copier(self: &Arc<Self>) {
-        let token = CancellationToken::new();
+        let token = self.worker_token();
         {
             let mut slot = self
                 .archivers

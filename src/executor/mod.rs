@@ -9,7 +9,6 @@ pub mod control;
 pub mod copy;
 pub mod log_copy;
 pub mod restore;
-pub mod state;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -21,15 +20,18 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::catalog::jobs::{JobRecord, TaskProgress};
+use crate::catalog::jobs::{JobChange, JobKind, JobRecord, StopMode, TaskChange, TaskProgress};
+use crate::catalog::status::JobStatus;
+use crate::catalog::status::TaskState;
+use crate::catalog::status::{CopyStatus, JobState, Status, TaskStatus};
 use crate::engine::{EngineError, Progress};
 use crate::error::{SqlError, SqlResult, sqlstate};
-use state::JobStatus;
 
-/// OceanBase's result code of a job cancelled by a user.
-pub const OB_CANCELED: i64 = -4072;
-/// Result code of a job that failed for any other reason.
-pub const OB_ERROR: i64 = -4000;
+pub use crate::catalog::jobs::{OB_CANCELED, OB_ERROR};
+
+/// The COMMENT of a job that cannot be suspended and was ended by a clean shutdown.
+pub const SHUT_DOWN: &str =
+    "SERVER_SHUTDOWN: the server shut down while the job ran; run the statement again";
 
 /// How a user (or a limit) asked a running job to stop, strongest last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +40,8 @@ pub enum Interrupt {
     Stop,
     /// Interrupt now, keeping a restartable context per unfinished task.
     Suspend,
+    /// The server is shutting down cleanly: suspend, and resume at the next start.
+    Shutdown,
     /// Immediate: no new sets, no contexts.
     Cancel,
     /// Cancelled because it ran longer than `backup_max_run_time`: never restarted.
@@ -45,7 +49,7 @@ pub enum Interrupt {
 }
 
 /// What a running job can be told to do.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JobControl {
     /// Fired by every interrupt but a graceful stop: workers check it between chunks.
     pub cancel: CancellationToken,
@@ -75,6 +79,9 @@ pub struct Executor {
     running: Mutex<HashMap<i64, Arc<JobControl>>>,
     ended: broadcast::Sender<i64>,
     archivers: archive::Archivers,
+    /// The parent of every worker's token (jobs, archivers, the log copier, the restart
+    /// scheduler): cancelled when the server shuts down, so that shutdown reaches them all.
+    shutdown: CancellationToken,
 }
 
 impl Executor {
@@ -86,86 +93,206 @@ impl Executor {
             running: Mutex::new(HashMap::new()),
             ended,
             archivers: archive::Archivers::default(),
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// Whether the server is shutting down: no new work starts.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// A token for a long-running worker that is not a job; cancelled at shutdown.
+    fn worker_token(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
+    /// A clean shutdown (SIGTERM): every running job is told first, so that its workers know
+    /// why their tokens fire; then the parent token is cancelled. Data backups are suspended
+    /// with restartable contexts (reason SERVER_SHUTDOWN) and resume by themselves at the next
+    /// start; restores, validations and copies end FAILED saying so, to be run again. Waits at
+    /// most `grace` for the jobs to record their ends; returns the jobs still running then.
+    pub async fn shut_down(&self, grace: Duration) -> Vec<i64> {
+        let jobs: Vec<(i64, Arc<JobControl>)> = self
+            .running
+            .lock()
+            .expect("running jobs poisoned")
+            .iter()
+            .map(|(id, control)| (*id, control.clone()))
+            .collect();
+        for (job_id, control) in &jobs {
+            if let Ok(Some(job)) = self.catalog.job(*job_id)
+                && job.kind == JobKind::Backup
+                && let Err(e) = self.suspend_job(*job_id)
+            {
+                tracing::error!(job_id, error = %e, "cannot suspend a job for the shutdown");
+            }
+            control.interrupt(Interrupt::Shutdown);
+        }
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let left: Vec<i64> = self
+                .running
+                .lock()
+                .expect("running jobs poisoned")
+                .keys()
+                .copied()
+                .collect();
+            if left.is_empty() || tokio::time::Instant::now() >= deadline {
+                tracing::info!(
+                    jobs = jobs.len(),
+                    unsettled = left.len(),
+                    "executor shut down"
+                );
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
 
-    /// At start: jobs the previous server process left running cannot go on in this one; they
-    /// fail with reason SERVER_RESTART, and their unfinished backup tasks keep restartable
-    /// contexts to which the restart rules then apply. Suspended jobs stay suspended.
+    /// At start: jobs the previous server process left running cannot go on in this one. A job
+    /// the user was cancelling ends CANCELED and keeps nothing (a user cancel is never
+    /// restarted); a copy ends, to be issued again; any other job fails with reason
+    /// SERVER_RESTART, and its unfinished backup tasks keep restartable contexts to which the
+    /// restart rules then apply. Suspended jobs stay suspended.
     pub fn recover(self: &Arc<Self>) -> SqlResult<()> {
         for job in self.catalog.unfinished_jobs()? {
-            if job.status == JobStatus::Suspended.as_str() {
-                continue;
+            match job.status {
+                Status::Job(JobStatus::Suspended) => self.resume_after_shutdown(&job)?,
+                Status::Job(JobStatus::Canceling) => self.recover_canceling(&job)?,
+                Status::Copy(_) => self.recover_copy(&job)?,
+                Status::Job(_) => self.recover_interrupted(&job)?,
             }
-            if job.kind == crate::catalog::jobs::JobKind::BackupBackupset.as_str() {
-                // A copy does not go on: it is issued again, and starts over.
-                let why = "SERVER_RESTART: the server stopped while the copy ran; issue it again";
-                for task in self.catalog.tasks_of(job.job_id)? {
-                    self.catalog
-                        .end_task(task.task_id, "FINISH", OB_ERROR, why)?;
-                }
-                self.catalog.end_job(
-                    job.job_id,
-                    "FINISH",
-                    OB_ERROR,
-                    Some(sqlstate::IO_ERROR),
-                    why,
-                )?;
-                continue;
-            }
-            let tasks = self.catalog.tasks_of(job.job_id)?;
-            if !tasks.is_empty() && tasks.iter().all(|t| t.status == "COMPLETED") {
-                // Every task recorded its result before the server stopped; only the job's own
-                // end was not written yet.
-                let comment = job
-                    .comment
-                    .clone()
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| "completed; the server stopped as it ended".into());
-                self.catalog.end_job(
-                    job.job_id,
-                    JobStatus::Completed.as_str(),
-                    0,
-                    None,
-                    &comment,
-                )?;
-                continue;
-            }
-            for task in tasks {
-                if !state::TaskStatus::parse(&task.status).is_some_and(|s| s.is_end()) {
-                    self.catalog.end_task(
-                        task.task_id,
-                        "FAILED",
-                        OB_ERROR,
-                        "SERVER_RESTART: the server stopped while the task ran",
-                    )?;
-                    if job.kind == "BACKUP" {
-                        self.keep_context(
-                            &job,
-                            &task,
-                            crate::catalog::contexts::Reason::ServerRestart,
-                        )?;
-                    }
-                }
-            }
-            self.catalog.end_job(
-                job.job_id,
-                JobStatus::Failed.as_str(),
-                OB_ERROR,
-                Some(sqlstate::IO_ERROR),
-                "SERVER_RESTART: the server stopped while the job ran",
-            )?;
-            tracing::warn!(job_id = job.job_id, kind = %job.kind, "job failed by server restart");
         }
         Ok(())
     }
 
+    /// A job suspended by a clean shutdown goes on by itself, RESTART_PASS + 1; one a user
+    /// suspended waits for RESUME.
+    fn resume_after_shutdown(self: &Arc<Self>, job: &JobRecord) -> SqlResult<()> {
+        let contexts = self.catalog.contexts_of_job(job.job_id)?;
+        let by_shutdown = !contexts.is_empty()
+            && contexts
+                .iter()
+                .all(|c| c.reason == crate::catalog::contexts::Reason::ServerShutdown.as_str());
+        if by_shutdown
+            && self.resume_job(
+                job,
+                "resumed from checkpoint after the server's shutdown (SERVER_SHUTDOWN)",
+            )?
+        {
+            tracing::info!(job_id = job.job_id, "job suspended by the shutdown resumed");
+        }
+        Ok(())
+    }
+
+    fn recover_canceling(&self, job: &JobRecord) -> SqlResult<()> {
+        for task in self.catalog.tasks_of(job.job_id)? {
+            self.catalog.move_task(
+                task.task_id,
+                TaskStatus::Canceled,
+                &TaskChange {
+                    result: Some(OB_CANCELED),
+                    comment: Some("canceled by user".into()),
+                    ..TaskChange::default()
+                },
+            )?;
+        }
+        self.catalog.drop_contexts_of_job(job.job_id)?;
+        self.end_job(
+            job.job_id,
+            JobStatus::Canceled,
+            JobChange::canceled("canceled by user"),
+        );
+        tracing::warn!(
+            job_id = job.job_id,
+            kind = job.kind.as_str(),
+            "cancelled job ended at start-up"
+        );
+        Ok(())
+    }
+
+    /// A copy does not go on: it is issued again, and starts over.
+    fn recover_copy(&self, job: &JobRecord) -> SqlResult<()> {
+        let why = "SERVER_RESTART: the server stopped while the copy ran; issue it again";
+        let failed = TaskChange {
+            result: Some(OB_ERROR),
+            comment: Some(why.into()),
+            ..TaskChange::default()
+        };
+        for task in self.catalog.tasks_of(job.job_id)? {
+            self.catalog
+                .move_task(task.task_id, CopyStatus::Finish, &failed)?;
+        }
+        self.end_job(
+            job.job_id,
+            CopyStatus::Finish,
+            JobChange::failed(sqlstate::IO_ERROR, why.into()),
+        );
+        Ok(())
+    }
+
+    fn recover_interrupted(self: &Arc<Self>, job: &JobRecord) -> SqlResult<()> {
+        let tasks = self.catalog.tasks_of(job.job_id)?;
+        if !tasks.is_empty()
+            && tasks
+                .iter()
+                .all(|t| t.status == Status::Job(TaskStatus::Completed))
+        {
+            // Every task recorded its result before the server stopped; only the job's own
+            // end was not written yet.
+            let comment = job
+                .comment
+                .clone()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "completed; the server stopped as it ended".into());
+            self.end_job(
+                job.job_id,
+                JobStatus::Completed,
+                JobChange::completed(comment),
+            );
+            return Ok(());
+        }
+        let failed = TaskChange {
+            result: Some(OB_ERROR),
+            comment: Some("SERVER_RESTART: the server stopped while the task ran".into()),
+            ..TaskChange::default()
+        };
+        for task in tasks.iter().filter(|t| !t.status.is_end()) {
+            if self
+                .catalog
+                .move_task(task.task_id, TaskStatus::Failed, &failed)?
+                && job.kind == JobKind::Backup
+            {
+                self.keep_context(job, task, crate::catalog::contexts::Reason::ServerRestart)?;
+            }
+        }
+        self.end_job(
+            job.job_id,
+            JobStatus::Failed,
+            JobChange::failed(
+                sqlstate::IO_ERROR,
+                "SERVER_RESTART: the server stopped while the job ran".into(),
+            ),
+        );
+        tracing::warn!(
+            job_id = job.job_id,
+            kind = job.kind.as_str(),
+            "job failed by server restart"
+        );
+        Ok(())
+    }
+
     fn register(&self, job_id: i64) -> Arc<JobControl> {
-        let control = Arc::new(JobControl::default());
+        let control = Arc::new(JobControl {
+            cancel: self.shutdown.child_token(),
+            interrupt: Mutex::default(),
+        });
         self.running
             .lock()
             .expect("running jobs poisoned")
@@ -178,7 +305,12 @@ impl Executor {
             .lock()
             .expect("running jobs poisoned")
             .remove(&job_id);
-        let _ = self.ended.send(job_id);
+        self.announce_end(job_id);
+    }
+
+    /// Wakes the WAITs on a job that ended. Nobody listening is not an error.
+    fn announce_end(&self, job_id: i64) {
+        self.ended.send(job_id).ok();
     }
 
     pub fn control_of(&self, job_id: i64) -> Option<Arc<JobControl>> {
@@ -203,26 +335,112 @@ impl Executor {
             .is_empty()
     }
 
-    /// Ends a job from its current state, through the state machine.
-    fn end_job(
-        &self,
-        job: &JobRecord,
-        to: JobStatus,
-        result: i64,
-        code: Option<&str>,
-        comment: &str,
-    ) {
-        let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
-        if let Err(e) = from.transition(to) {
-            tracing::error!(job_id = job.job_id, error = %e, "refused job state change");
-            return;
+    /// Ends a job: moves it to `to` through the state machine, as a compare-and-set. A worker
+    /// decides its job's end from what it saw; when a control statement moved the job meanwhile,
+    /// the statement wins: a job a user is cancelling ends CANCELED whatever its worker found,
+    /// and a job something else already ended (CANCEL ALL BACKUP FORCE) keeps that end. Returns
+    /// whether this call ended the job.
+    pub(crate) fn end_job(&self, job_id: i64, to: impl Into<JobState>, change: JobChange) -> bool {
+        let (mut to, mut change) = (to.into(), change);
+        // Each lost race leaves the job closer to an end: two rounds are enough, four are safe.
+        for _ in 0..4 {
+            match self.catalog.move_job(job_id, to, &change) {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(job_id, error = %e, "cannot record the end of a job");
+                    return false;
+                }
+            }
+            let job = match self.catalog.job(job_id) {
+                Ok(Some(job)) => job,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::error!(job_id, error = %e, "cannot read a job to end it");
+                    return false;
+                }
+            };
+            match job.status {
+                status if status.is_end() => {
+                    tracing::info!(job_id, ended = %status, wanted = %to, "the job had already ended");
+                    return false;
+                }
+                Status::Job(JobStatus::Canceling) => {
+                    to = JobStatus::Canceled.into();
+                    change = JobChange::canceled("canceled by user");
+                }
+                other => {
+                    tracing::error!(job_id, from = %other, to = %to, "refused job state change");
+                    return false;
+                }
+            }
         }
+        false
+    }
+
+    /// A job's worker starts: INIT → DOING. A job already moved on (cancelled before its worker
+    /// ran) stays as it is, and the worker finds that out through its token.
+    fn start_job(&self, job_id: i64) {
         if let Err(e) = self
             .catalog
-            .end_job(job.job_id, to.as_str(), result, code, comment)
+            .move_job(job_id, JobStatus::Doing, &JobChange::default())
         {
-            tracing::error!(job_id = job.job_id, error = %e, "cannot record the end of a job");
+            tracing::error!(job_id, error = %e, "cannot record the start of a job");
         }
+    }
+
+    /// A task starts (INIT or SUSPENDED → DOING); false when it must not run: it was ended
+    /// meanwhile, or its start cannot be recorded.
+    fn start_task(&self, task_id: i64) -> bool {
+        self.catalog
+            .move_task(task_id, TaskStatus::Doing, &TaskChange::default())
+            .unwrap_or_else(|e| {
+                tracing::error!(task_id, error = %e, "cannot record the start of a task");
+                false
+            })
+    }
+
+    /// Ends a task through the state machine; false when it had ended already.
+    fn end_task(&self, task_id: i64, to: impl Into<TaskState>, result: i64, comment: &str) -> bool {
+        let change = TaskChange {
+            result: Some(result),
+            comment: Some(comment.into()),
+            ..TaskChange::default()
+        };
+        self.catalog
+            .move_task(task_id, to, &change)
+            .unwrap_or_else(|e| {
+                tracing::error!(task_id, error = %e, "cannot record the end of a task");
+                false
+            })
+    }
+
+    /// An immediate cancel of a restore or validation: CANCELING, durable, then its workers are
+    /// told. False when the job had already ended. A job without workers (none in this process)
+    /// ends CANCELED at once rather than wait for a worker that will never come.
+    fn request_cancel(&self, job_id: i64) -> SqlResult<bool> {
+        let requested = JobChange {
+            stop_mode: Some(StopMode::Immediate),
+            ..JobChange::default()
+        };
+        if !self
+            .catalog
+            .move_job(job_id, JobStatus::Canceling, &requested)?
+        {
+            return Ok(false);
+        }
+        match self.control_of(job_id) {
+            Some(control) => control.interrupt(Interrupt::Cancel),
+            None => {
+                self.end_job(
+                    job_id,
+                    JobStatus::Canceled,
+                    JobChange::canceled("canceled by user"),
+                );
+                self.announce_end(job_id);
+            }
+        }
+        Ok(true)
     }
 
     /// The state a WAIT reports: the job's status and a progress line.
@@ -252,7 +470,7 @@ impl Executor {
         };
         let line = format!(
             "job {job_id} {}: {done}/{tasks} tasks completed, {percent:.1}% of {} read, {files} files",
-            job.status,
+            job.status.as_str(),
             crate::views::functions::display_bytes(total)
         );
         Ok((job, line))
@@ -263,14 +481,14 @@ impl Executor {
 pub fn job_error(job: &JobRecord) -> Option<SqlError> {
     let comment = job.comment.clone().unwrap_or_default();
     // Copy jobs speak OceanBase 3.x: FINISH with RESULT 0 is success, CANCEL a cancel.
-    let status = match state::CopyStatus::parse(&job.status) {
-        Some(state::CopyStatus::Finish) if job.result == 0 => JobStatus::Completed,
-        Some(state::CopyStatus::Finish) => JobStatus::Failed,
-        Some(state::CopyStatus::Cancel) => JobStatus::Canceled,
-        _ => JobStatus::parse(&job.status)?,
+    let status = match job.status {
+        Status::Copy(CopyStatus::Finish) if job.result == 0 => JobStatus::Completed,
+        Status::Copy(CopyStatus::Finish) => JobStatus::Failed,
+        Status::Copy(CopyStatus::Cancel) => JobStatus::Canceled,
+        Status::Copy(_) => return None,
+        Status::Job(s) => s,
     };
     match status {
-        JobStatus::Completed => None,
         JobStatus::Canceled => Some(
             SqlError::new(
                 sqlstate::QUERY_CANCELED,
@@ -278,7 +496,7 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
             )
             .with_ob("OB_CANCELED", 4072),
         ),
-        _ => {
+        JobStatus::Failed => {
             let code = job
                 .error_code
                 .as_deref()
@@ -288,6 +506,7 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
                 format!("job {} failed: {comment}", job.job_id),
             ))
         }
+        _ => None,
     }
 }
 
@@ -300,6 +519,7 @@ fn static_code(code: &str) -> &'static str {
         OBJECT_NOT_IN_PREREQUISITE_STATE,
         FEATURE_NOT_SUPPORTED,
         QUERY_CANCELED,
+        ADMIN_SHUTDOWN,
         DISK_FULL,
         IO_ERROR,
         DATA_CORRUPTED,

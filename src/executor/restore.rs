@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::state::JobStatus;
-use super::{Executor, OB_CANCELED, OB_ERROR, every_second, failure_comment};
-use crate::catalog::jobs::{JobKind, NewJob};
+use super::{Executor, Interrupt, every_second, failure_comment};
+use crate::catalog::jobs::{JobChange, JobKind, NewJob};
+use crate::catalog::status::JobStatus;
 use crate::catalog::tenants::{NewTenant, TenantKind};
-use crate::catalog::{SYS_TENANT_ID, Value, mask_secrets};
+use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::archive::SegmentHeader;
 use crate::engine::{
     self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef,
@@ -143,7 +143,10 @@ impl Executor {
         }
         if let Some(job) = self
             .catalog
-            .jobs_in(JobKind::Restore, &["INIT", "DOING", "CANCELING"])?
+            .jobs_in(
+                JobKind::Restore,
+                &[JobStatus::Init, JobStatus::Doing, JobStatus::Canceling],
+            )?
             .iter()
             .find(|j| {
                 j.restore_tenant_name.as_deref() == Some(new_name)
@@ -196,12 +199,13 @@ impl Executor {
         let new_name = new_name.to_string();
         let target_uri = target_uri.to_string();
         self.runtime.spawn(async move {
-            let _ = executor.catalog.start_job(job_id);
+            executor.start_job(job_id);
             let progress = Arc::new(Progress::new());
             let catalog = executor.catalog.clone();
             let ticker = every_second(progress.clone(), move |p| {
-                let _ =
-                    catalog.set_job_fields(job_id, &[("finish_bytes", Value::from(p.input_bytes))]);
+                if let Err(e) = catalog.set_job_finish_bytes(job_id, p.input_bytes) {
+                    tracing::warn!(job_id, error = %e, "cannot record the restore's progress");
+                }
             });
             let cancel = control.cancel.clone();
             let tenant = TenantRef::Name(plan.set.tenant_name.clone());
@@ -235,7 +239,15 @@ impl Executor {
             } else {
                 result
             };
-            executor.finish_restore(job_id, &new_name, &target_uri, restored_log_source, result);
+            let shut_down = control.interrupted() == Some(Interrupt::Shutdown);
+            executor.finish_restore(
+                job_id,
+                &new_name,
+                &target_uri,
+                restored_log_source,
+                result,
+                shut_down,
+            );
             executor.finished(job_id);
         });
         Ok(job_id)
@@ -248,16 +260,25 @@ impl Executor {
         target_uri: &str,
         log_source: Option<String>,
         result: Result<engine::RestoreSummary, EngineError>,
+        shut_down: bool,
     ) {
-        let Ok(Some(job)) = self.catalog.job(job_id) else {
-            return;
-        };
         match result {
             Ok(summary) => {
-                let _ = self.catalog.set_job_fields(
+                if let Err(e) = self
+                    .catalog
+                    .set_job_finish_bytes(job_id, summary.bytes_written as i64)
+                {
+                    tracing::warn!(job_id, error = %e, "cannot record the restore's figures");
+                }
+                // The job completes first: a cancel that won the race leaves no tenant behind.
+                let restored = format!("restored {} entries", summary.entries);
+                if !self.end_job(
                     job_id,
-                    &[("finish_bytes", Value::from(summary.bytes_written as i64))],
-                );
+                    JobStatus::Completed,
+                    JobChange::completed(&restored),
+                ) {
+                    return;
+                }
                 let registered = self.catalog.create_tenant(&NewTenant {
                     name: new_name.to_string(),
                     kind: TenantKind::Directory,
@@ -266,35 +287,37 @@ impl Executor {
                     pgdata: None,
                 });
                 let comment = match registered {
-                    Ok(t) => format!(
-                        "restored {} entries; registered as tenant {} ({})",
-                        summary.entries, t.name, t.id
-                    ),
-                    Err(e) => format!(
-                        "restored {} entries; registering tenant {new_name} failed: {e}",
-                        summary.entries
-                    ),
+                    Ok(t) => format!("{restored}; registered as tenant {} ({})", t.name, t.id),
+                    Err(e) => format!("{restored}; registering tenant {new_name} failed: {e}"),
                 };
-                self.end_job(&job, JobStatus::Completed, 0, None, &comment);
+                if let Err(e) = self.catalog.set_job_comment(job_id, &comment) {
+                    tracing::warn!(job_id, error = %e, "cannot record the restore's comment");
+                }
+            }
+            Err(EngineError::Cancelled) if shut_down => {
+                self.end_job(
+                    job_id,
+                    JobStatus::Failed,
+                    JobChange::failed(
+                        sqlstate::ADMIN_SHUTDOWN,
+                        format!("{}; the target is left marked incomplete", super::SHUT_DOWN),
+                    ),
+                );
             }
             Err(EngineError::Cancelled) => {
                 self.end_job(
-                    &job,
+                    job_id,
                     JobStatus::Canceled,
-                    OB_CANCELED,
-                    Some(sqlstate::QUERY_CANCELED),
-                    "canceled by user; the target is left marked incomplete",
+                    JobChange::canceled("canceled by user; the target is left marked incomplete"),
                 );
             }
             Err(e) => {
                 let comment =
                     failure_comment(&format!("restore of {new_name} into {target_uri}"), &e);
                 self.end_job(
-                    &job,
+                    job_id,
                     JobStatus::Failed,
-                    OB_ERROR,
-                    Some(e.kind().sqlstate()),
-                    &comment,
+                    JobChange::failed(e.kind().sqlstate(), comment),
                 );
             }
         }
@@ -385,26 +408,22 @@ impl Executor {
 
     /// `ALTER SYSTEM CANCEL RESTORE name`.
     pub fn cancel_restore(&self, new_name: &str) -> SqlResult<i64> {
-        let jobs = self.catalog.jobs_in(JobKind::Restore, &["INIT", "DOING"])?;
+        let jobs = self
+            .catalog
+            .jobs_in(JobKind::Restore, &[JobStatus::Init, JobStatus::Doing])?;
         let job = jobs
             .into_iter()
             .find(|j| j.restore_tenant_name.as_deref() == Some(new_name))
             .ok_or_else(|| SqlError::wrong_state(format!("no restore of {new_name} is running")))?;
-        let control = self.control_of(job.job_id).ok_or_else(|| {
-            SqlError::wrong_state(format!("restore job {} is ending", job.job_id))
-        })?;
-        JobStatus::Doing
-            .transition(JobStatus::Canceling)
-            .map_err(|e| SqlError::wrong_state(e.to_string()))?;
-        self.catalog.set_job_fields(
-            job.job_id,
-            &[("status", JobStatus::Canceling.as_str().into())],
-        )?;
-        control.cancel.cancel();
+        if !self.request_cancel(job.job_id)? {
+            return Err(SqlError::wrong_state(format!(
+                "restore job {} ended before the cancel",
+                job.job_id
+            )));
+        }
         Ok(job.job_id)
     }
 }
-
 /// `dir:///abs/path` as an absolute path.
 fn target_path(uri: &str) -> SqlResult<PathBuf> {
     let path = uri

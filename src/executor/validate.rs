@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::state::{JobStatus, TaskStatus};
-use super::{Executor, OB_CANCELED, OB_ERROR, failure_comment, watch_progress};
-use crate::catalog::jobs::{JobKind, NewJob, NewTask, TaskRecord};
+use super::{Executor, OB_CANCELED, OB_ERROR, SHUT_DOWN, failure_comment, watch_progress};
+use crate::catalog::jobs::{JobChange, JobKind, NewJob, NewTask, TaskRecord};
 use crate::catalog::mask_secrets;
+use crate::catalog::status::{JobStatus, TaskStatus};
 use crate::engine::archive::{self, ExpectedSegment};
 use crate::engine::{self, EngineError, Progress, Repository, TenantRef, ValidateLevel};
 use crate::error::{SqlError, SqlResult, sqlstate};
@@ -153,14 +153,14 @@ impl Executor {
         let control = self.register(job_id);
         let executor = self.clone();
         self.runtime.spawn(async move {
-            let _ = executor.catalog.start_job(job_id);
+            executor.start_job(job_id);
             let mut damaged = Vec::new();
             let mut canceled = false;
             for (task, subject) in records.iter().zip(subjects) {
                 if control.cancel.is_cancelled() {
-                    let _ = executor.catalog.end_task(
+                    executor.end_task(
                         task.task_id,
-                        TaskStatus::Canceled.as_str(),
+                        TaskStatus::Canceled,
                         OB_CANCELED,
                         "canceled by user",
                     );
@@ -176,28 +176,22 @@ impl Executor {
                     Verdict::Canceled => canceled = true,
                 }
             }
-            let Ok(Some(job)) = executor.catalog.job(job_id) else {
-                return;
-            };
-            if canceled || control.cancel.is_cancelled() {
-                executor.end_job(
-                    &job,
-                    JobStatus::Canceled,
-                    OB_CANCELED,
-                    Some(sqlstate::QUERY_CANCELED),
-                    "canceled by user",
-                );
-            } else if damaged.is_empty() {
-                executor.end_job(&job, JobStatus::Completed, 0, None, "");
-            } else {
-                executor.end_job(
-                    &job,
+            let (to, change) = if control.interrupted() == Some(super::Interrupt::Shutdown) {
+                (
                     JobStatus::Failed,
-                    OB_ERROR,
-                    Some(sqlstate::DATA_CORRUPTED),
-                    &damaged.join("; "),
-                );
-            }
+                    JobChange::failed(sqlstate::ADMIN_SHUTDOWN, SHUT_DOWN.into()),
+                )
+            } else if canceled || control.cancel.is_cancelled() {
+                (JobStatus::Canceled, JobChange::canceled("canceled by user"))
+            } else if damaged.is_empty() {
+                (JobStatus::Completed, JobChange::completed(""))
+            } else {
+                (
+                    JobStatus::Failed,
+                    JobChange::failed(sqlstate::DATA_CORRUPTED, damaged.join("; ")),
+                )
+            };
+            executor.end_job(job_id, to, change);
             executor.finished(job_id);
         });
         Ok(job_id)
@@ -212,7 +206,9 @@ impl Executor {
         level: ValidateLevel,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Verdict {
-        let _ = self.catalog.start_task(task.task_id);
+        if !self.start_task(task.task_id) {
+            return Verdict::Canceled;
+        }
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(self.catalog.clone(), task.task_id, progress.clone());
         let result = match subject {
@@ -221,7 +217,7 @@ impl Executor {
         };
         ticker.cancel();
         let snapshot = progress.snapshot();
-        let _ = self.catalog.task_progress(
+        let recorded = self.catalog.task_progress(
             task.task_id,
             &crate::catalog::jobs::TaskProgress {
                 input_bytes: snapshot.input_bytes as i64,
@@ -232,6 +228,9 @@ impl Executor {
                 ..Default::default()
             },
         );
+        if let Err(e) = recorded {
+            tracing::warn!(task_id = task.task_id, error = %e, "cannot record the validation's figures");
+        }
         let what = subject.describe();
         let (status, result_code, comment, verdict) = match result {
             Ok(found) if found.damaged.is_empty() => {
@@ -266,9 +265,7 @@ impl Executor {
                 )
             }
         };
-        let _ = self
-            .catalog
-            .end_task(task.task_id, status.as_str(), result_code, &comment);
+        self.end_task(task.task_id, status, result_code, &comment);
         verdict
     }
 
@@ -381,29 +378,21 @@ impl Executor {
     pub fn cancel_validate(&self, job_id: Option<i64>) -> SqlResult<Vec<i64>> {
         let jobs: Vec<_> = self
             .catalog
-            .jobs_in(JobKind::Validate, &["INIT", "DOING"])?
+            .jobs_in(JobKind::Validate, &[JobStatus::Init, JobStatus::Doing])?
             .into_iter()
             .filter(|j| job_id.is_none_or(|id| id == j.job_id))
             .collect();
-        if jobs.is_empty() {
+        let mut canceled = Vec::new();
+        for job in jobs {
+            if self.request_cancel(job.job_id)? {
+                canceled.push(job.job_id);
+            }
+        }
+        if canceled.is_empty() {
             return Err(match job_id {
                 Some(id) => SqlError::wrong_state(format!("validation job {id} is not running")),
                 None => SqlError::wrong_state("no validation is running"),
             });
-        }
-        let mut canceled = Vec::new();
-        for job in jobs {
-            if let Some(control) = self.control_of(job.job_id) {
-                let from = JobStatus::parse(&job.status).unwrap_or(JobStatus::Doing);
-                from.transition(JobStatus::Canceling)
-                    .map_err(|e| SqlError::wrong_state(e.to_string()))?;
-                self.catalog.set_job_fields(
-                    job.job_id,
-                    &[("status", JobStatus::Canceling.as_str().into())],
-                )?;
-                control.cancel.cancel();
-                canceled.push(job.job_id);
-            }
         }
         Ok(canceled)
     }

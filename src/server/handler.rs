@@ -98,6 +98,14 @@ fn is_compat(sql: &str) -> bool {
     (keyword && !upper.starts_with("SET DATAFUSION.")) || super::psql::recognise(sql).is_some()
 }
 
+/// What a statement gets while the server shuts down.
+pub(super) fn shutting_down() -> SqlError {
+    SqlError::new(
+        crate::error::sqlstate::ADMIN_SHUTDOWN,
+        "backstop is shutting down; running data backups are suspended and resume when it starts again",
+    )
+}
+
 fn query_response(
     batches: &[RecordBatch],
     schema: &datafusion::arrow::datatypes::Schema,
@@ -113,6 +121,9 @@ fn query_response(
 
 impl Shared {
     async fn apply(&self, session: &Session, command: Command) -> SqlResult<Outcome> {
+        if self.control.executor().is_shutting_down() {
+            return Err(shutting_down());
+        }
         let caller = caller(self, session)?;
         let control = self.control.clone();
         tokio::task::spawn_blocking(move || control.apply(&caller, &command))

@@ -3,6 +3,7 @@
 
 mod auth;
 mod compat;
+mod connections;
 mod encode;
 mod handler;
 mod psql;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::control::Control;
+use crate::executor::Executor;
 use crate::views::Views;
 
 /// How the server is started.
@@ -76,8 +78,29 @@ impl PgWireServerHandlers for Handlers {
 /// A started server: where it listens and how to stop it.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Stops the accept loop only; [`RunningServer::stop`] is the clean shutdown.
     pub shutdown: CancellationToken,
     pub done: tokio::task::JoinHandle<()>,
+    executor: Arc<Executor>,
+    connections: Arc<connections::Connections>,
+}
+
+impl RunningServer {
+    /// The clean shutdown of SIGTERM: no new connections; running jobs are suspended (data
+    /// backups, which resume at the next start) or ended saying so (the others), waiting at
+    /// most `grace`; then every connection is told `57P01` and closed. The catalog's every
+    /// write is committed already, so nothing is lost when the process exits after this.
+    pub async fn stop(self, grace: std::time::Duration) {
+        self.shutdown.cancel();
+        let unsettled = self.executor.shut_down(grace).await;
+        if !unsettled.is_empty() {
+            tracing::warn!(jobs = ?unsettled, "jobs still running at shutdown: the next start recovers them");
+        }
+        self.connections.terminate();
+        if let Err(e) = self.done.await {
+            tracing::warn!(error = %e, "the accept loop ended badly");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +136,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Refused(format!("cannot resume archive log rounds: {e}")))?;
     executor.spawn_log_copier();
     executor.start_restart_scheduler();
-    let control = Arc::new(Control::new(catalog.clone(), executor));
+    let control = Arc::new(Control::new(catalog.clone(), executor.clone()));
     let shared = Arc::new(Shared {
         catalog: catalog.clone(),
         views,
@@ -156,6 +179,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     })?;
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
+    let connections = Arc::new(connections::Connections::new(tls.is_some()));
+    let tracked = connections.clone();
     let done = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -169,12 +194,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                     continue;
                 }
             };
+            let (socket, id) = match tracked.track(socket) {
+                Ok(tracked) => tracked,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot take a connection");
+                    continue;
+                }
+            };
             let handlers = handlers.clone();
             let tls = tls.clone();
+            let tracked = tracked.clone();
             tokio::spawn(async move {
                 if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+                tracked.forget(id);
             });
         }
     });
@@ -183,5 +217,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         addr,
         shutdown,
         done,
+        executor,
+        connections,
     })
 }

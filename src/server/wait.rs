@@ -33,11 +33,14 @@ where
     let mut last_line = String::new();
     loop {
         let (job, line) = executor.job_state(job_id)?;
-        if crate::executor::state::is_job_end(&job.status) {
+        if job.status.is_end() {
             return match job_error(&job) {
                 Some(e) => Err(e.into()),
                 None => Ok(Response::Execution(Tag::new("ALTER SYSTEM"))),
             };
+        }
+        if executor.is_shutting_down() {
+            return Err(super::handler::shutting_down().into());
         }
         if line != last_line {
             let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), line.clone());

@@ -190,6 +190,9 @@ pub enum Statement {
     CancelBackupBackupset,
     CancelBackupBackuppiece,
     StopBackupBackupset,
+    /// Parsed so that it can be refused with the CANCEL to use: a piece copy has no graceful
+    /// stop.
+    StopBackupBackuppiece,
 
     // §2.5 restore and validate
     Restore {
@@ -345,6 +348,7 @@ impl Statement {
             | CancelBackupBackupset
             | CancelBackupBackuppiece
             | StopBackupBackupset
+            | StopBackupBackuppiece
             | Restore { .. }
             // A preview reads any destination named by AT, so it is not a monitor's SELECT.
             | RestorePreview { .. }
@@ -397,6 +401,7 @@ impl Statement {
             CancelBackupBackupset => "ALTER SYSTEM CANCEL BACKUP BACKUPSET",
             CancelBackupBackuppiece => "ALTER SYSTEM CANCEL BACKUP BACKUPPIECE",
             StopBackupBackupset => "ALTER SYSTEM STOP BACKUP BACKUPSET",
+            StopBackupBackuppiece => "ALTER SYSTEM STOP BACKUP BACKUPPIECE",
             Restore { .. } => "ALTER SYSTEM RESTORE",
             RestorePreview { .. } => "ALTER SYSTEM RESTORE PREVIEW",
             CancelRestore { .. } => "ALTER SYSTEM CANCEL RESTORE",
@@ -772,6 +777,7 @@ impl fmt::Display for Statement {
             CancelBackupBackupset => f.write_str("ALTER SYSTEM CANCEL BACKUP BACKUPSET"),
             CancelBackupBackuppiece => f.write_str("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE"),
             StopBackupBackupset => f.write_str("ALTER SYSTEM STOP BACKUP BACKUPSET"),
+            StopBackupBackuppiece => f.write_str("ALTER SYSTEM STOP BACKUP BACKUPPIECE"),
             Restore {
                 new_name,
                 from,

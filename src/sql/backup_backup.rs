@@ -34,6 +34,10 @@ pub(super) const HEADS: &[Head] = &[
         words: &["ALTER", "SYSTEM", "STOP", "BACKUP", "BACKUPSET"],
         parse: |_| Ok(Statement::StopBackupBackupset),
     },
+    Head {
+        words: &["ALTER", "SYSTEM", "STOP", "BACKUP", "BACKUPPIECE"],
+        parse: |_| Ok(Statement::StopBackupBackuppiece),
+    },
 ];
 
 /// `BACKUP BACKUPSET {[=] n | ALL [NOT BACKED UP n TIMES]} [TENANT [=] t]
@@ -206,6 +210,10 @@ mod tests {
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP BACKUPSET"),
             Statement::StopBackupBackupset
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM STOP BACKUP BACKUPPIECE"),
+            Statement::StopBackupBackuppiece
         );
     }
 

@@ -546,6 +546,7 @@ mod tests {
                 Just(Statement::CancelBackupBackupset),
                 Just(Statement::CancelBackupBackuppiece),
                 Just(Statement::StopBackupBackupset),
+                Just(Statement::StopBackupBackuppiece),
             ]
             .boxed()
         }

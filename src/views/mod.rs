@@ -116,7 +116,7 @@ impl Views {
         };
         let ctx = views.session();
         for (file, text) in VIEW_FILES {
-            run_script(&ctx, text)
+            run_script(&ctx, &with_status_lists(text))
                 .await
                 .map_err(|e| DataFusionError::Plan(format!("in sql/{file}: {e}")))?;
         }
@@ -352,4 +352,14 @@ async fn derive_dba_views(ctx: &SessionContext) -> Result<()> {
         run_script(ctx, &sql).await?;
     }
     Ok(())
+}
+
+/// A view file with its status placeholders (`${JOB_LIVE}` ...) replaced by the state
+/// machines' word lists ([`crate::catalog::status::view_placeholders`]).
+fn with_status_lists(text: &str) -> String {
+    crate::catalog::status::view_placeholders()
+        .into_iter()
+        .fold(text.to_string(), |text, (name, words)| {
+            text.replace(name, &words)
+        })
 }

@@ -1,7 +1,60 @@
-//! The job and task state machines of SPEC §4.1, each an enum with one transition function that
-//! refuses illegal moves. Every status change the executor writes goes through them.
+//! The state machines of SPEC §4: jobs, tasks, archive rounds, pieces and copies, each an enum
+//! with one transition function that refuses illegal moves. They own their status columns: the
+//! catalog writes a status only as a compare-and-set whose accepted sources are derived from
+//! `transition` ([`StateMachine::sources`]), and which states are ends is derived from it too
+//! ([`StateMachine::is_end`]), for the executor and for the SQL views alike.
 
 use std::fmt;
+
+/// What every state machine offers; everything but the moves themselves is derived from
+/// [`StateMachine::transition`], so that no list of states can drift from it.
+pub trait StateMachine: Copy + Eq + fmt::Debug + Send + Sync + 'static {
+    /// Every state, in the order the views document them.
+    const ALL: &'static [Self];
+
+    /// The word stored in the catalog and shown in the views.
+    fn as_str(self) -> &'static str;
+
+    /// The one place that decides which moves exist.
+    fn transition(self, to: Self) -> Result<Self, IllegalMove>;
+
+    fn parse(word: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.as_str() == word)
+    }
+
+    /// An end is a state nothing moves on from.
+    fn is_end(self) -> bool {
+        Self::ALL.iter().all(|to| self.transition(*to).is_err())
+    }
+
+    /// The states a record may be in for a move to `to`: what the catalog's compare-and-set
+    /// checks.
+    fn sources(to: Self) -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .filter(|from| from.transition(to).is_ok())
+            .map(|s| s.as_str())
+            .collect()
+    }
+
+    /// The words of the end states.
+    fn ends() -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .filter(|s| s.is_end())
+            .map(|s| s.as_str())
+            .collect()
+    }
+
+    /// The words of the states that can still change.
+    fn live() -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .filter(|s| !s.is_end())
+            .map(|s| s.as_str())
+            .collect()
+    }
+}
 
 /// A data backup, restore or validation job (4.x words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,8 +108,8 @@ impl fmt::Display for IllegalMove {
     }
 }
 
-impl JobStatus {
-    pub const ALL: [JobStatus; 8] = [
+impl StateMachine for JobStatus {
+    const ALL: &'static [JobStatus] = &[
         JobStatus::Init,
         JobStatus::Doing,
         JobStatus::Canceling,
@@ -67,7 +120,7 @@ impl JobStatus {
         JobStatus::Canceled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             JobStatus::Init => "INIT",
             JobStatus::Doing => "DOING",
@@ -80,19 +133,7 @@ impl JobStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<JobStatus> {
-        JobStatus::ALL.into_iter().find(|j| j.as_str() == s)
-    }
-
-    pub fn is_end(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Canceled
-        )
-    }
-
-    /// The one place that decides which moves exist.
-    pub fn transition(self, to: JobStatus) -> Result<JobStatus, IllegalMove> {
+    fn transition(self, to: JobStatus) -> Result<JobStatus, IllegalMove> {
         use JobStatus::*;
         let legal = matches!(
             (self, to),
@@ -107,8 +148,8 @@ impl JobStatus {
     }
 }
 
-impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
+impl StateMachine for TaskStatus {
+    const ALL: &'static [TaskStatus] = &[
         TaskStatus::Init,
         TaskStatus::Doing,
         TaskStatus::Completed,
@@ -117,7 +158,7 @@ impl TaskStatus {
         TaskStatus::Suspended,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Init => "INIT",
             TaskStatus::Doing => "DOING",
@@ -128,18 +169,7 @@ impl TaskStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<TaskStatus> {
-        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    pub fn is_end(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Canceled
-        )
-    }
-
-    pub fn transition(self, to: TaskStatus) -> Result<TaskStatus, IllegalMove> {
+    fn transition(self, to: TaskStatus) -> Result<TaskStatus, IllegalMove> {
         use TaskStatus::*;
         let legal = matches!(
             (self, to),
@@ -164,8 +194,8 @@ pub enum RoundStatus {
     Stop,
 }
 
-impl RoundStatus {
-    pub const ALL: [RoundStatus; 8] = [
+impl StateMachine for RoundStatus {
+    const ALL: &'static [RoundStatus] = &[
         RoundStatus::Prepare,
         RoundStatus::Beginning,
         RoundStatus::Doing,
@@ -176,7 +206,7 @@ impl RoundStatus {
         RoundStatus::Stop,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             RoundStatus::Prepare => "PREPARE",
             RoundStatus::Beginning => "BEGINNING",
@@ -189,23 +219,9 @@ impl RoundStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<RoundStatus> {
-        RoundStatus::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The states a round can be moved from to reach `to`: what the catalog's guarded update
-    /// checks, derived from [`RoundStatus::transition`] so that the two never disagree.
-    pub fn sources(to: RoundStatus) -> Vec<&'static str> {
-        RoundStatus::ALL
-            .into_iter()
-            .filter(|from| from.transition(to).is_ok())
-            .map(RoundStatus::as_str)
-            .collect()
-    }
-
     /// `PREPARE → BEGINNING → DOING ↔ INTERRUPTED`; DEFER: `DOING|INTERRUPTED → SUSPENDING →
     /// SUSPEND`, ENABLE: `SUSPEND → BEGINNING`; NOARCHIVELOG: any live state `→ STOPPING → STOP`.
-    pub fn transition(self, to: RoundStatus) -> Result<RoundStatus, IllegalMove> {
+    fn transition(self, to: RoundStatus) -> Result<RoundStatus, IllegalMove> {
         use RoundStatus::*;
         let legal = matches!(
             (self, to),
@@ -233,14 +249,14 @@ pub enum PieceStatus {
     Frozen,
 }
 
-impl PieceStatus {
-    pub const ALL: [PieceStatus; 3] = [
+impl StateMachine for PieceStatus {
+    const ALL: &'static [PieceStatus] = &[
         PieceStatus::Active,
         PieceStatus::Freezing,
         PieceStatus::Frozen,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             PieceStatus::Active => "ACTIVE",
             PieceStatus::Freezing => "FREEZING",
@@ -248,7 +264,7 @@ impl PieceStatus {
         }
     }
 
-    pub fn transition(self, to: PieceStatus) -> Result<PieceStatus, IllegalMove> {
+    fn transition(self, to: PieceStatus) -> Result<PieceStatus, IllegalMove> {
         use PieceStatus::*;
         let legal = matches!((self, to), (Active, Freezing) | (Freezing, Frozen));
         IllegalMove::unless(legal, self.as_str(), to.as_str()).map(|()| to)
@@ -269,8 +285,8 @@ pub enum CopyStatus {
     Cancel,
 }
 
-impl CopyStatus {
-    pub const ALL: [CopyStatus; 6] = [
+impl StateMachine for CopyStatus {
+    const ALL: &'static [CopyStatus] = &[
         CopyStatus::Schedule,
         CopyStatus::Backup,
         CopyStatus::Doing,
@@ -279,7 +295,7 @@ impl CopyStatus {
         CopyStatus::Cancel,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             CopyStatus::Schedule => "SCHEDULE",
             CopyStatus::Backup => "BACKUP",
@@ -290,15 +306,7 @@ impl CopyStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<CopyStatus> {
-        CopyStatus::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    pub fn is_end(self) -> bool {
-        matches!(self, CopyStatus::Finish | CopyStatus::Cancel)
-    }
-
-    pub fn transition(self, to: CopyStatus) -> Result<CopyStatus, IllegalMove> {
+    fn transition(self, to: CopyStatus) -> Result<CopyStatus, IllegalMove> {
         use CopyStatus::*;
         let legal = matches!(
             (self, to),
@@ -311,10 +319,97 @@ impl CopyStatus {
     }
 }
 
-/// Whether a job's status, in either set of words, is an end.
-pub fn is_job_end(status: &str) -> bool {
-    JobStatus::parse(status).is_some_and(JobStatus::is_end)
-        || CopyStatus::parse(status).is_some_and(CopyStatus::is_end)
+/// A job's or task's status in the words of its kind: OceanBase 4.x words for data backups,
+/// restores and validations, 3.x copy words for backup-backup (which job kinds speak which is
+/// [`super::jobs::JobKind::speaks_copy_words`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status<S> {
+    Job(S),
+    Copy(CopyStatus),
+}
+
+/// A job's status as its record holds it.
+pub type JobState = Status<JobStatus>;
+/// A task's status as its record holds it.
+pub type TaskState = Status<TaskStatus>;
+
+impl<S: StateMachine> Status<S> {
+    /// Reads a stored word in the vocabulary of a job kind; `None` for a word the kind does
+    /// not speak (a catalog written by something else).
+    pub fn parse(word: &str, copy_words: bool) -> Option<Status<S>> {
+        if copy_words {
+            CopyStatus::parse(word).map(Status::Copy)
+        } else {
+            S::parse(word).map(Status::Job)
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Job(s) => s.as_str(),
+            Status::Copy(c) => c.as_str(),
+        }
+    }
+
+    pub fn is_end(self) -> bool {
+        match self {
+            Status::Job(s) => s.is_end(),
+            Status::Copy(c) => c.is_end(),
+        }
+    }
+
+    /// The status in 4.x words, when the record speaks them.
+    pub fn job(self) -> Option<S> {
+        match self {
+            Status::Job(s) => Some(s),
+            Status::Copy(_) => None,
+        }
+    }
+}
+
+impl From<JobStatus> for JobState {
+    fn from(s: JobStatus) -> JobState {
+        Status::Job(s)
+    }
+}
+
+impl From<TaskStatus> for TaskState {
+    fn from(s: TaskStatus) -> TaskState {
+        Status::Job(s)
+    }
+}
+
+impl<S> From<CopyStatus> for Status<S> {
+    fn from(c: CopyStatus) -> Status<S> {
+        Status::Copy(c)
+    }
+}
+
+impl<S: StateMachine> fmt::Display for Status<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status word lists the SQL views filter on, named as the `sql/*.sql` files name them
+/// (`${JOB_LIVE}`, ...): derived from the state machines, so a view's live and history rows
+/// are always exactly the states that can and cannot change.
+pub fn view_placeholders() -> Vec<(&'static str, String)> {
+    fn quoted(words: Vec<&'static str>) -> String {
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    vec![
+        ("${JOB_LIVE}", quoted(JobStatus::live())),
+        ("${JOB_ENDED}", quoted(JobStatus::ends())),
+        ("${TASK_LIVE}", quoted(TaskStatus::live())),
+        ("${TASK_ENDED}", quoted(TaskStatus::ends())),
+        ("${COPY_LIVE}", quoted(CopyStatus::live())),
+        ("${COPY_ENDED}", quoted(CopyStatus::ends())),
+    ]
 }
 
 #[cfg(test)]
@@ -344,8 +439,8 @@ mod tests {
             (Suspended, Canceled),
             (Suspended, Failed),
         ];
-        for from in JobStatus::ALL {
-            for to in JobStatus::ALL {
+        for &from in JobStatus::ALL {
+            for &to in JobStatus::ALL {
                 let expected = legal.contains(&(from, to));
                 assert_eq!(from.transition(to).is_ok(), expected, "{from:?} -> {to:?}");
             }
@@ -373,8 +468,8 @@ mod tests {
             (Suspended, Canceled),
             (Suspended, Failed),
         ];
-        for from in TaskStatus::ALL {
-            for to in TaskStatus::ALL {
+        for &from in TaskStatus::ALL {
+            for &to in TaskStatus::ALL {
                 assert_eq!(
                     from.transition(to).is_ok(),
                     legal.contains(&(from, to)),
@@ -383,6 +478,24 @@ mod tests {
             }
             assert_eq!(TaskStatus::parse(from.as_str()), Some(from));
         }
+    }
+
+    /// The ends the views and the executor use are derived from the transitions; these are
+    /// the ends SPEC §4 names.
+    #[test]
+    fn ends_are_the_states_nothing_leaves() {
+        assert_eq!(JobStatus::ends(), vec!["COMPLETED", "FAILED", "CANCELED"]);
+        assert_eq!(
+            JobStatus::live(),
+            vec!["INIT", "DOING", "CANCELING", "SUSPENDING", "SUSPENDED"]
+        );
+        assert_eq!(TaskStatus::ends(), vec!["COMPLETED", "FAILED", "CANCELED"]);
+        assert_eq!(RoundStatus::ends(), vec!["STOP"]);
+        assert_eq!(PieceStatus::ends(), vec!["FROZEN"]);
+        assert_eq!(JobStatus::sources(JobStatus::Canceled).len(), 4);
+        let job = JobState::parse("FINISH", true).unwrap();
+        assert!(job.is_end() && job.job().is_none());
+        assert_eq!(JobState::parse("FINISH", false), None);
     }
 
     #[test]
@@ -418,8 +531,8 @@ mod tests {
             (Suspend, Stopping),
             (Stopping, Stop),
         ];
-        for from in RoundStatus::ALL {
-            for to in RoundStatus::ALL {
+        for &from in RoundStatus::ALL {
+            for &to in RoundStatus::ALL {
                 assert_eq!(
                     from.transition(to).is_ok(),
                     legal.contains(&(from, to)),
@@ -435,8 +548,8 @@ mod tests {
     #[test]
     fn pieces_only_move_forward() {
         use PieceStatus::*;
-        for from in PieceStatus::ALL {
-            for to in PieceStatus::ALL {
+        for &from in PieceStatus::ALL {
+            for &to in PieceStatus::ALL {
                 let legal = matches!((from, to), (Active, Freezing) | (Freezing, Frozen));
                 assert_eq!(from.transition(to).is_ok(), legal, "{from:?} -> {to:?}");
             }
@@ -459,8 +572,8 @@ mod tests {
             (Clean, Finish),
             (Clean, Cancel),
         ];
-        for from in CopyStatus::ALL {
-            for to in CopyStatus::ALL {
+        for &from in CopyStatus::ALL {
+            for &to in CopyStatus::ALL {
                 assert_eq!(
                     from.transition(to).is_ok(),
                     legal.contains(&(from, to)),
@@ -468,6 +581,6 @@ mod tests {
                 );
             }
         }
-        assert!(is_job_end("CANCEL") && is_job_end("COMPLETED") && !is_job_end("BACKUP"));
+        assert_eq!(CopyStatus::ends(), vec!["FINISH", "CANCEL"]);
     }
 }
