@@ -426,6 +426,41 @@ async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "55000", "nothing left to copy");
+
+    // A piece copy has no graceful stop; CANCEL ALL BACKUP FORCE ends one in its own words
+    // and it leaves the live view (it stayed there for ever when FORCE wrote 4.x words).
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM BACKUP BACKUPPIECE ALL BACKUP_BACKUP_DEST = 'file://{}'",
+            root.join("forced").display()
+        ))
+        .await
+        .unwrap();
+    common::assert_refused(
+        &client,
+        "ALTER SYSTEM STOP BACKUP BACKUPPIECE",
+        "55000",
+        "CANCEL BACKUP BACKUPPIECE",
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM CANCEL ALL BACKUP FORCE")
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_backuppiece_job"
+        )
+        .await,
+        "0"
+    );
+    let ended = value(
+        &client,
+        "SELECT status FROM cdb_ob_backup_backuppiece_job_history ORDER BY job_id DESC LIMIT 1",
+    )
+    .await;
+    assert!(ended == "CANCEL" || ended == "FINISH", "{ended}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,7 +32,13 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
         .await
         .unwrap();
     copy_tree(&source, &snapshot);
+    // Later backups write at most 32 MiB/s, so that the kills below land while they write.
+    client
+        .batch_execute("ALTER SYSTEM SET backup_net_limit = '32MB'")
+        .await
+        .unwrap();
     let mut server = Some(server);
+    let mut kills_while_writing = 0;
 
     // Three kills at different moments of later backups, each followed by a restart.
     for (round, delay_ms) in [(0u64, 150u64), (1, 400), (2, 900)] {
@@ -50,7 +56,14 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let writing = value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING' AND input_bytes > 0",
+        )
+        .await
+            == "1";
         running.kill();
+        kills_while_writing += u32::from(writing);
 
         let restarted = ChildServer::start(&data_dir);
         let client = connect_as(restarted.port, "admin", ADMIN_PASSWORD).await;
@@ -77,6 +90,11 @@ async fn killing_the_server_mid_backup_leaves_every_earlier_set_restorable() {
             .unwrap();
         server = Some(restarted);
     }
+
+    assert!(
+        kills_while_writing >= 2,
+        "only {kills_while_writing} of 3 kills landed while data was being written"
+    );
 
     // The first set restores exactly; and new backups still work on the same destination.
     let running = server.take().unwrap();

@@ -505,6 +505,8 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
 
     let started = Instant::now();
     let mut kills = 0;
+    // Kills that found the task writing: the test is about those, not kills after the end.
+    let mut kills_while_writing = 0;
     let mut seed = 7u64;
     while kills < 20 && started.elapsed() < Duration::from_secs(240) {
         seed = seed
@@ -515,8 +517,15 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
         if value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await == "1" {
             break;
         }
+        let writing = value(
+            &client,
+            "SELECT count(*) FROM cdb_ob_backup_tasks WHERE status = 'DOING'",
+        )
+        .await
+            == "1";
         server.kill();
         kills += 1;
+        kills_while_writing += u32::from(writing);
         server = ChildServer::start(&data_dir);
         // The next moment is one of the resumed backup: wait for it to run again (or to have
         // finished already, when little was left).
@@ -539,10 +548,14 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
         Duration::from_secs(180),
     )
     .await;
-    eprintln!("killed {kills} times");
+    eprintln!("killed {kills} times, {kills_while_writing} while the task was writing");
     assert!(
         kills >= 20,
         "the backup finished after {kills} kills; make it bigger"
+    );
+    assert!(
+        kills_while_writing * 2 >= kills,
+        "only {kills_while_writing} of {kills} kills landed while data was being written"
     );
     let last = value(&client, "SELECT status || '|' || restart_pass || '|' || comment FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await;
     if kills > 0 {
@@ -579,5 +592,101 @@ async fn a_backup_killed_twenty_times_finishes_through_its_context() {
             "the last run read {read} bytes; {done_before} of {total} were checkpointed before it"
         );
     }
+    restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_suspends_a_running_backup_and_the_next_start_resumes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let source = tmp.path().join("a");
+    big_tree(&source, 16, 16);
+    let mut server = ChildServer::start(&data_dir);
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    setup(&client, &[("a", &source)], &tmp.path().join("dest")).await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT a")
+        .await
+        .unwrap();
+    let job = value(&client, "SELECT max(job_id) FROM cdb_ob_backup_jobs").await;
+    until(
+        &client,
+        "SELECT count(*) > 0 FROM backstop.task WHERE checkpoint_bytes > 0",
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
+    // One session waits on the job, another is idle: both are told why the server goes away.
+    let waiter = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let wait = format!("ALTER SYSTEM WAIT JOB {job}");
+    let waiting = tokio::spawn(async move { waiter.batch_execute(&wait).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        value(&client, "SELECT status FROM cdb_ob_backup_jobs").await,
+        "DOING",
+        "the shutdown must meet a backup that is writing"
+    );
+
+    let sent = Instant::now();
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "the server did not exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "a clean shutdown exits 0: {exit:?}");
+    let waited = waiting.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&waited), "57P01", "{waited:?}");
+    let idle = client.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        sqlstate(&idle) == "57P01" || client.is_closed(),
+        "an idle session is told or closed: {idle:?}"
+    );
+
+    server = ChildServer::start(&data_dir);
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    until(
+        &client,
+        &format!("SELECT status FROM cdb_ob_backup_job_history WHERE job_id = {job}"),
+        "COMPLETED",
+        Duration::from_secs(120),
+    )
+    .await;
+    let row = value(
+        &client,
+        &format!(
+            "SELECT restart_pass || '|' || comment FROM cdb_ob_backup_job_history WHERE job_id = {job}"
+        ),
+    )
+    .await;
+    assert!(
+        row.starts_with("1|resumed from checkpoint") && row.contains("SERVER_SHUTDOWN"),
+        "{row}"
+    );
+    assert_eq!(
+        value(
+            &client,
+            &format!(
+                "SELECT min(restart_pass) FROM cdb_ob_backup_task_history WHERE job_id = {job}"
+            )
+        )
+        .await,
+        "1",
+        "the resumed task shows its pass too"
+    );
+    // Only one set, made by the one job, whose resumed run skipped what was stored before.
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await,
+        "1"
+    );
     restore_and_compare(&client, "a", &source, &tmp.path().join("r")).await;
 }

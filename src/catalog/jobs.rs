@@ -1,7 +1,7 @@
 //! Jobs, their tasks, and the backup sets they produce: the records the executor writes as work
 //! moves through its state machines and the views read.
 
-use super::status::{JobState, StateMachine, Status, TaskState, TaskStatus};
+use super::status::{JobState, JobStatus, StateMachine, Status, TaskState, TaskStatus};
 use super::{Catalog, CatalogError, Row, Txn, Value, now_micros};
 
 /// The kinds of job, as stored in `job.job_kind`.
@@ -285,7 +285,7 @@ fn job_from(r: &Row) -> JobRecord {
     let word = text(&r[3]).unwrap_or_default();
     let status = JobState::parse(&word, kind.speaks_copy_words()).unwrap_or_else(|| {
         unknown_status("job", job_id, &word);
-        JobState::Job(super::status::JobStatus::Failed)
+        JobState::Job(JobStatus::Failed)
     });
     JobRecord {
         job_id,
@@ -496,13 +496,38 @@ impl Catalog {
         }
     }
 
+    /// [`Catalog::move_job`] from exactly one state, for moves whose meaning depends on where
+    /// the job comes from (a worker's start is INIT → DOING, never SUSPENDED → DOING, which only
+    /// a resume may do). A move the state machine does not allow moves nothing.
+    pub fn move_job_from(
+        &self,
+        job_id: i64,
+        from: JobStatus,
+        to: JobStatus,
+        change: &JobChange,
+    ) -> Result<bool, CatalogError> {
+        if from.transition(to).is_err() {
+            return Ok(false);
+        }
+        self.cas_job_from(job_id, &[from.as_str()], to, change)
+    }
+
     fn cas_job<S: StateMachine>(
         &self,
         job_id: i64,
         to: S,
         change: &JobChange,
     ) -> Result<bool, CatalogError> {
-        let sources = S::sources(to);
+        self.cas_job_from(job_id, &S::sources(to), to, change)
+    }
+
+    fn cas_job_from<S: StateMachine>(
+        &self,
+        job_id: i64,
+        sources: &[&str],
+        to: S,
+        change: &JobChange,
+    ) -> Result<bool, CatalogError> {
         let marks = vec!["?"; sources.len()].join(", ");
         let mut params: Vec<Value> = vec![
             to.as_str().into(),
@@ -518,7 +543,7 @@ impl Catalog {
             },
             job_id.into(),
         ];
-        params.extend(sources.into_iter().map(Value::from));
+        params.extend(sources.iter().map(|s| Value::from(*s)));
         self.write(|tx| {
             let moved = tx.execute(
                 &format!(

@@ -396,10 +396,12 @@ impl Control {
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             Statement::StopBackupBackuppiece => Err(SqlError::wrong_state(
-                "a piece copy has no graceful stop: each piece is copied segment by segment",
+                "a piece copy has no graceful stop: use ALTER SYSTEM CANCEL BACKUP BACKUPPIECE",
             )
             .with_ob("OB_BACKUP_CANCEL_NOT_ALLOWED", 9049)
-            .with_hint("use ALTER SYSTEM CANCEL BACKUP BACKUPPIECE; copies already made stay")),
+            .with_hint(
+                "pieces already copied stay; issuing the copy again sends only what is missing",
+            )),
             Statement::StartBackupArchivelog => {
                 self.executor.start_backup_archivelog()?;
                 Ok(Outcome::Done("ALTER SYSTEM"))

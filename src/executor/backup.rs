@@ -168,12 +168,7 @@ impl Executor {
     async fn run_backup_job(self: &Arc<Self>, run: BackupRun, control: Arc<JobControl>) {
         let job_id = run.job_id;
         // A resumed job is DOING already; a new one moves from INIT.
-        if let Err(e) = self
-            .catalog
-            .move_job(job_id, JobStatus::Doing, &JobChange::default())
-        {
-            tracing::error!(job_id, error = %e, "cannot start job");
-        }
+        self.start_job(job_id);
         let limit = self.duration_parameter(
             crate::catalog::SYS_TENANT_ID,
             "backup_max_run_time",
@@ -237,14 +232,31 @@ impl Executor {
     }
 
     fn end_unstarted_task(&self, task: &TaskRecord, target: &Target, control: &JobControl) {
-        let (to, result, comment) = match control.interrupted() {
-            Some(Interrupt::Suspend) => (TaskStatus::Suspended, 0, "suspended before it started"),
+        let (to, result, comment, reason) = match control.interrupted() {
+            Some(Interrupt::Suspend) => (
+                TaskStatus::Suspended,
+                0,
+                "suspended before it started",
+                Reason::Suspended,
+            ),
+            Some(Interrupt::Shutdown) => (
+                TaskStatus::Suspended,
+                0,
+                "SERVER_SHUTDOWN: suspended by the server's shutdown before it started",
+                Reason::ServerShutdown,
+            ),
             Some(Interrupt::Stop) => (
                 TaskStatus::Canceled,
                 OB_CANCELED,
                 "not started: the job was stopped gracefully",
+                Reason::Failed,
             ),
-            _ => (TaskStatus::Canceled, OB_CANCELED, "canceled by user"),
+            _ => (
+                TaskStatus::Canceled,
+                OB_CANCELED,
+                "canceled by user",
+                Reason::Failed,
+            ),
         };
         let change = TaskChange {
             result: Some(result),
@@ -258,7 +270,7 @@ impl Executor {
                     .job(task.job_id)
                     .map_err(SqlError::from)
                     .and_then(|job| match job {
-                        Some(job) => self.keep_context(&job, task, Reason::Suspended).map(drop),
+                        Some(job) => self.keep_context(&job, task, reason).map(drop),
                         None => Ok(()),
                     })
                 {
@@ -274,12 +286,18 @@ impl Executor {
 
     /// Ends the job from what its tasks did and how it was asked to stop (SPEC §4.3).
     fn finish_backup_job(&self, job_id: i64, control: &JobControl, ends: &[TaskEnd]) {
-        let restart_pass = match self.catalog.job(job_id) {
-            Ok(Some(job)) => job.restart_pass,
+        // A resumed job keeps the comment that says how it went on.
+        let resumed = match self.catalog.job(job_id) {
+            Ok(Some(job)) if job.restart_pass > 0 => Some(
+                job.comment
+                    .filter(|c| c.starts_with("resumed from checkpoint"))
+                    .unwrap_or_else(|| "resumed from checkpoint".into()),
+            ),
+            Ok(Some(_)) => None,
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(job_id, error = %e, "cannot read the job to end it");
-                0
+                None
             }
         };
         let failures: Vec<(&str, &str)> = ends
@@ -294,9 +312,12 @@ impl Executor {
             .filter(|e| !matches!(e, TaskEnd::NotStarted))
             .count();
         let skipped = ends.len() - started;
-        let suspended = ends
-            .iter()
-            .any(|e| matches!(e, TaskEnd::Suspended | TaskEnd::NotStarted));
+        let suspended = ends.iter().any(|e| {
+            matches!(
+                e,
+                TaskEnd::Suspended | TaskEnd::ShutDown | TaskEnd::NotStarted
+            )
+        });
         let (to, change) = match control.interrupted() {
             Some(Interrupt::Cancel) => (JobStatus::Canceled, JobChange::canceled("canceled by user")),
             Some(Interrupt::MaxRunTime) => {
@@ -349,11 +370,7 @@ impl Executor {
             }
             _ => (
                 JobStatus::Completed,
-                JobChange::completed(if restart_pass > 0 {
-                    "resumed from checkpoint"
-                } else {
-                    ""
-                }),
+                JobChange::completed(resumed.unwrap_or_default()),
             ),
         };
         self.end_job(job_id, to, change);

@@ -163,7 +163,8 @@ impl Executor {
     pub(crate) fn suspend_job(&self, job_id: i64) -> SqlResult<bool> {
         let none = JobChange::default();
         // A job still INIT is started first: SUSPENDING is reached from DOING only.
-        self.catalog.move_job(job_id, JobStatus::Doing, &none)?;
+        self.catalog
+            .move_job_from(job_id, JobStatus::Init, JobStatus::Doing, &none)?;
         if !self
             .catalog
             .move_job(job_id, JobStatus::Suspending, &none)?
@@ -202,10 +203,12 @@ impl Executor {
             comment: Some(comment.into()),
             ..JobChange::default()
         };
-        if !self
-            .catalog
-            .move_job(job.job_id, JobStatus::Doing, &resumed)?
-        {
+        if !self.catalog.move_job_from(
+            job.job_id,
+            JobStatus::Suspended,
+            JobStatus::Doing,
+            &resumed,
+        )? {
             return Ok(false);
         }
         let mut work = Vec::new();

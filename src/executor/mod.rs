@@ -38,10 +38,11 @@ pub const SHUT_DOWN: &str =
 pub enum Interrupt {
     /// Graceful (Veeam's stop): tasks in progress finish, the others do not start.
     Stop,
+    /// The server is shutting down cleanly: suspend, and resume at the next start. Weaker than
+    /// a user's suspend, which must not turn into a resume at the next start.
+    Shutdown,
     /// Interrupt now, keeping a restartable context per unfinished task.
     Suspend,
-    /// The server is shutting down cleanly: suspend, and resume at the next start.
-    Shutdown,
     /// Immediate: no new sets, no contexts.
     Cancel,
     /// Cancelled because it ran longer than `backup_max_run_time`: never restarted.
@@ -345,7 +346,12 @@ impl Executor {
         // Each lost race leaves the job closer to an end: two rounds are enough, four are safe.
         for _ in 0..4 {
             match self.catalog.move_job(job_id, to, &change) {
-                Ok(true) => return true,
+                Ok(true) => {
+                    if to == Status::Job(JobStatus::Canceled) {
+                        self.keep_nothing(job_id);
+                    }
+                    return true;
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(job_id, error = %e, "cannot record the end of a job");
@@ -378,13 +384,38 @@ impl Executor {
         false
     }
 
+    /// A cancelled job keeps nothing (SPEC §4.3): its contexts are dropped and tasks its
+    /// workers had suspended while the cancel arrived end CANCELED with it. (Their checkpoint
+    /// objects become garbage for cleanup.)
+    fn keep_nothing(&self, job_id: i64) {
+        let canceled = TaskChange {
+            result: Some(OB_CANCELED),
+            comment: Some("canceled by user".into()),
+            ..TaskChange::default()
+        };
+        let released = self.catalog.drop_contexts_of_job(job_id).and_then(|()| {
+            for task in self.catalog.tasks_of(job_id)? {
+                if task.status == Status::Job(TaskStatus::Suspended) {
+                    self.catalog
+                        .move_task(task.task_id, TaskStatus::Canceled, &canceled)?;
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = released {
+            tracing::error!(job_id, error = %e, "cannot release what a cancelled job held");
+        }
+    }
+
     /// A job's worker starts: INIT → DOING. A job already moved on (cancelled before its worker
     /// ran) stays as it is, and the worker finds that out through its token.
     fn start_job(&self, job_id: i64) {
-        if let Err(e) = self
-            .catalog
-            .move_job(job_id, JobStatus::Doing, &JobChange::default())
-        {
+        if let Err(e) = self.catalog.move_job_from(
+            job_id,
+            JobStatus::Init,
+            JobStatus::Doing,
+            &JobChange::default(),
+        ) {
             tracing::error!(job_id, error = %e, "cannot record the start of a job");
         }
     }
@@ -605,4 +636,189 @@ pub fn destination_root(uri: &str) -> SqlResult<PathBuf> {
 /// How an engine failure reads in a task's COMMENT: what failed, where, and why.
 pub fn failure_comment(what: &str, e: &EngineError) -> String {
     format!("{what} failed: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::contexts::{NewContext, Reason};
+    use crate::catalog::jobs::{NewJob, NewTask};
+
+    fn backup_job(catalog: &Catalog) -> (i64, i64) {
+        let (job_id, tasks) = catalog
+            .create_job(
+                JobKind::Backup,
+                &NewJob {
+                    tenant_id: 1001,
+                    job_level: "USER_TENANT".into(),
+                    ..NewJob::default()
+                },
+                &[NewTask {
+                    tenant_id: 1001,
+                    allocate_set: true,
+                    ..NewTask::default()
+                }],
+            )
+            .unwrap();
+        (job_id, tasks[0].task_id)
+    }
+
+    fn context(catalog: &Catalog, job_id: i64, task_id: i64, reason: Reason) {
+        catalog
+            .keep_context(&NewContext {
+                job_id,
+                task_id,
+                tenant_id: 1001,
+                path: "file:///nowhere".into(),
+                snapshot_name: String::new(),
+                restartable: true,
+                restart_pass: 0,
+                bytes_done: 64 << 20,
+                files_done: 1,
+                checkpoint_time: None,
+                reason,
+                attempts: 0,
+                next_restart_time: Some(0),
+            })
+            .unwrap();
+    }
+
+    /// A job the user was cancelling when the server died ends CANCELED at the next start,
+    /// keeps no context and is never restarted (Backup Exec: a user cancel is final).
+    #[tokio::test]
+    async fn a_job_cancelling_when_the_server_died_ends_canceled_and_keeps_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(tmp.path()).unwrap();
+        let (job_id, task_id) = backup_job(&catalog);
+        let none = JobChange::default();
+        assert!(catalog.move_job(job_id, JobStatus::Doing, &none).unwrap());
+        assert!(
+            catalog
+                .move_task(task_id, TaskStatus::Doing, &TaskChange::default())
+                .unwrap()
+        );
+        assert!(
+            catalog
+                .move_job(job_id, JobStatus::Canceling, &none)
+                .unwrap()
+        );
+        context(&catalog, job_id, task_id, Reason::Failed);
+
+        let executor = Executor::new(catalog.clone(), tokio::runtime::Handle::current());
+        executor.recover().unwrap();
+        let job = catalog.job(job_id).unwrap().unwrap();
+        assert_eq!(job.status, Status::Job(JobStatus::Canceled));
+        assert_eq!(job.result, OB_CANCELED);
+        let task = &catalog.tasks_of(job_id).unwrap()[0];
+        assert_eq!(task.status, Status::Job(TaskStatus::Canceled));
+        assert!(catalog.contexts_of_job(job_id).unwrap().is_empty());
+        assert!(catalog.contexts_due(i64::MAX).unwrap().is_empty());
+    }
+
+    /// A job running when the server died fails with SERVER_RESTART and keeps a context.
+    #[tokio::test]
+    async fn a_job_running_when_the_server_died_fails_and_keeps_its_context() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(tmp.path()).unwrap();
+        let (job_id, task_id) = backup_job(&catalog);
+        catalog
+            .move_job(job_id, JobStatus::Doing, &JobChange::default())
+            .unwrap();
+        catalog
+            .move_task(task_id, TaskStatus::Doing, &TaskChange::default())
+            .unwrap();
+        let executor = Executor::new(catalog.clone(), tokio::runtime::Handle::current());
+        executor.recover().unwrap();
+        let job = catalog.job(job_id).unwrap().unwrap();
+        assert_eq!(job.status, Status::Job(JobStatus::Failed));
+        assert!(job.comment.unwrap().starts_with("SERVER_RESTART"));
+        let contexts = catalog.contexts_of_job(job_id).unwrap();
+        assert_eq!(contexts.len(), 1);
+        assert_eq!(contexts[0].reason, "SERVER_RESTART");
+    }
+
+    /// Two writers that read the same status: only the first move wins; the second is refused
+    /// by the compare-and-set instead of overwriting an end.
+    #[test]
+    fn a_status_move_is_a_compare_and_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(tmp.path()).unwrap();
+        let (job_id, task_id) = backup_job(&catalog);
+        let none = JobChange::default();
+        assert!(catalog.move_job(job_id, JobStatus::Doing, &none).unwrap());
+        // The worker completes; a cancel that read DOING before it comes second.
+        assert!(
+            catalog
+                .move_job(job_id, JobStatus::Completed, &JobChange::completed(""))
+                .unwrap()
+        );
+        assert!(
+            !catalog
+                .move_job(job_id, JobStatus::Canceling, &none)
+                .unwrap()
+        );
+        assert!(
+            !catalog
+                .move_job(job_id, JobStatus::Suspending, &none)
+                .unwrap()
+        );
+        let job = catalog.job(job_id).unwrap().unwrap();
+        assert_eq!(job.status, Status::Job(JobStatus::Completed));
+        assert!(
+            !catalog
+                .set_stop_mode::<JobStatus>(job_id, StopMode::Graceful)
+                .unwrap()
+        );
+        // A task ended by FORCE cannot complete afterwards, and gets no set.
+        let change = TaskChange::default();
+        assert!(
+            catalog
+                .move_task(task_id, TaskStatus::Doing, &change)
+                .unwrap()
+        );
+        assert!(
+            catalog
+                .move_task(task_id, TaskStatus::Canceled, &change)
+                .unwrap()
+        );
+        let set = crate::catalog::jobs::NewBackupSet {
+            tenant_id: 1001,
+            backup_set_id: 1,
+            job_id,
+            backup_type: "FULL".into(),
+            path: "file:///nowhere".into(),
+            ..Default::default()
+        };
+        assert!(
+            !catalog
+                .complete_backup_task(task_id, &set, &TaskProgress::default(), "")
+                .unwrap()
+        );
+        assert!(catalog.backup_set(1).unwrap().is_none());
+    }
+
+    /// A worker that decided COMPLETED while a CANCEL moved its job to CANCELING ends it
+    /// CANCELED: the statement wins, and the job never stays CANCELING.
+    #[tokio::test]
+    async fn a_worker_ending_a_job_that_is_being_cancelled_ends_it_canceled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(tmp.path()).unwrap();
+        let (job_id, _) = backup_job(&catalog);
+        let none = JobChange::default();
+        catalog.move_job(job_id, JobStatus::Doing, &none).unwrap();
+        catalog
+            .move_job(job_id, JobStatus::Canceling, &none)
+            .unwrap();
+        let executor = Executor::new(catalog.clone(), tokio::runtime::Handle::current());
+        assert!(executor.end_job(job_id, JobStatus::Completed, JobChange::completed("")));
+        let job = catalog.job(job_id).unwrap().unwrap();
+        assert_eq!(job.status, Status::Job(JobStatus::Canceled));
+        assert_eq!(job.comment.as_deref(), Some("canceled by user"));
+        // An ended job stays as it ended.
+        assert!(!executor.end_job(
+            job_id,
+            JobStatus::Failed,
+            JobChange::failed("58030", "x".into())
+        ));
+    }
 }

@@ -171,9 +171,18 @@ impl ChildServer {
 
     /// Starts the server with extra environment variables (fault injection, for one).
     pub fn start_with_env(data_dir: &Path, env: &[(&str, &str)]) -> ChildServer {
+        ChildServer::spawn(data_dir, env, Stdio::inherit())
+    }
+
+    /// Starts the server logging at debug level into `log`, for a test that reads the log.
+    pub fn start_logging_to(data_dir: &Path, log: &Path) -> ChildServer {
+        let file = std::fs::File::create(log).expect("log file");
+        ChildServer::spawn(data_dir, &[("BACKSTOP_LOG", "debug")], Stdio::from(file))
+    }
+
+    fn spawn(data_dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> ChildServer {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_backstop"))
-            .envs(env.iter().copied())
             .args([
                 "server",
                 "--listen",
@@ -183,8 +192,9 @@ impl ChildServer {
             .arg(data_dir)
             .env("BACKSTOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("BACKSTOP_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("backstop binary starts");
         let deadline = Instant::now() + Duration::from_secs(30);
