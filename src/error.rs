@@ -79,6 +79,13 @@ impl SqlError {
         SqlError::new(sqlstate::UNDEFINED_OBJECT, message)
     }
 
+    /// A tenant a statement names that is not registered.
+    pub fn unknown_tenant(name: &str) -> SqlError {
+        SqlError::undefined(format!("tenant {name} does not exist"))
+            .with_ob("OB_TENANT_NOT_EXIST", 5161)
+            .with_hint("SELECT tenant_name FROM oceanbase.dba_ob_tenants lists the tenants")
+    }
+
     pub fn duplicate(message: impl Into<String>) -> SqlError {
         SqlError::new(sqlstate::DUPLICATE_OBJECT, message)
     }

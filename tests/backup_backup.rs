@@ -431,7 +431,7 @@ async fn pieces_are_copied_and_a_cancelled_piece_copy_leaves_the_view() {
     // and it leaves the live view (it stayed there for ever when FORCE wrote 4.x words).
     client
         .batch_execute(&format!(
-            "ALTER SYSTEM BACKUP BACKUPPIECE ALL BACKUP_BACKUP_DEST = 'file://{}'",
+            "ALTER SYSTEM BACKUP BACKUPPIECE ALL NOT BACKED UP 2 TIMES BACKUP_BACKUP_DEST = 'file://{}'",
             root.join("forced").display()
         ))
         .await

@@ -656,8 +656,11 @@ async fn sigterm_suspends_a_running_backup_and_the_next_start_resumes_it() {
     let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
     until(
         &client,
-        &format!("SELECT status FROM cdb_ob_backup_job_history WHERE job_id = {job}"),
-        "COMPLETED",
+        &format!(
+            "SELECT count(*) FROM cdb_ob_backup_job_history WHERE job_id = {job} \
+             AND status = 'COMPLETED'"
+        ),
+        "1",
         Duration::from_secs(120),
     )
     .await;

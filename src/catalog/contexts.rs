@@ -84,12 +84,17 @@ impl Catalog {
         files: i64,
         time: i64,
     ) -> Result<(), CatalogError> {
+        // A checkpoint also makes the task's figures so far durable.
+        let live = self.live_progress().task(task_id);
         self.write(|tx| {
             tx.execute(
                 "UPDATE task SET checkpoint_bytes = ?, checkpoint_files = ?, checkpoint_time = ? \
                  WHERE task_id = ?",
                 &[bytes.into(), files.into(), time.into(), task_id.into()],
             )?;
+            if let Some(figures) = &live {
+                super::jobs::write_task_progress(tx, task_id, figures)?;
+            }
             Ok(())
         })
     }

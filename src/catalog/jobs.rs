@@ -318,6 +318,29 @@ fn set_from(r: &Row) -> BackupSetRecord {
     }
 }
 
+pub(super) fn write_task_progress(
+    tx: &dyn Txn,
+    task_id: i64,
+    p: &TaskProgress,
+) -> Result<(), CatalogError> {
+    tx.execute(
+        "UPDATE task SET input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, \
+         file_count = ?, finish_file_count = ?, total_bytes = ?, data_progress = ? \
+         WHERE task_id = ?",
+        &[
+            p.input_bytes.into(),
+            p.output_bytes.into(),
+            p.output_rate_bytes.into(),
+            p.file_count.into(),
+            p.finish_file_count.into(),
+            p.total_bytes.into(),
+            p.data_progress.into(),
+            task_id.into(),
+        ],
+    )?;
+    Ok(())
+}
+
 pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i64, CatalogError> {
     let job_id = Catalog::next_id(tx, "job")?;
     tx.execute(
@@ -544,7 +567,13 @@ impl Catalog {
             job_id.into(),
         ];
         params.extend(sources.iter().map(|s| Value::from(*s)));
-        self.write(|tx| {
+        // A restore's bytes written are made durable with its end.
+        let live = if to.is_end() {
+            self.live_progress().job_bytes(job_id)
+        } else {
+            None
+        };
+        let moved = self.write(|tx| {
             let moved = tx.execute(
                 &format!(
                     "UPDATE job SET status = ?, result = coalesce(?, result), \
@@ -554,8 +583,20 @@ impl Catalog {
                 ),
                 &params,
             )?;
+            if moved > 0
+                && let Some(bytes) = live
+            {
+                tx.execute(
+                    "UPDATE job SET finish_bytes = max(coalesce(finish_bytes, 0), ?) WHERE job_id = ?",
+                    &[bytes.into(), job_id.into()],
+                )?;
+            }
             Ok(moved > 0)
-        })
+        })?;
+        if moved && live.is_some() {
+            self.live_progress().forget_job(job_id);
+        }
+        Ok(moved)
     }
 
     /// Records how a user asked a job that has not ended to stop, without moving its status
@@ -624,7 +665,9 @@ impl Catalog {
             task_id.into(),
         ];
         params.extend(sources.into_iter().map(Value::from));
-        self.write(|tx| {
+        // The figures the task reached are made durable with its status change.
+        let live = self.live_progress().task(task_id);
+        let moved = self.write(|tx| {
             let moved = tx.execute(
                 &format!(
                     "UPDATE task SET status = ?, result = coalesce(?, result), \
@@ -634,11 +677,20 @@ impl Catalog {
                 ),
                 &params,
             )?;
+            if moved > 0
+                && let Some(figures) = &live
+            {
+                write_task_progress(tx, task_id, figures)?;
+            }
             Ok(moved > 0)
-        })
+        })?;
+        if moved && live.is_some() {
+            self.live_progress().forget_task(task_id);
+        }
+        Ok(moved)
     }
 
-    /// A restore's bytes written so far.
+    /// A restore's final bytes written, durable; the in-memory figure is no longer needed.
     pub fn set_job_finish_bytes(&self, job_id: i64, bytes: i64) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
@@ -646,7 +698,9 @@ impl Catalog {
                 &[bytes.into(), job_id.into()],
             )?;
             Ok(())
-        })
+        })?;
+        self.live_progress().forget_job(job_id);
+        Ok(())
     }
 
     /// What an ended job's COMMENT adds once its end is recorded (the tenant a restore made).
@@ -671,25 +725,11 @@ impl Catalog {
         })
     }
 
+    /// Makes a task's final figures durable; the in-memory ones are no longer needed.
     pub fn task_progress(&self, task_id: i64, p: &TaskProgress) -> Result<(), CatalogError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE task SET input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, \
-                 file_count = ?, finish_file_count = ?, total_bytes = ?, data_progress = ? \
-                 WHERE task_id = ?",
-                &[
-                    p.input_bytes.into(),
-                    p.output_bytes.into(),
-                    p.output_rate_bytes.into(),
-                    p.file_count.into(),
-                    p.finish_file_count.into(),
-                    p.total_bytes.into(),
-                    p.data_progress.into(),
-                    task_id.into(),
-                ],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| write_task_progress(tx, task_id, p))?;
+        self.live_progress().forget_task(task_id);
+        Ok(())
     }
 
     /// Records a set and ends its task COMPLETED in one transaction, so a set is never visible
@@ -756,6 +796,7 @@ impl Catalog {
             )?;
             Ok(true)
         })
+        .inspect(|_| self.live_progress().forget_task(task_id))
     }
 
     /// The newest completed original (copy 0) set of a tenant written to `path`.

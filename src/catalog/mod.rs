@@ -10,6 +10,7 @@ pub mod contexts;
 pub mod copies;
 pub mod jobs;
 pub mod parameters;
+pub mod progress;
 pub mod schema;
 pub mod settings;
 pub mod sqlite;
@@ -22,6 +23,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Secrets are masked where URIs are understood: in storage.
+pub use crate::storage::uri::mask_secrets;
 pub use store::{Row, Store, Txn, Value};
 
 /// Tenant id of the system itself; user tenants are numbered from [`FIRST_USER_TENANT_ID`].
@@ -44,6 +47,22 @@ pub enum CatalogError {
     UnknownVersion { found: String },
 }
 
+/// Runs a SQLite call so that it never stalls the async runtime. The catalog is synchronous (a
+/// write waits for its fsync): called from a worker thread of a multi-threaded runtime, the
+/// worker first hands its other tasks to the rest of the runtime (`block_in_place`), as
+/// `spawn_blocking` would have; called from a blocking thread or outside any runtime, it just
+/// runs. (A single-threaded runtime, as unit tests use, cannot hand its tasks over: there the
+/// call runs in place too.)
+fn off_the_runtime<T>(call: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
 /// Microseconds since the Unix epoch, the catalog's time unit.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -53,6 +72,7 @@ pub struct Catalog {
     store: Box<dyn Store>,
     generation: AtomicU64,
     installation_id: String,
+    live: progress::LiveProgress,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -88,6 +108,7 @@ impl Catalog {
             store,
             generation: AtomicU64::new(1),
             installation_id,
+            live: progress::LiveProgress::default(),
         }))
     }
 
@@ -101,6 +122,11 @@ impl Catalog {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The in-memory figures of running work, which views read over the durable rows.
+    pub fn live_progress(&self) -> &progress::LiveProgress {
+        &self.live
+    }
+
     /// Runs `f` as one durable transaction.
     pub fn write<T>(
         &self,
@@ -108,17 +134,19 @@ impl Catalog {
     ) -> Result<T, CatalogError> {
         let mut f = Some(f);
         let mut out = None;
-        self.store.write(&mut |tx| {
-            let f = f.take().expect("a catalog transaction body runs once");
-            out = Some(f(tx)?);
-            Ok(())
+        off_the_runtime(|| {
+            self.store.write(&mut |tx| {
+                let f = f.take().expect("a catalog transaction body runs once");
+                out = Some(f(tx)?);
+                Ok(())
+            })
         })?;
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(out.expect("committed transaction produced its value"))
     }
 
     pub fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CatalogError> {
-        self.store.read(sql, params)
+        off_the_runtime(|| self.store.read(sql, params))
     }
 
     /// Every visible column of `table`, in declaration order.
@@ -290,40 +318,6 @@ fn seed(tx: &dyn Txn) -> Result<(), CatalogError> {
     Ok(())
 }
 
-/// Hides the secrets of a destination URI (`access_key`, `secret`, `password`, the password of
-/// `user:password@`) so that it can be shown in a view or a log line.
-pub fn mask_secrets(uri: &str) -> String {
-    let mut out = uri.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            let start = scheme_end + 3 + colon + 1;
-            out.replace_range(start..scheme_end + 3 + at, "***");
-        }
-    }
-    let Some(q) = out.find('?') else { return out };
-    let (base, query) = out.split_at(q + 1);
-    let masked: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if is_secret_key(k) => format!("{k}=***"),
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{base}{}", masked.join("&"))
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["key", "secret", "password", "token"]
-        .iter()
-        .any(|s| key.contains(s))
-        && key != "access_id"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,18 +345,5 @@ mod tests {
         assert_eq!(rows[0][0].as_i64(), Some(7));
         assert_eq!(rows[0][1].as_str(), Some("STOP"));
         assert!(rows[0][2].as_i64().is_none());
-    }
-
-    #[test]
-    fn secrets_are_masked() {
-        assert_eq!(
-            mask_secrets("s3://b/p?endpoint=http://h&access_id=AK&access_key=SK"),
-            "s3://b/p?endpoint=http://h&access_id=AK&access_key=***"
-        );
-        assert_eq!(
-            mask_secrets("postgres://u:pw@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(mask_secrets("file:///backup"), "file:///backup");
     }
 }

@@ -4,7 +4,16 @@
 use pgwire::api::auth::sasl::scram::{ScramSecret, gen_salted_password};
 
 use super::{Catalog, CatalogError, Value, now_micros};
-use crate::sql::ast::Role;
+/// The user roles of SPEC §2.8, weakest first so that `role >= Role::Operator` reads naturally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// SELECT only.
+    Monitor,
+    /// Also starts, stops and cancels jobs.
+    Operator,
+    /// Everything: destinations, tenants, users, encryption.
+    Admin,
+}
 
 pub const SCRAM_ITERATIONS: usize = 4096;
 

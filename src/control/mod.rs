@@ -3,7 +3,6 @@
 //! file only dispatches.
 
 mod backup;
-mod destination;
 mod paths;
 mod restore;
 mod system_set;
@@ -11,7 +10,6 @@ mod tenant;
 mod user;
 mod validate;
 
-pub use destination::Destination;
 pub use restore::preview_schema;
 pub use tenant::find as find_tenant;
 
@@ -354,7 +352,7 @@ impl Control {
             } => {
                 let tenant = tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
                 let job_id = self.executor.start_backup_backupset(
-                    selector,
+                    &copy_choice(selector),
                     tenant.as_ref(),
                     dest.as_deref(),
                 )?;
@@ -381,7 +379,7 @@ impl Control {
             } => {
                 let tenant = tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
                 let job_id = self.executor.start_backup_backuppiece(
-                    selector,
+                    &copy_choice(selector),
                     *with_active,
                     tenant.as_ref(),
                     dest.as_deref(),
@@ -446,5 +444,19 @@ impl Control {
             ))
             .with_hint("see docs/reference.md for the statements this release runs")),
         }
+    }
+}
+
+/// What a copy statement selects, as the executor takes it.
+fn copy_choice(selector: &crate::sql::ast::CopySelector) -> crate::executor::copy::CopyChoice {
+    use crate::executor::copy::CopyChoice;
+    use crate::sql::ast::CopySelector;
+    match selector {
+        CopySelector::One(n) => CopyChoice::One(*n),
+        CopySelector::All {
+            not_backed_up_times,
+        } => CopyChoice::All {
+            not_backed_up_times: *not_backed_up_times,
+        },
     }
 }

@@ -10,6 +10,7 @@ use crate::catalog::tenants::{Tenant, TenantKind};
 use crate::catalog::{Catalog, SYS_TENANT_ID};
 use crate::error::{SqlError, SqlResult};
 use crate::sql::ast::{Role, Statement};
+use crate::storage::uri::Destination;
 
 use super::Caller;
 
@@ -29,8 +30,8 @@ pub fn authorize(catalog: &Catalog, caller: &Caller, statement: &Statement) -> S
             inside_log_folder(&tenant, Path::new(to), "ALTER SYSTEM GET ARCHIVELOG")
         }
         Statement::Restore { to, .. } => {
-            let target = to.strip_prefix("dir://").unwrap_or(to);
-            inside_allowed(catalog, Path::new(target), "a restore target")
+            let target = crate::source::uri::dir_path_or_plain(to);
+            inside_allowed(catalog, &target, "a restore target")
         }
         Statement::BackupBackupset {
             dest: Some(dest), ..
@@ -42,10 +43,12 @@ pub fn authorize(catalog: &Catalog, caller: &Caller, statement: &Statement) -> S
             if configured.as_deref() == Some(dest.as_str()) {
                 return Ok(());
             }
-            match dest.strip_prefix("file://") {
-                Some(root) => inside_allowed(catalog, Path::new(root), "a second destination"),
-                // An object store is reached over the network, not through the server's files.
-                None => Ok(()),
+            match Destination::parse(dest) {
+                Ok(Destination::File(root)) => {
+                    inside_allowed(catalog, &root, "a second destination")
+                }
+                // Not a place on this machine; the statement refuses it itself.
+                Err(_) => Ok(()),
             }
         }
         _ => Ok(()),
@@ -55,12 +58,8 @@ pub fn authorize(catalog: &Catalog, caller: &Caller, statement: &Statement) -> S
 /// The folders a tenant's archive log may be pushed from and got into.
 fn log_folders(tenant: &Tenant) -> Vec<PathBuf> {
     let mut folders = Vec::new();
-    if let Some(log) = tenant
-        .log_source
-        .as_deref()
-        .and_then(|s| s.strip_prefix("dir://"))
-    {
-        folders.push(PathBuf::from(log));
+    if let Some(log) = tenant.log_source.as_deref() {
+        folders.push(crate::source::uri::dir_path_or_plain(log));
     }
     if tenant.kind == TenantKind::Postgres
         && let Some(pgdata) = &tenant.pgdata

@@ -8,7 +8,7 @@ use super::Outcome;
 use crate::engine::RestoreMethod;
 use crate::error::SqlResult;
 use crate::executor::Executor;
-use crate::executor::restore::RestoreSpec;
+use crate::executor::restore::{RestorePoint, RestoreSpec};
 use crate::sql::ast::{self, RestoreUntil};
 
 pub struct Restore<'a> {
@@ -25,7 +25,10 @@ fn spec(from: &str, at: Option<&str>, until: Option<&RestoreUntil>) -> RestoreSp
     RestoreSpec {
         from: from.to_string(),
         at: at.map(str::to_string),
-        until: until.cloned(),
+        until: until.map(|u| match u {
+            RestoreUntil::Time(t) => RestorePoint::Time(t.clone()),
+            RestoreUntil::BackupSet(n) => RestorePoint::BackupSet(*n),
+        }),
     }
 }
 

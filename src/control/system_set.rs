@@ -1,10 +1,10 @@
 //! ALTER SYSTEM SET: destinations and the parameters of SPEC §5, system-wide or per tenant.
 
 use super::Outcome;
-use super::destination::Destination;
 use crate::catalog::parameters::{self, ArchiveDest, Kind};
 use crate::catalog::{Catalog, SYS_TENANT_ID, mask_secrets};
 use crate::error::{SqlError, SqlResult};
+use crate::executor::destination;
 use crate::sql::ast::SetValue;
 
 pub fn apply(
@@ -36,10 +36,12 @@ pub fn apply(
         .with_hint("wait for the jobs in CDB_OB_BACKUP_JOBS to end, or cancel them"));
     }
     match def.kind {
-        Kind::DestinationUri => Destination::parse(&raw)?.prepare(catalog.installation_id())?,
+        Kind::DestinationUri => {
+            destination::prepare(&raw, catalog.installation_id())?;
+        }
         Kind::ArchiveDest => {
             let dest = ArchiveDest::parse(&raw).map_err(SqlError::invalid_value)?;
-            Destination::parse(&dest.location)?.prepare(catalog.installation_id())?;
+            destination::prepare(&dest.location, catalog.installation_id())?;
         }
         _ => {}
     }

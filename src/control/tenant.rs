@@ -89,21 +89,20 @@ pub fn find_optional(
 }
 
 pub fn find(catalog: &Catalog, name: &str) -> SqlResult<crate::catalog::tenants::Tenant> {
-    catalog.tenant_by_name(name)?.ok_or_else(|| {
-        SqlError::undefined(format!("tenant {name} does not exist"))
-            .with_ob("OB_TENANT_NOT_EXIST", 5161)
-            .with_hint("SELECT tenant_name FROM oceanbase.dba_ob_tenants lists the tenants")
-    })
+    catalog
+        .tenant_by_name(name)?
+        .ok_or_else(|| SqlError::unknown_tenant(name))
 }
 
 /// `dir:///abs/path` as an absolute path that exists and can be listed.
 fn readable_directory(what: &str, uri: &str) -> SqlResult<PathBuf> {
-    let path = uri.strip_prefix("dir://").ok_or_else(|| {
+    let path = crate::source::uri::dir_path(uri).ok_or_else(|| {
         SqlError::invalid_value(format!(
-            "{what} '{uri}' is not a directory URI: write dir:///absolute/path"
+            "{what} '{}' is not a directory URI: write dir:///absolute/path",
+            crate::catalog::mask_secrets(uri)
         ))
     })?;
-    let dir = absolute_dir(what, path)?;
+    let dir = absolute_dir(what, &path.to_string_lossy())?;
     std::fs::read_dir(&dir).map_err(|e| {
         SqlError::invalid_value(format!(
             "{what} {} cannot be read by the server: {e}",

@@ -272,43 +272,13 @@ pub fn backup(
     on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
 ) -> Result<BackupSummary, EngineError> {
     let backend = repo.backend();
-    if !repo.is_writable() {
-        return Err(EngineError::ReadOnly {
-            destination: backend.describe(),
-        });
-    }
-    if !req.source.is_dir() {
-        return Err(EngineError::SourceMissing {
-            path: req.source.clone(),
-        });
-    }
-    if super::set::read_set(backend, req.tenant_id, req.set_id)?.is_some() {
-        return Err(EngineError::SetExists {
-            destination: backend.describe(),
-            tenant_id: req.tenant_id,
-            set_id: req.set_id,
-        });
-    }
+    check_can_back_up(repo, req)?;
     let start_time = chrono::Utc::now();
     let (repo_index, unreadable_index) = RepositoryIndex::load(backend)?;
     for damaged in &unreadable_index {
         tracing::warn!(object = %damaged.object, error = %damaged.error, "index file ignored; its chunks will be stored again");
     }
-    let parent = req
-        .parent_set_id
-        .map(|parent| repo.find_set(&TenantRef::Id(req.tenant_id), parent))
-        .transpose()?;
-    let checkpoint = if req.resume {
-        match read_checkpoint(backend, req.tenant_id, req.set_id) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpoint unreadable; starting the set from scratch");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let (parent, checkpoint) = starting_point(repo, req)?;
 
     let shared = Arc::new(Shared {
         backend: repo.backend_arc(),
@@ -423,7 +393,106 @@ pub fn backup(
     if cancel.is_cancelled() || shared.stop.is_cancelled() {
         return Err(EngineError::Cancelled);
     }
-    let mut index_files = packer_outcome.index_files;
+    let index_files =
+        index_files_of_set(&shared, &repo_index, &packer_outcome, reader_index_files)?;
+    let mut descriptor = SetDescriptor {
+        format_version: FORMAT_VERSION,
+        tenant_name: req.tenant_name.clone(),
+        tenant_id: req.tenant_id,
+        set_id: req.set_id,
+        backup_type: if parent.is_some() {
+            BackupType::Incremental
+        } else {
+            BackupType::Full
+        },
+        parent_set_id: parent.as_ref().map(|p| p.set_id),
+        start_time: start_time.to_rfc3339(),
+        end_time: chrono::Utc::now().to_rfc3339(),
+        input_bytes: packer_outcome.bytes,
+        output_bytes: shared.bytes_written.load(Ordering::Relaxed),
+        file_count: packer_outcome.files,
+        manifest: packer_outcome.segments,
+        index_files,
+    };
+    // The descriptor makes the set visible: it is written last, after everything it names.
+    let descriptor_bytes = write_set(backend, &descriptor)?;
+    descriptor.output_bytes += descriptor_bytes;
+    progress
+        .output_bytes
+        .store(descriptor.output_bytes, Ordering::Relaxed);
+    repo.delete_checkpoint(req.tenant_id, req.set_id)?;
+    Ok(BackupSummary {
+        file_count: descriptor.file_count,
+        total_bytes: descriptor.input_bytes,
+        bytes_written: descriptor.output_bytes,
+        descriptor,
+        changed_files: outcome.changed_files,
+        skipped_unreadable: outcome.skipped_unreadable,
+        skipped_special: outcome.skipped_special,
+        bytes_read: outcome.bytes_read,
+        files_read: outcome.files_read,
+        files_unchanged: outcome.files_unchanged,
+        files_resumed: outcome.files_resumed,
+        checkpoints,
+    })
+}
+
+/// A backup needs a writable repository, a source that is there, and a set id not taken.
+fn check_can_back_up(repo: &Repository, req: &BackupRequest) -> Result<(), EngineError> {
+    let backend = repo.backend();
+    if !repo.is_writable() {
+        return Err(EngineError::ReadOnly {
+            destination: backend.describe(),
+        });
+    }
+    if !req.source.is_dir() {
+        return Err(EngineError::SourceMissing {
+            path: req.source.clone(),
+        });
+    }
+    if super::set::read_set(backend, req.tenant_id, req.set_id)?.is_some() {
+        return Err(EngineError::SetExists {
+            destination: backend.describe(),
+            tenant_id: req.tenant_id,
+            set_id: req.set_id,
+        });
+    }
+    Ok(())
+}
+
+/// What the set starts from: the parent set an incremental compares with, and the checkpoint a
+/// resumed run goes on from (an unreadable one is passed over: the set starts from scratch).
+fn starting_point(
+    repo: &Repository,
+    req: &BackupRequest,
+) -> Result<(Option<SetDescriptor>, Option<Checkpoint>), EngineError> {
+    let parent = req
+        .parent_set_id
+        .map(|parent| repo.find_set(&TenantRef::Id(req.tenant_id), parent))
+        .transpose()?;
+    let checkpoint = if req.resume {
+        match read_checkpoint(repo.backend(), req.tenant_id, req.set_id) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint unreadable; starting the set from scratch");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok((parent, checkpoint))
+}
+
+/// The index files a set names: those its checkpoints wrote, one more for the packs not yet
+/// indexed, and the repository's files that locate the chunks it reused.
+fn index_files_of_set(
+    shared: &Shared,
+    repo_index: &RepositoryIndex,
+    packer_outcome: &super::packer::PackerOutcome,
+    reader_index_files: HashSet<u32>,
+) -> Result<Vec<ObjectRef>, EngineError> {
+    let mut index_files = packer_outcome.index_files.clone();
     if !packer_outcome.unindexed.is_empty() {
         let (object, bytes) = encode_index(&packer_outcome.unindexed);
         shared.put(&object, &bytes)?;
@@ -446,45 +515,7 @@ pub fn backup(
             });
         }
     }
-    let mut descriptor = SetDescriptor {
-        format_version: FORMAT_VERSION,
-        tenant_name: req.tenant_name.clone(),
-        tenant_id: req.tenant_id,
-        set_id: req.set_id,
-        backup_type: if parent.is_some() {
-            BackupType::Incremental
-        } else {
-            BackupType::Full
-        },
-        parent_set_id: parent.as_ref().map(|p| p.set_id),
-        start_time: start_time.to_rfc3339(),
-        end_time: chrono::Utc::now().to_rfc3339(),
-        input_bytes: packer_outcome.bytes,
-        output_bytes: shared.bytes_written.load(Ordering::Relaxed),
-        file_count: packer_outcome.files,
-        manifest: packer_outcome.segments,
-        index_files,
-    };
-    let descriptor_bytes = write_set(backend, &descriptor)?;
-    descriptor.output_bytes += descriptor_bytes;
-    progress
-        .output_bytes
-        .store(descriptor.output_bytes, Ordering::Relaxed);
-    repo.delete_checkpoint(req.tenant_id, req.set_id)?;
-    Ok(BackupSummary {
-        file_count: descriptor.file_count,
-        total_bytes: descriptor.input_bytes,
-        bytes_written: descriptor.output_bytes,
-        descriptor,
-        changed_files: outcome.changed_files,
-        skipped_unreadable: outcome.skipped_unreadable,
-        skipped_special: outcome.skipped_special,
-        bytes_read: outcome.bytes_read,
-        files_read: outcome.files_read,
-        files_unchanged: outcome.files_unchanged,
-        files_resumed: outcome.files_resumed,
-        checkpoints,
-    })
+    Ok(index_files)
 }
 
 fn spawn_writers(

@@ -61,10 +61,10 @@ impl PushOutcome {
 }
 
 pub(super) fn log_folder(tenant: &Tenant) -> Option<PathBuf> {
-    let source = tenant.log_source.as_deref()?;
-    Some(PathBuf::from(
-        source.strip_prefix("dir://").unwrap_or(source),
-    ))
+    tenant
+        .log_source
+        .as_deref()
+        .map(crate::source::uri::dir_path_or_plain)
 }
 
 fn blocking_error(e: tokio::task::JoinError) -> SqlError {

@@ -487,9 +487,12 @@ impl Executor {
         };
         let end = match outcome {
             Ok((summary, progress, parent)) => {
-                let _ = self
+                if let Err(e) = self
                     .catalog
-                    .task_bytes_read(task.task_id, summary.bytes_read as i64);
+                    .task_bytes_read(task.task_id, summary.bytes_read as i64)
+                {
+                    tracing::warn!(error = %e, "cannot record the bytes this run read");
+                }
                 self.record_set(
                     task,
                     target,
@@ -617,8 +620,12 @@ impl Executor {
         let tenant_id = target.tenant.id;
         let installation = self.catalog.installation_id().to_string();
         std::thread::spawn(move || {
-            if let Ok(repo) = Repository::open_for_write(&root, &installation) {
-                let _ = repo.delete_checkpoint(tenant_id, set_id);
+            // A checkpoint left behind is only garbage: cleanup reclaims it, so a failure here
+            // is reported and nothing more.
+            let released = Repository::open_for_write(&root, &installation)
+                .and_then(|repo| repo.delete_checkpoint(tenant_id, set_id));
+            if let Err(e) = released {
+                tracing::warn!(tenant_id, set_id, error = %e, "cannot release a checkpoint");
             }
         });
     }
@@ -657,8 +664,7 @@ impl Executor {
         let source = tenant
             .source
             .as_deref()
-            .and_then(|s| s.strip_prefix("dir://"))
-            .map(std::path::PathBuf::from)
+            .and_then(crate::source::uri::dir_path)
             .unwrap_or_default();
         let compression = catalog
             .parameter(tenant.id, "backup_compression")

@@ -38,8 +38,8 @@ impl Executor {
         let source_there = tenant
             .as_ref()
             .and_then(|t| t.source.as_deref())
-            .and_then(|s| s.strip_prefix("dir://"))
-            .is_some_and(|p| std::path::Path::new(p).is_dir());
+            .and_then(crate::source::uri::dir_path)
+            .is_some_and(|p| p.is_dir());
         // A suspend (by a user or by the shutdown) keeps whatever was stored: the job waits
         // SUSPENDED to go on. A failure keeps a context only past the minimum.
         let suspended = matches!(reason, Reason::Suspended | Reason::ServerShutdown);

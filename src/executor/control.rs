@@ -147,7 +147,7 @@ impl Executor {
         let jobs = self.backup_jobs(&[JobStatus::Init, JobStatus::Doing], tenants)?;
         let mut suspended = Vec::new();
         for job in &jobs {
-            if self.suspend_job(job.job_id)? {
+            if self.suspend_job(job.job_id, Interrupt::Suspend)? {
                 tracing::info!(job_id = job.job_id, "suspend requested");
                 suspended.push(job.job_id);
             }
@@ -159,8 +159,9 @@ impl Executor {
     }
 
     /// Moves a running job to SUSPENDING (through DOING when its worker has not started it
-    /// yet) and tells its workers; false when the job had moved on meanwhile.
-    pub(crate) fn suspend_job(&self, job_id: i64) -> SqlResult<bool> {
+    /// yet) and tells its workers why (`Suspend` by a user, `Shutdown` by the server); false
+    /// when the job had moved on meanwhile.
+    pub(crate) fn suspend_job(&self, job_id: i64, why: Interrupt) -> SqlResult<bool> {
         let none = JobChange::default();
         // A job still INIT is started first: SUSPENDING is reached from DOING only.
         self.catalog
@@ -172,7 +173,7 @@ impl Executor {
             return Ok(false);
         }
         if let Some(control) = self.control_of(job_id) {
-            control.interrupt(Interrupt::Suspend);
+            control.interrupt(why);
         }
         Ok(true)
     }

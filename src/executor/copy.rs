@@ -20,7 +20,13 @@ use crate::catalog::tenants::Tenant;
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::{self, EngineError, Progress, Repository, TenantRef};
 use crate::error::{SqlError, SqlResult, sqlstate};
-use crate::sql::ast::CopySelector;
+
+/// Which sets or pieces a copy takes: `= n`, or `ALL [NOT BACKED UP n TIMES]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyChoice {
+    One(i64),
+    All { not_backed_up_times: Option<i64> },
+}
 
 /// A copy job kind as its statements name it (`backup backupset`).
 fn copy_kind_name(kind: JobKind) -> &'static str {
@@ -42,7 +48,7 @@ impl Executor {
     /// `ALTER SYSTEM BACKUP BACKUPSET ...`: chooses the sets and starts the job.
     pub fn start_backup_backupset(
         self: &Arc<Self>,
-        selector: &CopySelector,
+        selector: &CopyChoice,
         tenant: Option<&Tenant>,
         dest: Option<&str>,
     ) -> SqlResult<i64> {
@@ -56,7 +62,7 @@ impl Executor {
             .filter(|s| tenant.is_none_or(|t| t.id == s.tenant_id))
             .collect();
         let (chosen, copy_type, times) = match selector {
-            CopySelector::One(n) => {
+            CopyChoice::One(n) => {
                 let set = sets
                     .into_iter()
                     .find(|s| s.backup_set_id == *n)
@@ -68,7 +74,7 @@ impl Executor {
                     })?;
                 (vec![set], "S", 1)
             }
-            CopySelector::All {
+            CopyChoice::All {
                 not_backed_up_times,
             } => {
                 let times = not_backed_up_times.unwrap_or(1);
@@ -411,8 +417,22 @@ impl Executor {
         let job = self.running_copy_job(kind)?;
         let mut change = JobChange::canceled("canceled by user");
         change.stop_mode = Some(StopMode::Immediate);
-        if !self.end_job(job, CopyStatus::Cancel, change) {
+        if self.end_job(job, CopyStatus::Cancel, change).is_none() {
             return Err(nothing_copying(kind));
+        }
+        // The job's tasks end with it, so that no ended job shows a live task; a worker that
+        // finishes its copy a moment later finds its task ended and leaves it so (a copy it
+        // completed stays).
+        let canceled = TaskChange {
+            result: Some(OB_CANCELED),
+            comment: Some("canceled by user".into()),
+            ..TaskChange::default()
+        };
+        for task in self.catalog.tasks_of(job)? {
+            if !task.status.is_end() {
+                self.catalog
+                    .move_task(task.task_id, CopyStatus::Cancel, &canceled)?;
+            }
         }
         if let Some(control) = self.control_of(job) {
             control.interrupt(Interrupt::Cancel);
@@ -465,7 +485,7 @@ impl Executor {
     /// by segment; the job moves `SCHEDULE → DOING → FINISH`, or CANCEL.
     pub fn start_backup_backuppiece(
         self: &Arc<Self>,
-        selector: &CopySelector,
+        selector: &CopyChoice,
         with_active: bool,
         tenant: Option<&Tenant>,
         dest: Option<&str>,
@@ -476,7 +496,7 @@ impl Executor {
         let eligible = |status: &str| status == "FROZEN" || (with_active && status == "ACTIVE");
         let pieces = self.catalog.pieces(tenant.map(|t| t.id))?;
         let (chosen, times) = match selector {
-            CopySelector::One(n) => {
+            CopyChoice::One(n) => {
                 let piece = pieces
                     .into_iter()
                     .find(|p| p.piece_id == *n)
@@ -493,7 +513,7 @@ impl Executor {
                 }
                 (vec![piece], 1)
             }
-            CopySelector::All {
+            CopyChoice::All {
                 not_backed_up_times,
             } => {
                 let times = not_backed_up_times.unwrap_or(1);
@@ -586,7 +606,7 @@ impl Executor {
                     )
                 })?,
         };
-        crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
+        super::destination::prepare(&dest, self.catalog.installation_id())?;
         Ok(dest)
     }
 

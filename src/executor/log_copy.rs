@@ -36,7 +36,7 @@ impl Executor {
                 SqlError::wrong_state("no BACKUP_BACKUP_DEST is set")
                     .with_hint("set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path'")
             })?;
-        crate::control::Destination::parse(&dest)?.prepare(self.catalog.installation_id())?;
+        super::destination::prepare(&dest, self.catalog.installation_id())?;
         let rounds = self.latest_rounds(|_, _| true)?;
         if rounds.is_empty() {
             return Err(SqlError::wrong_state(

@@ -7,12 +7,12 @@ pub mod backup;
 pub mod contexts;
 pub mod control;
 pub mod copy;
+pub mod destination;
 pub mod log_copy;
 pub mod restore;
 pub mod validate;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::catalog::jobs::{JobChange, JobKind, JobRecord, StopMode, TaskChange, TaskProgress};
-use crate::catalog::status::JobStatus;
-use crate::catalog::status::TaskState;
-use crate::catalog::status::{CopyStatus, JobState, Status, TaskStatus};
+use crate::catalog::status::{
+    CopyStatus, JobState, JobStatus, StateMachine, Status, TaskState, TaskStatus,
+};
 use crate::engine::{EngineError, Progress};
 use crate::error::{SqlError, SqlResult, sqlstate};
 
@@ -124,7 +124,7 @@ impl Executor {
         for (job_id, control) in &jobs {
             if let Ok(Some(job)) = self.catalog.job(*job_id)
                 && job.kind == JobKind::Backup
-                && let Err(e) = self.suspend_job(*job_id)
+                && let Err(e) = self.suspend_job(*job_id, Interrupt::Shutdown)
             {
                 tracing::error!(job_id, error = %e, "cannot suspend a job for the shutdown");
             }
@@ -340,8 +340,14 @@ impl Executor {
     /// decides its job's end from what it saw; when a control statement moved the job meanwhile,
     /// the statement wins: a job a user is cancelling ends CANCELED whatever its worker found,
     /// and a job something else already ended (CANCEL ALL BACKUP FORCE) keeps that end. Returns
-    /// whether this call ended the job.
-    pub(crate) fn end_job(&self, job_id: i64, to: impl Into<JobState>, change: JobChange) -> bool {
+    /// the end this call wrote, which is not `to` when a statement won; `None` when the job had
+    /// ended already (or its end could not be recorded).
+    pub(crate) fn end_job(
+        &self,
+        job_id: i64,
+        to: impl Into<JobState>,
+        change: JobChange,
+    ) -> Option<JobState> {
         let (mut to, mut change) = (to.into(), change);
         // Each lost race leaves the job closer to an end: two rounds are enough, four are safe.
         for _ in 0..4 {
@@ -350,26 +356,26 @@ impl Executor {
                     if to == Status::Job(JobStatus::Canceled) {
                         self.keep_nothing(job_id);
                     }
-                    return true;
+                    return Some(to);
                 }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(job_id, error = %e, "cannot record the end of a job");
-                    return false;
+                    return None;
                 }
             }
             let job = match self.catalog.job(job_id) {
                 Ok(Some(job)) => job,
-                Ok(None) => return false,
+                Ok(None) => return None,
                 Err(e) => {
                     tracing::error!(job_id, error = %e, "cannot read a job to end it");
-                    return false;
+                    return None;
                 }
             };
             match job.status {
                 status if status.is_end() => {
                     tracing::info!(job_id, ended = %status, wanted = %to, "the job had already ended");
-                    return false;
+                    return None;
                 }
                 Status::Job(JobStatus::Canceling) => {
                     to = JobStatus::Canceled.into();
@@ -377,11 +383,11 @@ impl Executor {
                 }
                 other => {
                     tracing::error!(job_id, from = %other, to = %to, "refused job state change");
-                    return false;
+                    return None;
                 }
             }
         }
-        false
+        None
     }
 
     /// A cancelled job keeps nothing (SPEC §4.3): its contexts are dropped and tasks its
@@ -480,31 +486,62 @@ impl Executor {
             .catalog
             .job(job_id)?
             .ok_or_else(|| SqlError::undefined(format!("job {job_id} does not exist")))?;
+        let live = self.catalog.live_progress();
         let rows = self.catalog.read(
-            "SELECT count(*), sum(CASE WHEN status = 'COMPLETED' THEN 1 ELSE 0 END), \
-             coalesce(sum(input_bytes), 0), coalesce(sum(total_bytes), 0), \
-             coalesce(sum(finish_file_count), 0) FROM task WHERE job_id = ?",
+            "SELECT task_id, status, input_bytes, total_bytes, finish_file_count FROM task \
+             WHERE job_id = ?",
             &[job_id.into()],
         )?;
-        let r = &rows[0];
-        let (tasks, done, input, total, files) = (
-            r[0].as_i64().unwrap_or(0),
-            r[1].as_i64().unwrap_or(0),
-            r[2].as_i64().unwrap_or(0),
-            r[3].as_i64().unwrap_or(0),
-            r[4].as_i64().unwrap_or(0),
-        );
-        let percent = if total > 0 {
-            100.0 * input as f64 / total as f64
+        let (mut done, mut input, mut total, mut files) = (0, 0, 0, 0);
+        for r in &rows {
+            done += i64::from(r[1].as_str() == Some(TaskStatus::Completed.as_str()));
+            match r[0].as_i64().and_then(|id| live.task(id)) {
+                Some(p) => {
+                    input += p.input_bytes;
+                    total += p.total_bytes;
+                    files += p.finish_file_count;
+                }
+                None => {
+                    input += r[2].as_i64().unwrap_or(0);
+                    total += r[3].as_i64().unwrap_or(0);
+                    files += r[4].as_i64().unwrap_or(0);
+                }
+            }
+        }
+        let figures = if rows.is_empty() {
+            // A restore has no tasks: its job holds what it writes.
+            let row = self.catalog.read(
+                "SELECT coalesce(finish_bytes, 0), coalesce(total_bytes, 0) FROM job WHERE job_id = ?",
+                &[job_id.into()],
+            )?;
+            let written = live
+                .job_bytes(job_id)
+                .or_else(|| row.first().and_then(|r| r[0].as_i64()))
+                .unwrap_or(0);
+            let total = row.first().and_then(|r| r[1].as_i64()).unwrap_or(0);
+            format!(
+                "{:.1}% of {} written",
+                percent(written, total),
+                crate::views::functions::display_bytes(total)
+            )
         } else {
-            0.0
+            format!(
+                "{done}/{} tasks completed, {:.1}% of {} read, {files} files",
+                rows.len(),
+                percent(input, total),
+                crate::views::functions::display_bytes(total)
+            )
         };
-        let line = format!(
-            "job {job_id} {}: {done}/{tasks} tasks completed, {percent:.1}% of {} read, {files} files",
-            job.status.as_str(),
-            crate::views::functions::display_bytes(total)
-        );
+        let line = format!("job {job_id} {}: {figures}", job.status.as_str());
         Ok((job, line))
+    }
+}
+
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole > 0 {
+        100.0 * part as f64 / whole as f64
+    } else {
+        0.0
     }
 }
 
@@ -565,16 +602,16 @@ fn static_code(code: &str) -> &'static str {
     .unwrap_or(INTERNAL_ERROR)
 }
 
-/// Writes a task's progress to the catalog once a second until the returned token is cancelled.
+/// Publishes a task's figures (in memory, where the views and WAIT read them) once a second until
+/// the returned token is cancelled; the catalog makes them durable with the task's checkpoints
+/// and status changes.
 fn watch_progress(
     catalog: Arc<Catalog>,
     task_id: i64,
     progress: Arc<Progress>,
 ) -> CancellationToken {
     every_second(progress, move |figures| {
-        if let Err(e) = catalog.task_progress(task_id, figures) {
-            tracing::warn!(task_id, error = %e, "cannot record task progress");
-        }
+        catalog.live_progress().set_task(task_id, *figures);
     })
 }
 
@@ -626,12 +663,7 @@ async fn on_blocking_thread<T: Send + 'static>(
     })
 }
 
-/// A `file://` destination URI as the directory it names.
-pub fn destination_root(uri: &str) -> SqlResult<PathBuf> {
-    match crate::control::Destination::parse(uri)? {
-        crate::control::Destination::File(root) => Ok(root),
-    }
-}
+pub use destination::root as destination_root;
 
 /// How an engine failure reads in a task's COMMENT: what failed, where, and why.
 pub fn failure_comment(what: &str, e: &EngineError) -> String {
@@ -810,15 +842,21 @@ mod tests {
             .move_job(job_id, JobStatus::Canceling, &none)
             .unwrap();
         let executor = Executor::new(catalog.clone(), tokio::runtime::Handle::current());
-        assert!(executor.end_job(job_id, JobStatus::Completed, JobChange::completed("")));
+        assert_eq!(
+            executor.end_job(job_id, JobStatus::Completed, JobChange::completed("")),
+            Some(Status::Job(JobStatus::Canceled))
+        );
         let job = catalog.job(job_id).unwrap().unwrap();
         assert_eq!(job.status, Status::Job(JobStatus::Canceled));
         assert_eq!(job.comment.as_deref(), Some("canceled by user"));
         // An ended job stays as it ended.
-        assert!(!executor.end_job(
-            job_id,
-            JobStatus::Failed,
-            JobChange::failed("58030", "x".into())
-        ));
+        assert_eq!(
+            executor.end_job(
+                job_id,
+                JobStatus::Failed,
+                JobChange::failed("58030", "x".into())
+            ),
+            None
+        );
     }
 }

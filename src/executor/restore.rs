@@ -19,14 +19,21 @@ use crate::engine::{
     self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef,
 };
 use crate::error::{SqlError, SqlResult, from_engine, sqlstate};
-use crate::sql::ast::RestoreUntil;
+
+/// The point a restore goes back to: `UNTIL TIME` or `UNTIL BACKUPSET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestorePoint {
+    /// The time as the statement wrote it, `YYYY-MM-DD HH:MI:SS[.ffffff]`, checked here.
+    Time(String),
+    BackupSet(i64),
+}
 
 /// What `ALTER SYSTEM RESTORE ...` asks for.
 #[derive(Debug, Clone)]
 pub struct RestoreSpec {
     pub from: String,
     pub at: Option<String>,
-    pub until: Option<RestoreUntil>,
+    pub until: Option<RestorePoint>,
 }
 
 /// The set a restore uses and where it comes from.
@@ -62,7 +69,10 @@ impl Executor {
         let dest_uri = match &spec.at {
             Some(at) => at.split(',').next().unwrap_or_default().trim().to_string(),
             None => {
-                let tenant = crate::control::find_tenant(&self.catalog, &spec.from)?;
+                let tenant = self
+                    .catalog
+                    .tenant_by_name(&spec.from)?
+                    .ok_or_else(|| SqlError::unknown_tenant(&spec.from))?;
                 self.catalog
                     .parameter(tenant.id, "data_backup_dest")?
                     .ok_or_else(|| {
@@ -84,7 +94,7 @@ impl Executor {
             .collect();
         sets.sort_by_key(|s| s.set_id);
         let chosen = match &spec.until {
-            Some(RestoreUntil::BackupSet(id)) => {
+            Some(RestorePoint::BackupSet(id)) => {
                 sets.into_iter().find(|s| s.set_id == *id).ok_or_else(|| {
                     SqlError::undefined(format!(
                         "backup set {id} of tenant {} is not in {}",
@@ -93,7 +103,7 @@ impl Executor {
                     ))
                 })?
             }
-            Some(RestoreUntil::Time(text)) => {
+            Some(RestorePoint::Time(text)) => {
                 let until = parse_until_time(text)?;
                 sets.into_iter()
                     .rev()
@@ -161,8 +171,8 @@ impl Executor {
         let plan = self.plan_restore(spec)?;
         let source_id = self.catalog.tenant_by_name(&spec.from)?.map(|t| t.id);
         let until = match &spec.until {
-            Some(RestoreUntil::Time(t)) => Some(format!("TIME = '{t}'")),
-            Some(RestoreUntil::BackupSet(n)) => Some(format!("BACKUPSET = {n}")),
+            Some(RestorePoint::Time(t)) => Some(format!("TIME = '{t}'")),
+            Some(RestorePoint::BackupSet(n)) => Some(format!("BACKUPSET = {n}")),
             None => None,
         };
         let job = NewJob {
@@ -203,9 +213,7 @@ impl Executor {
             let progress = Arc::new(Progress::new());
             let catalog = executor.catalog.clone();
             let ticker = every_second(progress.clone(), move |p| {
-                if let Err(e) = catalog.set_job_finish_bytes(job_id, p.input_bytes) {
-                    tracing::warn!(job_id, error = %e, "cannot record the restore's progress");
-                }
+                catalog.live_progress().set_job_bytes(job_id, p.input_bytes);
             });
             let cancel = control.cancel.clone();
             let tenant = TenantRef::Name(plan.set.tenant_name.clone());
@@ -272,11 +280,12 @@ impl Executor {
                 }
                 // The job completes first: a cancel that won the race leaves no tenant behind.
                 let restored = format!("restored {} entries", summary.entries);
-                if !self.end_job(
+                let ended = self.end_job(
                     job_id,
                     JobStatus::Completed,
                     JobChange::completed(&restored),
-                ) {
+                );
+                if ended != Some(JobStatus::Completed.into()) {
                     return;
                 }
                 let registered = self.catalog.create_tenant(&NewTenant {
@@ -334,7 +343,7 @@ impl Executor {
         target: &std::path::Path,
     ) -> SqlResult<Option<LogRestore>> {
         let until_scn = match &spec.until {
-            Some(RestoreUntil::Time(text)) => Some(
+            Some(RestorePoint::Time(text)) => Some(
                 parse_until_time(text)?
                     .timestamp_nanos_opt()
                     .unwrap_or(i64::MAX),
@@ -426,9 +435,7 @@ impl Executor {
 }
 /// `dir:///abs/path` as an absolute path.
 fn target_path(uri: &str) -> SqlResult<PathBuf> {
-    let path = uri
-        .strip_prefix("dir://")
-        .map(PathBuf::from)
+    let path = crate::source::uri::dir_path(uri)
         .filter(|p| p.is_absolute())
         .ok_or_else(|| {
             SqlError::invalid_value(format!(
@@ -455,7 +462,7 @@ struct LogRestore {
 /// the source's log folder is inside its source tree, else a folder beside the target named
 /// `<target>.log`.
 fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path) -> PathBuf {
-    let strip = |uri: &str| PathBuf::from(uri.strip_prefix("dir://").unwrap_or(uri));
+    let strip = crate::source::uri::dir_path_or_plain;
     if let (Some(tree), Some(log)) = (source.source.as_deref(), source.log_source.as_deref())
         && let Ok(inside) = strip(log).strip_prefix(strip(tree))
     {

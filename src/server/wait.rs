@@ -3,6 +3,7 @@
 //! did not complete. A client's query cancel ends the waiting, not the job.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{Sink, SinkExt};
@@ -19,7 +20,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 pub async fn wait_for_job<C>(
     client: &mut C,
-    executor: &Executor,
+    executor: &Arc<Executor>,
     job_id: i64,
     timeout: Option<Duration>,
 ) -> PgWireResult<Response>
@@ -32,7 +33,11 @@ where
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut last_line = String::new();
     loop {
-        let (job, line) = executor.job_state(job_id)?;
+        // The catalog is SQLite: read it on a blocking thread, never on the runtime's.
+        let reader = executor.clone();
+        let (job, line) = tokio::task::spawn_blocking(move || reader.job_state(job_id))
+            .await
+            .map_err(|e| SqlError::internal(format!("reading job {job_id} failed: {e}")))??;
         if job.status.is_end() {
             return match job_error(&job) {
                 Some(e) => Err(e.into()),

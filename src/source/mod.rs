@@ -6,6 +6,7 @@
 
 pub mod directory;
 pub mod log_folder;
+pub mod uri;
 
 pub use directory::{
     DirectoryWalk, EntryKind, FileChange, Metadata, SourceFile, WalkEntry, WalkError,

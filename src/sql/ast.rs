@@ -14,16 +14,8 @@ pub struct Command {
     pub wait: bool,
 }
 
-/// The user roles of SPEC §2.8, weakest first so that `role >= Role::Operator` reads naturally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// SELECT only.
-    Monitor,
-    /// Also starts, stops and cancels jobs.
-    Operator,
-    /// Everything: destinations, tenants, users, encryption.
-    Admin,
-}
+/// Roles live with the users who have them, in the catalog.
+pub use crate::catalog::users::Role;
 
 /// `TENANT = all` or `TENANT = a, b`.
 #[derive(Debug, Clone, PartialEq, Eq)]

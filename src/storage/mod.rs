@@ -9,6 +9,7 @@ pub mod aligned;
 pub mod faults;
 pub mod local;
 pub mod page_cache;
+pub mod uri;
 
 use std::fmt;
 use std::io;
@@ -222,20 +223,13 @@ pub type StagedReceiver<T> = std::sync::mpsc::Receiver<(Staged, T)>;
 
 /// Opens the destination a URI names. Only `file:///abs/path` is supported so far.
 pub fn open_destination(uri: &str) -> Result<Arc<dyn Backend>, StorageError> {
-    let Some(path) = uri.strip_prefix("file://") else {
-        return Err(StorageError::Unsupported {
-            uri: uri.to_string(),
-            reason: "only file:///absolute/path destinations are supported".into(),
-        });
-    };
-    let path = PathBuf::from(path);
-    if !path.is_absolute() {
-        return Err(StorageError::Unsupported {
-            uri: uri.to_string(),
-            reason: "the path must be absolute (file:///abs/path)".into(),
-        });
+    match uri::Destination::parse(uri) {
+        Ok(uri::Destination::File(path)) => Ok(Arc::new(LocalBackend::new(path))),
+        Err(e) => Err(StorageError::Unsupported {
+            uri: uri::mask_secrets(uri),
+            reason: e.to_string(),
+        }),
     }
-    Ok(Arc::new(LocalBackend::new(path)))
 }
 
 #[cfg(test)]

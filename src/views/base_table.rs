@@ -30,6 +30,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::catalog::progress::Figures;
 use crate::catalog::schema::{ColumnType, TableDef};
 use crate::catalog::{Catalog, Row, Value};
 
@@ -44,6 +45,8 @@ const MASK_ENTRIES: usize = 256;
 pub struct CatalogTable {
     def: &'static TableDef,
     catalog: Arc<Catalog>,
+    /// The in-memory figures of running work this table shows over its durable rows.
+    live: Option<Live>,
     schema: SchemaRef,
     /// The order rows are kept in: descending primary key, when the key is visible.
     ordering: Option<LexOrdering>,
@@ -79,18 +82,34 @@ impl CatalogTable {
             .collect();
         let schema = Arc::new(Schema::new(fields));
         let ordering = newest_first(def, &schema);
+        let live = match def.name {
+            "task" => Some(Live::Tasks),
+            "job" => Some(Live::Jobs),
+            _ => None,
+        };
         CatalogTable {
             def,
             catalog,
+            live,
             schema,
             ordering,
             cache: Mutex::new(Cache::default()),
         }
     }
 
+    /// What the table's rows depend on: the catalog's writes, and for tables with live figures
+    /// those figures too. Both only grow, so their sum changes whenever either does.
+    fn generation(&self) -> u64 {
+        let durable = self.catalog.generation();
+        match self.live {
+            Some(_) => durable + self.catalog.live_progress().generation(),
+            None => durable,
+        }
+    }
+
     /// The rows of the current generation that pass every filter.
     fn rows(&self, state: &dyn Session, filters: &[Expr]) -> Result<RecordBatch> {
-        let generation = self.catalog.generation();
+        let generation = self.generation();
         let texts: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
         let key = texts.join(" AND ");
         let full = {
@@ -109,10 +128,18 @@ impl CatalogTable {
         let full = match full {
             Some(batch) => batch,
             None => {
-                let rows = self
+                let mut rows = self
                     .catalog
                     .scan(self.def)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                if let Some(live) = self.live {
+                    overlay(
+                        self.def,
+                        live,
+                        &mut rows,
+                        &self.catalog.live_progress().snapshot(),
+                    );
+                }
                 let batch = to_batch(self.def, &self.schema, &rows)?;
                 let mut cache = self.cache();
                 if cache.generation == Some(generation) {
@@ -201,6 +228,67 @@ fn newest_first(def: &TableDef, schema: &SchemaRef) -> Option<LexOrdering> {
         ));
     }
     LexOrdering::new(exprs)
+}
+
+/// The tables whose rows running work moves faster than the catalog records it.
+#[derive(Debug, Clone, Copy)]
+enum Live {
+    /// Task figures, by task id.
+    Tasks,
+    /// A restore's bytes written, by job id.
+    Jobs,
+}
+
+/// Puts the in-memory figures of running work over the durable rows they are newer than.
+fn overlay(def: &TableDef, live: Live, rows: &mut [Row], figures: &Figures) {
+    let index = |name: &str| def.visible_columns().position(|c| c.name == name);
+    match live {
+        Live::Tasks if !figures.tasks.is_empty() => {
+            let Some(key) = index("task_id") else { return };
+            let columns: Vec<Option<usize>> = [
+                "input_bytes",
+                "output_bytes",
+                "output_rate_bytes",
+                "file_count",
+                "finish_file_count",
+                "total_bytes",
+                "data_progress",
+            ]
+            .into_iter()
+            .map(index)
+            .collect();
+            for row in rows.iter_mut() {
+                let Some(p) = row[key].as_i64().and_then(|id| figures.tasks.get(&id)) else {
+                    continue;
+                };
+                let values: [Value; 7] = [
+                    p.input_bytes.into(),
+                    p.output_bytes.into(),
+                    p.output_rate_bytes.into(),
+                    p.file_count.into(),
+                    p.finish_file_count.into(),
+                    p.total_bytes.into(),
+                    p.data_progress.into(),
+                ];
+                for (column, value) in columns.iter().zip(values) {
+                    if let Some(i) = column {
+                        row[*i] = value;
+                    }
+                }
+            }
+        }
+        Live::Jobs if !figures.job_bytes.is_empty() => {
+            let (Some(key), Some(bytes)) = (index("job_id"), index("finish_bytes")) else {
+                return;
+            };
+            for row in rows.iter_mut() {
+                if let Some(b) = row[key].as_i64().and_then(|id| figures.job_bytes.get(&id)) {
+                    row[bytes] = (*b).into();
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn to_batch(def: &TableDef, schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
