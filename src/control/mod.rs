@@ -10,7 +10,6 @@ mod tenant;
 mod user;
 mod validate;
 
-pub use restore::preview_schema;
 pub use tenant::find as find_tenant;
 
 use std::sync::Arc;
@@ -458,5 +457,14 @@ fn copy_choice(selector: &crate::sql::ast::CopySelector) -> crate::executor::cop
         } => CopyChoice::All {
             not_backed_up_times: *not_backed_up_times,
         },
+    }
+}
+
+/// The rows a statement answers with, for describing it before it runs (extended protocol);
+/// `None` for statements that answer with a command tag.
+pub fn row_schema(statement: &Statement) -> Option<datafusion::arrow::datatypes::Schema> {
+    match statement {
+        Statement::RestorePreview { .. } => Some(restore::preview_schema()),
+        _ => None,
     }
 }

@@ -139,6 +139,37 @@ impl Executor {
         method: RestoreMethod,
         description: Option<String>,
     ) -> SqlResult<i64> {
+        let target = self.check_restore_target(new_name, target_uri, method)?;
+        let plan = self.plan_restore(spec)?;
+        let job = self.restore_job(new_name, spec, &plan, target_uri, method, description)?;
+        let log_plan = self.plan_log_restore(spec, &plan, &target)?;
+        let (job_id, _) = self.catalog.create_job(JobKind::Restore, &job, &[])?;
+        let run = RestoreRun {
+            job_id,
+            new_name: new_name.to_string(),
+            target_uri: target_uri.to_string(),
+            target,
+            method,
+            plan,
+            log_plan,
+        };
+        let control = self.register(job_id);
+        let executor = self.clone();
+        self.runtime.spawn(async move {
+            executor.run_restore(run, control).await;
+            executor.finished(job_id);
+        });
+        Ok(job_id)
+    }
+
+    /// A restore needs a free tenant name, a target that is a directory (empty unless
+    /// `method=delta`), and no other restore of that name or into that target.
+    fn check_restore_target(
+        &self,
+        new_name: &str,
+        target_uri: &str,
+        method: RestoreMethod,
+    ) -> SqlResult<PathBuf> {
         if self.catalog.tenant_by_name(new_name)?.is_some() {
             return Err(SqlError::duplicate(format!(
                 "tenant {new_name} already exists; restore under a new name"
@@ -168,14 +199,26 @@ impl Executor {
                 job.job_id
             )));
         }
-        let plan = self.plan_restore(spec)?;
+        Ok(target)
+    }
+
+    /// The job record of a restore, as CDB_OB_RESTORE_PROGRESS shows it.
+    fn restore_job(
+        &self,
+        new_name: &str,
+        spec: &RestoreSpec,
+        plan: &RestorePlan,
+        target_uri: &str,
+        method: RestoreMethod,
+        description: Option<String>,
+    ) -> SqlResult<NewJob> {
         let source_id = self.catalog.tenant_by_name(&spec.from)?.map(|t| t.id);
         let until = match &spec.until {
             Some(RestorePoint::Time(t)) => Some(format!("TIME = '{t}'")),
             Some(RestorePoint::BackupSet(n)) => Some(format!("BACKUPSET = {n}")),
             None => None,
         };
-        let job = NewJob {
+        Ok(NewJob {
             tenant_id: source_id.unwrap_or(SYS_TENANT_ID),
             job_level: "USER_TENANT".into(),
             executor_tenant_id: source_id.unwrap_or(SYS_TENANT_ID).to_string(),
@@ -198,67 +241,67 @@ impl Executor {
             set_list: Some(plan.set.set_id.to_string()),
             total_bytes: Some(plan.set.input_bytes as i64),
             ..NewJob::default()
-        };
-        let log_plan = self.plan_log_restore(spec, &plan, &target)?;
-        let restored_log_source = log_plan
+        })
+    }
+
+    /// The worker of a restore job: the set's tree, then its log, then the job's end.
+    async fn run_restore(self: &Arc<Self>, run: RestoreRun, control: Arc<super::JobControl>) {
+        let job_id = run.job_id;
+        self.start_job(job_id);
+        let progress = Arc::new(Progress::new());
+        let catalog = self.catalog.clone();
+        let ticker = every_second(progress.clone(), move |p| {
+            catalog.live_progress().set_job_bytes(job_id, p.input_bytes);
+        });
+        let restored_log_source = run
+            .log_plan
             .as_ref()
             .map(|l| format!("dir://{}", l.folder.display()));
-        let (job_id, _) = self.catalog.create_job(JobKind::Restore, &job, &[])?;
-        let control = self.register(job_id);
-        let executor = self.clone();
-        let new_name = new_name.to_string();
-        let target_uri = target_uri.to_string();
-        self.runtime.spawn(async move {
-            executor.start_job(job_id);
-            let progress = Arc::new(Progress::new());
-            let catalog = executor.catalog.clone();
-            let ticker = every_second(progress.clone(), move |p| {
-                catalog.live_progress().set_job_bytes(job_id, p.input_bytes);
-            });
-            let cancel = control.cancel.clone();
-            let tenant = TenantRef::Name(plan.set.tenant_name.clone());
-            let set_id = plan.set.set_id;
-            let root = plan.root.clone();
-            let engine_progress = progress.clone();
-            let logs = log_plan;
-            let result = super::on_blocking_thread("restore", move || {
-                let repo = Repository::open(&root)?;
-                let mut summary = engine::restore(
-                    &repo,
-                    &tenant,
-                    set_id,
-                    &target,
-                    method,
-                    0,
-                    &engine_progress,
-                    &cancel,
-                )?;
-                if let Some(logs) = logs {
-                    summary.entries += restore_log_segments(&logs, &cancel)?;
-                }
-                Ok(summary)
-            })
-            .await;
-            ticker.cancel();
-            // A cancel that arrives as the last bytes are written still cancels: the job is
-            // CANCELING and may only end CANCELED.
-            let result = if control.cancel.is_cancelled() {
-                Err(EngineError::Cancelled)
-            } else {
-                result
-            };
-            let shut_down = control.interrupted() == Some(Interrupt::Shutdown);
-            executor.finish_restore(
-                job_id,
-                &new_name,
-                &target_uri,
-                restored_log_source,
-                result,
-                shut_down,
-            );
-            executor.finished(job_id);
-        });
-        Ok(job_id)
+        let cancel = control.cancel.clone();
+        let tenant = TenantRef::Name(run.plan.set.tenant_name.clone());
+        let set_id = run.plan.set.set_id;
+        let (root, target, method, logs) = (
+            run.plan.root.clone(),
+            run.target.clone(),
+            run.method,
+            run.log_plan,
+        );
+        let engine_progress = progress.clone();
+        let result = super::on_blocking_thread("restore", move || {
+            let repo = Repository::open(&root)?;
+            let mut summary = engine::restore(
+                &repo,
+                &tenant,
+                set_id,
+                &target,
+                method,
+                0,
+                &engine_progress,
+                &cancel,
+            )?;
+            if let Some(logs) = logs {
+                summary.entries += restore_log_segments(&logs, &cancel)?;
+            }
+            Ok(summary)
+        })
+        .await;
+        ticker.cancel();
+        // A cancel that arrives as the last bytes are written still cancels: the job is
+        // CANCELING and may only end CANCELED.
+        let result = if control.cancel.is_cancelled() {
+            Err(EngineError::Cancelled)
+        } else {
+            result
+        };
+        let shut_down = control.interrupted() == Some(Interrupt::Shutdown);
+        self.finish_restore(
+            job_id,
+            &run.new_name,
+            &run.target_uri,
+            restored_log_source,
+            result,
+            shut_down,
+        );
     }
 
     fn finish_restore(
@@ -449,6 +492,17 @@ fn target_path(uri: &str) -> SqlResult<PathBuf> {
         )));
     }
     Ok(path)
+}
+
+/// What a restore job's worker needs.
+struct RestoreRun {
+    job_id: i64,
+    new_name: String,
+    target_uri: String,
+    target: PathBuf,
+    method: RestoreMethod,
+    plan: RestorePlan,
+    log_plan: Option<LogRestore>,
 }
 
 /// The archived log segments a restore UNTIL TIME brings back, and where they go.

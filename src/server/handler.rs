@@ -368,15 +368,10 @@ impl QueryParser for StatementParser {
                     format.format_for(0),
                 )]
             }
-            Prepared::Backstop(command)
-                if matches!(
-                    command.statement,
-                    crate::sql::ast::Statement::RestorePreview { .. }
-                ) =>
-            {
-                let schema = crate::control::preview_schema();
-                encode::fields(&schema, &format)
-            }
+            Prepared::Backstop(command) => match crate::control::row_schema(&command.statement) {
+                Some(schema) => encode::fields(&schema, &format),
+                None => vec![],
+            },
             _ => vec![],
         })
     }
