@@ -188,7 +188,7 @@ pub struct TaskChange {
     pub restart_pass: Option<i64>,
 }
 
-/// Progress figures of a running task, written at least once a second.
+/// Progress figures of a running task, published at least once a second.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TaskProgress {
     pub input_bytes: i64,
@@ -198,6 +198,31 @@ pub struct TaskProgress {
     pub finish_file_count: i64,
     pub total_bytes: i64,
     pub data_progress: f64,
+}
+
+impl TaskProgress {
+    /// The task columns the figures are kept in, in the order of [`TaskProgress::values`].
+    pub const COLUMNS: [&'static str; 7] = [
+        "input_bytes",
+        "output_bytes",
+        "output_rate_bytes",
+        "file_count",
+        "finish_file_count",
+        "total_bytes",
+        "data_progress",
+    ];
+
+    pub fn values(&self) -> [Value; 7] {
+        [
+            self.input_bytes.into(),
+            self.output_bytes.into(),
+            self.output_rate_bytes.into(),
+            self.file_count.into(),
+            self.finish_file_count.into(),
+            self.total_bytes.into(),
+            self.data_progress.into(),
+        ]
+    }
 }
 
 /// A completed backup set, as CDB_OB_BACKUP_SET_FILES shows it.
@@ -323,20 +348,15 @@ pub(super) fn write_task_progress(
     task_id: i64,
     p: &TaskProgress,
 ) -> Result<(), CatalogError> {
+    let sets: Vec<String> = TaskProgress::COLUMNS
+        .iter()
+        .map(|c| format!("{c} = ?"))
+        .collect();
+    let mut params = p.values().to_vec();
+    params.push(task_id.into());
     tx.execute(
-        "UPDATE task SET input_bytes = ?, output_bytes = ?, output_rate_bytes = ?, \
-         file_count = ?, finish_file_count = ?, total_bytes = ?, data_progress = ? \
-         WHERE task_id = ?",
-        &[
-            p.input_bytes.into(),
-            p.output_bytes.into(),
-            p.output_rate_bytes.into(),
-            p.file_count.into(),
-            p.finish_file_count.into(),
-            p.total_bytes.into(),
-            p.data_progress.into(),
-            task_id.into(),
-        ],
+        &format!("UPDATE task SET {} WHERE task_id = ?", sets.join(", ")),
+        &params,
     )?;
     Ok(())
 }

@@ -139,7 +139,9 @@ impl<'a> Packer<'a> {
             let handled = match rx.recv_timeout(PACKER_TICK) {
                 Ok(msg) => self.handle(msg),
                 Err(RecvTimeoutError::Timeout) => Ok(()),
-                Err(RecvTimeoutError::Disconnected) => break true,
+                // The senders go away both when the walk is done and when a cancel stopped
+                // them: only the first is an end whose entries must all be complete.
+                Err(RecvTimeoutError::Disconnected) => break !self.shared.stop.is_cancelled(),
             };
             if let Err(e) = handled.and_then(|()| self.maybe_checkpoint()) {
                 self.shared.fail(e);

@@ -264,19 +264,7 @@ impl Executor {
             ..TaskChange::default()
         };
         match self.catalog.move_task(task.task_id, to, &change) {
-            Ok(true) if to == TaskStatus::Suspended => {
-                if let Err(e) = self
-                    .catalog
-                    .job(task.job_id)
-                    .map_err(SqlError::from)
-                    .and_then(|job| match job {
-                        Some(job) => self.keep_context(&job, task, reason).map(drop),
-                        None => Ok(()),
-                    })
-                {
-                    tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot keep a restartable context");
-                }
-            }
+            Ok(true) if to == TaskStatus::Suspended => self.keep_context_of(task, reason),
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(task_id = task.task_id, tenant = %target.tenant.name, error = %e, "cannot end a task")
@@ -575,23 +563,26 @@ impl Executor {
             Err(e) => tracing::error!(error = %e, "cannot record the end of a task"),
         }
         match reason {
-            Some(reason) => {
-                let kept = self
-                    .catalog
-                    .job(task.job_id)
-                    .map_err(SqlError::from)
-                    .and_then(|job| match job {
-                        Some(job) => self.keep_context(&job, task, reason).map(drop),
-                        None => Ok(()),
-                    });
-                if let Err(e) = kept {
-                    tracing::error!(error = %e, "cannot keep a restartable context");
-                }
-            }
+            Some(reason) => self.keep_context_of(task, reason),
             None => {
                 self.drop_context_of(task);
                 self.release_checkpoint(target, task);
             }
+        }
+    }
+
+    /// An interrupted task keeps a restartable context (SPEC §4.4).
+    fn keep_context_of(&self, task: &TaskRecord, reason: Reason) {
+        let kept = self
+            .catalog
+            .job(task.job_id)
+            .map_err(SqlError::from)
+            .and_then(|job| match job {
+                Some(job) => self.keep_context(&job, task, reason).map(drop),
+                None => Ok(()),
+            });
+        if let Err(e) = kept {
+            tracing::error!(task_id = task.task_id, error = %e, "cannot keep a restartable context");
         }
     }
 

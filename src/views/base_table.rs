@@ -30,6 +30,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::catalog::jobs::TaskProgress;
 use crate::catalog::progress::Figures;
 use crate::catalog::schema::{ColumnType, TableDef};
 use crate::catalog::{Catalog, Row, Value};
@@ -245,32 +246,13 @@ fn overlay(def: &TableDef, live: Live, rows: &mut [Row], figures: &Figures) {
     match live {
         Live::Tasks if !figures.tasks.is_empty() => {
             let Some(key) = index("task_id") else { return };
-            let columns: Vec<Option<usize>> = [
-                "input_bytes",
-                "output_bytes",
-                "output_rate_bytes",
-                "file_count",
-                "finish_file_count",
-                "total_bytes",
-                "data_progress",
-            ]
-            .into_iter()
-            .map(index)
-            .collect();
+            let columns: Vec<Option<usize>> =
+                TaskProgress::COLUMNS.into_iter().map(index).collect();
             for row in rows.iter_mut() {
                 let Some(p) = row[key].as_i64().and_then(|id| figures.tasks.get(&id)) else {
                     continue;
                 };
-                let values: [Value; 7] = [
-                    p.input_bytes.into(),
-                    p.output_bytes.into(),
-                    p.output_rate_bytes.into(),
-                    p.file_count.into(),
-                    p.finish_file_count.into(),
-                    p.total_bytes.into(),
-                    p.data_progress.into(),
-                ];
-                for (column, value) in columns.iter().zip(values) {
+                for (column, value) in columns.iter().zip(p.values()) {
                     if let Some(i) = column {
                         row[*i] = value;
                     }
