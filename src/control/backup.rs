@@ -1,5 +1,8 @@
 //! ALTER SYSTEM BACKUP [INCREMENTAL] DATABASE | TENANT: start a data backup job.
 
+use super::{Caller, Control, Outcome};
+use crate::sql::ast::BackupStatement;
+
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
@@ -54,4 +57,69 @@ pub fn start(
         plus_archivelog,
         description: description.map(str::to_string),
     })
+}
+
+impl Control {
+    /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
+    pub(super) fn apply_backup(
+        &self,
+        _caller: &Caller,
+        statement: &BackupStatement,
+        wait: bool,
+    ) -> SqlResult<Outcome> {
+        match statement {
+            BackupStatement::Backup {
+                incremental,
+                scope,
+                plus_archivelog,
+                description,
+            } => {
+                let job_id = start(
+                    &self.catalog,
+                    &self.executor,
+                    *incremental,
+                    scope,
+                    *plus_archivelog,
+                    description.as_deref(),
+                )?;
+                Ok(Outcome::Job { job_id, wait: wait })
+            }
+            BackupStatement::CancelBackup { tenants } => {
+                self.executor
+                    .cancel_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            BackupStatement::StopBackup { tenants } => {
+                self.executor
+                    .stop_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            BackupStatement::SuspendBackup { tenants } => {
+                self.executor
+                    .suspend_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            BackupStatement::ResumeBackup { tenants } => {
+                let jobs = self
+                    .executor
+                    .resume_backup(self.tenant_ids(tenants)?.as_deref())?;
+                Ok(Outcome::Job {
+                    job_id: jobs[0],
+                    wait: wait,
+                })
+            }
+            BackupStatement::RestartBackupContext { context_id } => {
+                let job_id = self.executor.restart_context(context_id)?;
+                Ok(Outcome::Job { job_id, wait: wait })
+            }
+            BackupStatement::DeleteBackupContext { context_id } => {
+                self.executor.delete_context(context_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            BackupStatement::CancelAllBackupForce => {
+                self.executor.cancel_all_force()?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! second destination, only inside a folder listed in `allowed_paths` (empty by default: none).
 //! Paths are compared after symlinks are resolved, so a link cannot lead out of a folder.
 
+use crate::sql::ast::{ArchiveStatement, BackupBackupStatement, RestoreStatement};
 use std::path::{Component, Path, PathBuf};
 
 use crate::catalog::tenants::{Tenant, TenantKind};
@@ -21,24 +22,26 @@ pub fn authorize(catalog: &Catalog, caller: &Caller, statement: &Statement) -> S
         return Ok(());
     }
     match statement {
-        Statement::PushArchivelog { path, tenant } => {
+        Statement::Archive(ArchiveStatement::PushArchivelog { path, tenant }) => {
             let tenant = super::tenant::find(catalog, tenant)?;
             inside_log_folder(&tenant, Path::new(path), "ALTER SYSTEM PUSH ARCHIVELOG")
         }
-        Statement::GetArchivelog { tenant, to, .. } => {
+        Statement::Archive(ArchiveStatement::GetArchivelog { tenant, to, .. }) => {
             let tenant = super::tenant::find(catalog, tenant)?;
             inside_log_folder(&tenant, Path::new(to), "ALTER SYSTEM GET ARCHIVELOG")
         }
-        Statement::Restore { to, .. } => {
+        Statement::Restore(RestoreStatement::Restore { to, .. }) => {
             let target = crate::source::uri::dir_path_or_plain(to);
             inside_allowed(catalog, &target, "a restore target")
         }
-        Statement::BackupBackupset {
-            dest: Some(dest), ..
-        }
-        | Statement::BackupBackuppiece {
-            dest: Some(dest), ..
-        } => {
+        Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
+            dest: Some(dest),
+            ..
+        })
+        | Statement::BackupBackup(BackupBackupStatement::BackupBackuppiece {
+            dest: Some(dest),
+            ..
+        }) => {
             let configured = catalog.parameter(SYS_TENANT_ID, "backup_backup_dest")?;
             if configured.as_deref() == Some(dest.as_str()) {
                 return Ok(());

@@ -1,5 +1,8 @@
 //! RESTORE, RESTORE ... PREVIEW and CANCEL RESTORE.
 
+use super::{Caller, Control};
+use crate::sql::ast::RestoreStatement;
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -91,4 +94,61 @@ pub fn preview(
         ]],
     )?;
     Ok(Outcome::Rows(batch))
+}
+
+impl Control {
+    /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
+    pub(super) fn apply_restore(
+        &self,
+        _caller: &Caller,
+        statement: &RestoreStatement,
+        wait: bool,
+    ) -> SqlResult<Outcome> {
+        match statement {
+            RestoreStatement::Restore {
+                new_name,
+                from,
+                at,
+                until,
+                to,
+                method,
+                description,
+            } => {
+                let job_id = start(
+                    &self.executor,
+                    Restore {
+                        new_name,
+                        from,
+                        at: at.as_deref(),
+                        until: until.as_ref(),
+                        to,
+                        method: *method,
+                        description: description.as_deref(),
+                    },
+                )?;
+                Ok(Outcome::Job { job_id, wait: wait })
+            }
+            RestoreStatement::RestorePreview { from, at, until } => {
+                preview(&self.executor, from, at.as_deref(), until)
+            }
+            RestoreStatement::CancelRestore { name } => {
+                self.executor.cancel_restore(name)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            RestoreStatement::Validate { target, at, level } => {
+                let job_id = super::validate::start(
+                    &self.catalog,
+                    &self.executor,
+                    target,
+                    at.as_deref(),
+                    *level,
+                )?;
+                Ok(Outcome::Job { job_id, wait: wait })
+            }
+            RestoreStatement::CancelValidate { job_id } => {
+                self.executor.cancel_validate(*job_id)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! ALTER SYSTEM SET: destinations and the parameters of SPEC §5, system-wide or per tenant.
 
+use super::{Caller, Control};
+use crate::sql::ast::ParameterStatement;
+
 use super::Outcome;
 use crate::catalog::parameters::{self, ArchiveDest, Kind};
 use crate::catalog::{Catalog, SYS_TENANT_ID, mask_secrets};
@@ -67,4 +70,28 @@ pub fn apply(
         executor.archive_dest_state(&applies_to, raw.eq_ignore_ascii_case("DEFER"))?;
     }
     Ok(Outcome::Done("ALTER SYSTEM"))
+}
+
+impl Control {
+    /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
+    pub(super) fn apply_system_set(
+        &self,
+        _caller: &Caller,
+        statement: &ParameterStatement,
+        _wait: bool,
+    ) -> SqlResult<Outcome> {
+        match statement {
+            ParameterStatement::SetParameter {
+                name,
+                value,
+                tenant,
+            } => apply(
+                &self.catalog,
+                &self.executor,
+                name,
+                value,
+                tenant.as_deref(),
+            ),
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! CREATE / ALTER / DROP TENANT: register the sources backstop protects.
 
+use super::{Caller, Control, not_yet};
+use crate::sql::ast::TenantStatement;
+
 use std::path::{Path, PathBuf};
 
 use super::Outcome;
@@ -138,4 +141,35 @@ fn check_postgres_uri(uri: &str) -> SqlResult<()> {
         )));
     }
     Ok(())
+}
+
+impl Control {
+    /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
+    pub(super) fn apply_tenant(
+        &self,
+        _caller: &Caller,
+        statement: &TenantStatement,
+        _wait: bool,
+    ) -> SqlResult<Outcome> {
+        match statement {
+            TenantStatement::CreateTenant {
+                name,
+                source,
+                log_source,
+                pgdata,
+            } => create(
+                &self.catalog,
+                name,
+                source,
+                log_source.as_deref(),
+                pgdata.as_deref(),
+            ),
+            TenantStatement::AlterTenantSetLogSource { name, log_source } => {
+                set_log_source(&self.catalog, name, log_source)
+            }
+            TenantStatement::DropTenant { name } => drop(&self.catalog, name),
+            // Parsed completely, answered honestly: not run by this release.
+            TenantStatement::ImportBackup { .. } => Err(not_yet(statement.name())),
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! CREATE / ALTER / DROP USER and their roles.
 
+use super::{Control, not_yet};
+use crate::sql::ast::UserStatement;
+
 use super::{Caller, Outcome};
 use crate::catalog::Catalog;
 use crate::error::{SqlError, SqlResult};
@@ -58,4 +61,32 @@ fn keep_an_admin(catalog: &Catalog, caller: &Caller, name: &str) -> SqlResult<()
         )));
     }
     Ok(())
+}
+
+impl Control {
+    /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
+    pub(super) fn apply_user(
+        &self,
+        caller: &Caller,
+        statement: &UserStatement,
+        _wait: bool,
+    ) -> SqlResult<Outcome> {
+        match statement {
+            UserStatement::CreateUser {
+                name,
+                password,
+                role,
+            } => create(&self.catalog, name, password, role.unwrap_or(Role::Monitor)),
+            UserStatement::AlterUser {
+                name,
+                password,
+                role,
+            } => alter(&self.catalog, caller, name, password.as_deref(), *role),
+            UserStatement::DropUser { name } => drop(&self.catalog, caller, name),
+            // Parsed completely, answered honestly: not run by this release.
+            UserStatement::SetEncryption { .. } | UserStatement::SetDecryption { .. } => {
+                Err(not_yet(statement.name()))
+            }
+        }
+    }
 }

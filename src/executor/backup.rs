@@ -621,25 +621,16 @@ impl Executor {
         });
     }
 
-    /// One attempt at the backup; `resume` goes on from the task's checkpoint.
-    async fn backup_once(
+    /// What the engine is asked to do for one attempt of a task: the parent an incremental
+    /// compares with, the source folder, and the tenant's backup parameters.
+    fn backup_request(
         &self,
         task: &TaskRecord,
         target: &Target,
         incremental: bool,
         resume: bool,
-        control: &JobControl,
-    ) -> Result<(engine::BackupSummary, Arc<Progress>, Option<i64>), EngineError> {
-        let catalog: Arc<Catalog> = self.catalog.clone();
-        let root = match super::destination_root(&target.dest_uri) {
-            Ok(root) => root,
-            Err(e) => {
-                return Err(EngineError::DestinationMissing {
-                    destination: e.message,
-                });
-            }
-        };
-        let installation = catalog.installation_id().to_string();
+    ) -> BackupRequest {
+        let catalog = &self.catalog;
         let tenant = target.tenant.clone();
         let set_id = task.backup_set_id.expect("backup tasks have a set id");
         let parent = if incremental {
@@ -668,7 +659,7 @@ impl Executor {
             .flatten()
             .as_deref()
             == Some("true");
-        let request = BackupRequest {
+        BackupRequest {
             tenant_name: tenant.name.clone(),
             tenant_id: tenant.id,
             set_id,
@@ -687,7 +678,29 @@ impl Executor {
             skip_unreadable,
             resume,
             net_limit: self.net_limit(tenant.id),
+        }
+    }
+
+    /// One attempt at the backup; `resume` goes on from the task's checkpoint.
+    async fn backup_once(
+        &self,
+        task: &TaskRecord,
+        target: &Target,
+        incremental: bool,
+        resume: bool,
+        control: &JobControl,
+    ) -> Result<(engine::BackupSummary, Arc<Progress>, Option<i64>), EngineError> {
+        let catalog: Arc<Catalog> = self.catalog.clone();
+        let root = match super::destination_root(&target.dest_uri) {
+            Ok(root) => root,
+            Err(e) => {
+                return Err(EngineError::DestinationMissing {
+                    destination: e.message,
+                });
+            }
         };
+        let installation = catalog.installation_id().to_string();
+        let request = self.backup_request(task, target, incremental, resume);
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(catalog.clone(), task.task_id, progress.clone());
         let cancel = control.cancel.clone();

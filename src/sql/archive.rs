@@ -3,24 +3,107 @@
 //! `PUSH ARCHIVELOG` and `GET ARCHIVELOG` are what the `backstop archive-push` and `archive-get`
 //! commands send for PostgreSQL's `archive_command` and `restore_command`.
 
-use super::ast::Statement;
+use std::fmt;
+
+use super::ast::*;
 use super::statement::Head;
+
+/// Archive log (SPEC §2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveStatement {
+    Archivelog {
+        tenants: Option<TenantScope>,
+    },
+    NoArchivelog {
+        tenants: Option<TenantScope>,
+    },
+    /// `archive-push`: archive the segment file at `path` (on the server's host).
+    PushArchivelog {
+        path: String,
+        tenant: String,
+    },
+    /// `archive-get`: write the archived segment `name` to `to` (on the server's host).
+    GetArchivelog {
+        name: String,
+        tenant: String,
+        to: String,
+    },
+}
+
+impl ArchiveStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Operator
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use ArchiveStatement::*;
+        match self {
+            Archivelog { .. } => "ALTER SYSTEM ARCHIVELOG",
+            NoArchivelog { .. } => "ALTER SYSTEM NOARCHIVELOG",
+            PushArchivelog { .. } => "ALTER SYSTEM PUSH ARCHIVELOG",
+            GetArchivelog { .. } => "ALTER SYSTEM GET ARCHIVELOG",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use ArchiveStatement::*;
+        matches!(self, Archivelog { .. } | NoArchivelog { .. })
+    }
+}
+
+impl fmt::Display for ArchiveStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ArchiveStatement::*;
+        match self {
+            Archivelog { tenants } => {
+                f.write_str("ALTER SYSTEM ARCHIVELOG")?;
+                match tenants {
+                    Some(tenants) => write!(f, " TENANT = {tenants}"),
+                    None => Ok(()),
+                }
+            }
+            NoArchivelog { tenants } => {
+                f.write_str("ALTER SYSTEM NOARCHIVELOG")?;
+                match tenants {
+                    Some(tenants) => write!(f, " TENANT = {tenants}"),
+                    None => Ok(()),
+                }
+            }
+            PushArchivelog { path, tenant } => write!(
+                f,
+                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {}",
+                Literal(path),
+                Ident(tenant)
+            ),
+            GetArchivelog { name, tenant, to } => write!(
+                f,
+                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {} TO {}",
+                Literal(name),
+                Ident(tenant),
+                Literal(to)
+            ),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "ARCHIVELOG"],
         parse: |c| {
-            Ok(Statement::Archivelog {
+            Ok(Statement::Archive(ArchiveStatement::Archivelog {
                 tenants: c.parse_tenant_scope_clause()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "NOARCHIVELOG"],
         parse: |c| {
-            Ok(Statement::NoArchivelog {
+            Ok(Statement::Archive(ArchiveStatement::NoArchivelog {
                 tenants: c.parse_tenant_scope_clause()?,
-            })
+            }))
         },
     },
     Head {
@@ -29,10 +112,10 @@ pub(super) const HEADS: &[Head] = &[
             let path = c.parse_string()?;
             c.expect_keyword("TENANT")?;
             c.eat_eq();
-            Ok(Statement::PushArchivelog {
+            Ok(Statement::Archive(ArchiveStatement::PushArchivelog {
                 path,
                 tenant: c.parse_name()?,
-            })
+            }))
         },
     },
     Head {
@@ -43,17 +126,18 @@ pub(super) const HEADS: &[Head] = &[
             c.eat_eq();
             let tenant = c.parse_name()?;
             c.expect_keyword("TO")?;
-            Ok(Statement::GetArchivelog {
+            Ok(Statement::Archive(ArchiveStatement::GetArchivelog {
                 name,
                 tenant,
                 to: c.parse_string()?,
-            })
+            }))
         },
     },
 ];
 
 #[cfg(test)]
 mod tests {
+    use super::ArchiveStatement;
     use crate::sql::ast::{Command, Statement, TenantScope};
     use crate::sql::testing::{command, error, statement};
 
@@ -61,20 +145,20 @@ mod tests {
     fn archivelog() {
         assert_eq!(
             statement("ALTER SYSTEM ARCHIVELOG"),
-            Statement::Archivelog { tenants: None }
+            Statement::Archive(ArchiveStatement::Archivelog { tenants: None })
         );
         assert_eq!(
             statement("ALTER SYSTEM ARCHIVELOG TENANT = ALL"),
-            Statement::Archivelog {
+            Statement::Archive(ArchiveStatement::Archivelog {
                 tenants: Some(TenantScope::All)
-            }
+            })
         );
         assert_eq!(
             command("alter system archivelog tenant a, b wait"),
             Command {
-                statement: Statement::Archivelog {
+                statement: Statement::Archive(ArchiveStatement::Archivelog {
                     tenants: Some(TenantScope::List(vec!["a".into(), "b".into()]))
-                },
+                }),
                 wait: true,
             }
         );
@@ -84,9 +168,9 @@ mod tests {
     fn a_tenant_called_all_is_quoted() {
         assert_eq!(
             statement("ALTER SYSTEM ARCHIVELOG TENANT = \"all\""),
-            Statement::Archivelog {
+            Statement::Archive(ArchiveStatement::Archivelog {
                 tenants: Some(TenantScope::List(vec!["all".into()]))
-            }
+            })
         );
     }
 
@@ -94,19 +178,19 @@ mod tests {
     fn noarchivelog() {
         assert_eq!(
             statement("ALTER SYSTEM NOARCHIVELOG"),
-            Statement::NoArchivelog { tenants: None }
+            Statement::Archive(ArchiveStatement::NoArchivelog { tenants: None })
         );
         assert_eq!(
             statement("ALTER SYSTEM NOARCHIVELOG TENANT all"),
-            Statement::NoArchivelog {
+            Statement::Archive(ArchiveStatement::NoArchivelog {
                 tenants: Some(TenantScope::All)
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM NOARCHIVELOG TENANT = t"),
-            Statement::NoArchivelog {
+            Statement::Archive(ArchiveStatement::NoArchivelog {
                 tenants: Some(TenantScope::List(vec!["t".into()]))
-            }
+            })
         );
     }
 
@@ -124,18 +208,18 @@ mod tests {
     fn push_and_get() {
         assert_eq!(
             statement("ALTER SYSTEM PUSH ARCHIVELOG '/pg/pg_wal/0001' TENANT = app"),
-            Statement::PushArchivelog {
+            Statement::Archive(ArchiveStatement::PushArchivelog {
                 path: "/pg/pg_wal/0001".into(),
                 tenant: "app".into()
-            }
+            })
         );
         assert_eq!(
             statement("alter system get archivelog '0001' tenant app to '/tmp/x'"),
-            Statement::GetArchivelog {
+            Statement::Archive(ArchiveStatement::GetArchivelog {
                 name: "0001".into(),
                 tenant: "app".into(),
                 to: "/tmp/x".into()
-            }
+            })
         );
         assert!(
             error("ALTER SYSTEM PUSH ARCHIVELOG '/x'")

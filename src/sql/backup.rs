@@ -2,9 +2,130 @@
 //! suspending stops, resuming, restarting or deleting a restartable context, and the catalog-only
 //! `CANCEL ALL BACKUP FORCE`.
 
-use super::ast::{BackupScope, Statement};
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Data backup and its control (SPEC §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupStatement {
+    Backup {
+        incremental: bool,
+        scope: BackupScope,
+        plus_archivelog: bool,
+        description: Option<String>,
+    },
+    CancelBackup {
+        tenants: Option<Vec<String>>,
+    },
+    StopBackup {
+        tenants: Option<Vec<String>>,
+    },
+    SuspendBackup {
+        tenants: Option<Vec<String>>,
+    },
+    ResumeBackup {
+        tenants: Option<Vec<String>>,
+    },
+    RestartBackupContext {
+        context_id: String,
+    },
+    DeleteBackupContext {
+        context_id: String,
+    },
+    CancelAllBackupForce,
+}
+
+impl BackupStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Operator
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use BackupStatement::*;
+        match self {
+            Backup {
+                scope: BackupScope::Database,
+                ..
+            } => "ALTER SYSTEM BACKUP DATABASE",
+            Backup {
+                scope: BackupScope::Tenants(_),
+                ..
+            } => "ALTER SYSTEM BACKUP TENANT",
+            CancelBackup { .. } => "ALTER SYSTEM CANCEL BACKUP",
+            StopBackup { .. } => "ALTER SYSTEM STOP BACKUP",
+            SuspendBackup { .. } => "ALTER SYSTEM SUSPEND BACKUP",
+            ResumeBackup { .. } => "ALTER SYSTEM RESUME BACKUP",
+            RestartBackupContext { .. } => "ALTER SYSTEM RESTART BACKUP CONTEXT",
+            DeleteBackupContext { .. } => "ALTER SYSTEM DELETE BACKUP CONTEXT",
+            CancelAllBackupForce => "ALTER SYSTEM CANCEL ALL BACKUP FORCE",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use BackupStatement::*;
+        matches!(
+            self,
+            Backup { .. } | ResumeBackup { .. } | RestartBackupContext { .. }
+        )
+    }
+}
+
+impl fmt::Display for BackupStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BackupStatement::*;
+        match self {
+            Backup {
+                incremental,
+                scope,
+                plus_archivelog,
+                description,
+            } => {
+                f.write_str("ALTER SYSTEM BACKUP ")?;
+                if *incremental {
+                    f.write_str("INCREMENTAL ")?;
+                }
+                scope.fmt(f)?;
+                if *plus_archivelog {
+                    f.write_str(" PLUS ARCHIVELOG")?;
+                }
+                string_clause(f, "DESCRIPTION", description)
+            }
+            CancelBackup { tenants } => {
+                f.write_str("ALTER SYSTEM CANCEL BACKUP")?;
+                tenants_clause(f, tenants)
+            }
+            StopBackup { tenants } => {
+                f.write_str("ALTER SYSTEM STOP BACKUP")?;
+                tenants_clause(f, tenants)
+            }
+            SuspendBackup { tenants } => {
+                f.write_str("ALTER SYSTEM SUSPEND BACKUP")?;
+                tenants_clause(f, tenants)
+            }
+            ResumeBackup { tenants } => {
+                f.write_str("ALTER SYSTEM RESUME BACKUP")?;
+                tenants_clause(f, tenants)
+            }
+            RestartBackupContext { context_id } => write!(
+                f,
+                "ALTER SYSTEM RESTART BACKUP CONTEXT {}",
+                Literal(context_id)
+            ),
+            DeleteBackupContext { context_id } => write!(
+                f,
+                "ALTER SYSTEM DELETE BACKUP CONTEXT {}",
+                Literal(context_id)
+            ),
+            CancelAllBackupForce => f.write_str("ALTER SYSTEM CANCEL ALL BACKUP FORCE"),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
@@ -14,54 +135,54 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "BACKUP"],
         parse: |c| {
-            Ok(Statement::CancelBackup {
+            Ok(Statement::Backup(BackupStatement::CancelBackup {
                 tenants: c.parse_tenants_clause()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "STOP", "BACKUP"],
         parse: |c| {
-            Ok(Statement::StopBackup {
+            Ok(Statement::Backup(BackupStatement::StopBackup {
                 tenants: c.parse_tenants_clause()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "SUSPEND", "BACKUP"],
         parse: |c| {
-            Ok(Statement::SuspendBackup {
+            Ok(Statement::Backup(BackupStatement::SuspendBackup {
                 tenants: c.parse_tenants_clause()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "RESUME", "BACKUP"],
         parse: |c| {
-            Ok(Statement::ResumeBackup {
+            Ok(Statement::Backup(BackupStatement::ResumeBackup {
                 tenants: c.parse_tenants_clause()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "RESTART", "BACKUP", "CONTEXT"],
         parse: |c| {
-            Ok(Statement::RestartBackupContext {
+            Ok(Statement::Backup(BackupStatement::RestartBackupContext {
                 context_id: c.parse_string()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "BACKUP", "CONTEXT"],
         parse: |c| {
-            Ok(Statement::DeleteBackupContext {
+            Ok(Statement::Backup(BackupStatement::DeleteBackupContext {
                 context_id: c.parse_string()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "ALL", "BACKUP", "FORCE"],
-        parse: |_| Ok(Statement::CancelAllBackupForce),
+        parse: |_| Ok(Statement::Backup(BackupStatement::CancelAllBackupForce)),
     },
 ];
 
@@ -77,26 +198,27 @@ fn backup(c: &mut Cursor) -> Result<Statement> {
         c.expect_keyword("ARCHIVELOG")?;
     }
     let description = c.parse_string_clause("DESCRIPTION")?;
-    Ok(Statement::Backup {
+    Ok(Statement::Backup(BackupStatement::Backup {
         incremental,
         scope,
         plus_archivelog,
         description,
-    })
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::BackupStatement;
     use crate::sql::ast::{BackupScope, Command, Statement};
     use crate::sql::testing::{command, error, statement};
 
     fn backup(incremental: bool, scope: BackupScope, plus: bool, desc: Option<&str>) -> Statement {
-        Statement::Backup {
+        Statement::Backup(BackupStatement::Backup {
             incremental,
             scope,
             plus_archivelog: plus,
             description: desc.map(Into::into),
-        }
+        })
     }
 
     fn tenants(names: &[&str]) -> Option<Vec<String>> {
@@ -160,33 +282,33 @@ mod tests {
     fn stops_with_and_without_tenants() {
         assert_eq!(
             statement("ALTER SYSTEM CANCEL BACKUP"),
-            Statement::CancelBackup { tenants: None }
+            Statement::Backup(BackupStatement::CancelBackup { tenants: None })
         );
         assert_eq!(
             statement("ALTER SYSTEM CANCEL BACKUP TENANT = a, b"),
-            Statement::CancelBackup {
+            Statement::Backup(BackupStatement::CancelBackup {
                 tenants: tenants(&["a", "b"])
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP TENANT t"),
-            Statement::StopBackup {
+            Statement::Backup(BackupStatement::StopBackup {
                 tenants: tenants(&["t"])
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP"),
-            Statement::StopBackup { tenants: None }
+            Statement::Backup(BackupStatement::StopBackup { tenants: None })
         );
         assert_eq!(
             statement("ALTER SYSTEM SUSPEND BACKUP TENANT = t"),
-            Statement::SuspendBackup {
+            Statement::Backup(BackupStatement::SuspendBackup {
                 tenants: tenants(&["t"])
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM SUSPEND BACKUP"),
-            Statement::SuspendBackup { tenants: None }
+            Statement::Backup(BackupStatement::SuspendBackup { tenants: None })
         );
     }
 
@@ -194,14 +316,14 @@ mod tests {
     fn resume_starts_a_job_and_may_wait() {
         assert_eq!(
             statement("ALTER SYSTEM RESUME BACKUP"),
-            Statement::ResumeBackup { tenants: None }
+            Statement::Backup(BackupStatement::ResumeBackup { tenants: None })
         );
         assert_eq!(
             command("ALTER SYSTEM RESUME BACKUP TENANT = t WAIT"),
             Command {
-                statement: Statement::ResumeBackup {
+                statement: Statement::Backup(BackupStatement::ResumeBackup {
                     tenants: tenants(&["t"])
-                },
+                }),
                 wait: true,
             }
         );
@@ -223,17 +345,17 @@ mod tests {
         assert_eq!(
             command("ALTER SYSTEM RESTART BACKUP CONTEXT 'ctx-7' WAIT"),
             Command {
-                statement: Statement::RestartBackupContext {
+                statement: Statement::Backup(BackupStatement::RestartBackupContext {
                     context_id: "ctx-7".into()
-                },
+                }),
                 wait: true,
             }
         );
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUP CONTEXT 'ctx-7'"),
-            Statement::DeleteBackupContext {
+            Statement::Backup(BackupStatement::DeleteBackupContext {
                 context_id: "ctx-7".into()
-            }
+            })
         );
     }
 
@@ -241,7 +363,7 @@ mod tests {
     fn cancel_all_backup_force() {
         assert_eq!(
             statement("ALTER SYSTEM CANCEL ALL BACKUP FORCE"),
-            Statement::CancelAllBackupForce
+            Statement::Backup(BackupStatement::CancelAllBackupForce)
         );
         let e = error("ALTER SYSTEM CANCEL ALL BACKUP");
         assert_eq!(e.position, 31);

@@ -1,9 +1,102 @@
 //! Backup-backup (SPEC §2.4): copying backup sets and archive pieces to `BACKUP_BACKUP_DEST`,
 //! continuous copying of archive log, and cancelling or stopping the copy jobs.
 
-use super::ast::{CopySelector, Statement};
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Backup-backup: copies to a second destination (SPEC §2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupBackupStatement {
+    BackupBackupset {
+        selector: CopySelector,
+        tenant: Option<String>,
+        dest: Option<String>,
+    },
+    BackupBackuppiece {
+        selector: CopySelector,
+        with_active: bool,
+        tenant: Option<String>,
+        dest: Option<String>,
+    },
+    StartBackupArchivelog,
+    StopBackupArchivelog,
+    CancelBackupBackupset,
+    CancelBackupBackuppiece,
+    StopBackupBackupset,
+    /// Parsed so that it can be refused with the CANCEL to use: a piece copy has no graceful
+    /// stop.
+    StopBackupBackuppiece,
+}
+
+impl BackupBackupStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Operator
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use BackupBackupStatement::*;
+        match self {
+            BackupBackupset { .. } => "ALTER SYSTEM BACKUP BACKUPSET",
+            BackupBackuppiece { .. } => "ALTER SYSTEM BACKUP BACKUPPIECE",
+            StartBackupArchivelog => "ALTER SYSTEM START BACKUP ARCHIVELOG",
+            StopBackupArchivelog => "ALTER SYSTEM STOP BACKUP ARCHIVELOG",
+            CancelBackupBackupset => "ALTER SYSTEM CANCEL BACKUP BACKUPSET",
+            CancelBackupBackuppiece => "ALTER SYSTEM CANCEL BACKUP BACKUPPIECE",
+            StopBackupBackupset => "ALTER SYSTEM STOP BACKUP BACKUPSET",
+            StopBackupBackuppiece => "ALTER SYSTEM STOP BACKUP BACKUPPIECE",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use BackupBackupStatement::*;
+        matches!(
+            self,
+            BackupBackupset { .. } | BackupBackuppiece { .. } | StartBackupArchivelog
+        )
+    }
+}
+
+impl fmt::Display for BackupBackupStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BackupBackupStatement::*;
+        match self {
+            BackupBackupset {
+                selector,
+                tenant,
+                dest,
+            } => {
+                write!(f, "ALTER SYSTEM BACKUP BACKUPSET {selector}")?;
+                tenant_clause(f, tenant)?;
+                string_clause(f, "BACKUP_BACKUP_DEST", dest)
+            }
+            BackupBackuppiece {
+                selector,
+                with_active,
+                tenant,
+                dest,
+            } => {
+                write!(f, "ALTER SYSTEM BACKUP BACKUPPIECE {selector}")?;
+                if *with_active {
+                    f.write_str(" WITH ACTIVE BACKUPPIECE")?;
+                }
+                tenant_clause(f, tenant)?;
+                string_clause(f, "BACKUP_BACKUP_DEST", dest)
+            }
+            StartBackupArchivelog => f.write_str("ALTER SYSTEM START BACKUP ARCHIVELOG"),
+            StopBackupArchivelog => f.write_str("ALTER SYSTEM STOP BACKUP ARCHIVELOG"),
+            CancelBackupBackupset => f.write_str("ALTER SYSTEM CANCEL BACKUP BACKUPSET"),
+            CancelBackupBackuppiece => f.write_str("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE"),
+            StopBackupBackupset => f.write_str("ALTER SYSTEM STOP BACKUP BACKUPSET"),
+            StopBackupBackuppiece => f.write_str("ALTER SYSTEM STOP BACKUP BACKUPPIECE"),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
@@ -16,27 +109,51 @@ pub(super) const HEADS: &[Head] = &[
     },
     Head {
         words: &["ALTER", "SYSTEM", "START", "BACKUP", "ARCHIVELOG"],
-        parse: |_| Ok(Statement::StartBackupArchivelog),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::StartBackupArchivelog,
+            ))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "STOP", "BACKUP", "ARCHIVELOG"],
-        parse: |_| Ok(Statement::StopBackupArchivelog),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::StopBackupArchivelog,
+            ))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "BACKUP", "BACKUPSET"],
-        parse: |_| Ok(Statement::CancelBackupBackupset),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::CancelBackupBackupset,
+            ))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "BACKUP", "BACKUPPIECE"],
-        parse: |_| Ok(Statement::CancelBackupBackuppiece),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::CancelBackupBackuppiece,
+            ))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "STOP", "BACKUP", "BACKUPSET"],
-        parse: |_| Ok(Statement::StopBackupBackupset),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::StopBackupBackupset,
+            ))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "STOP", "BACKUP", "BACKUPPIECE"],
-        parse: |_| Ok(Statement::StopBackupBackuppiece),
+        parse: |_| {
+            Ok(Statement::BackupBackup(
+                BackupBackupStatement::StopBackupBackuppiece,
+            ))
+        },
     },
 ];
 
@@ -46,11 +163,13 @@ fn backup_backupset(c: &mut Cursor) -> Result<Statement> {
     let selector = parse_selector(c)?;
     let tenant = c.parse_tenant_clause()?;
     let dest = c.parse_string_clause("BACKUP_BACKUP_DEST")?;
-    Ok(Statement::BackupBackupset {
-        selector,
-        tenant,
-        dest,
-    })
+    Ok(Statement::BackupBackup(
+        BackupBackupStatement::BackupBackupset {
+            selector,
+            tenant,
+            dest,
+        },
+    ))
 }
 
 /// Like `BACKUP BACKUPSET`, with `[WITH ACTIVE BACKUPPIECE]` after the selector to copy the
@@ -64,12 +183,14 @@ fn backup_backuppiece(c: &mut Cursor) -> Result<Statement> {
     }
     let tenant = c.parse_tenant_clause()?;
     let dest = c.parse_string_clause("BACKUP_BACKUP_DEST")?;
-    Ok(Statement::BackupBackuppiece {
-        selector,
-        with_active,
-        tenant,
-        dest,
-    })
+    Ok(Statement::BackupBackup(
+        BackupBackupStatement::BackupBackuppiece {
+            selector,
+            with_active,
+            tenant,
+            dest,
+        },
+    ))
 }
 
 /// `[=] n` or `ALL [NOT BACKED UP n TIMES]`
@@ -93,6 +214,7 @@ fn parse_selector(c: &mut Cursor) -> Result<CopySelector> {
 
 #[cfg(test)]
 mod tests {
+    use super::BackupBackupStatement;
     use crate::sql::ast::{Command, CopySelector, Statement};
     use crate::sql::testing::{command, error, statement};
 
@@ -100,22 +222,22 @@ mod tests {
     fn backup_one_backupset() {
         assert_eq!(
             statement("ALTER SYSTEM BACKUP BACKUPSET = 12"),
-            Statement::BackupBackupset {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                 selector: CopySelector::One(12),
                 tenant: None,
                 dest: None,
-            }
+            })
         );
         assert_eq!(
             command(
                 "ALTER SYSTEM BACKUP BACKUPSET 12 TENANT t BACKUP_BACKUP_DEST 'file:///c' WAIT"
             ),
             Command {
-                statement: Statement::BackupBackupset {
+                statement: Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                     selector: CopySelector::One(12),
                     tenant: Some("t".into()),
                     dest: Some("file:///c".into()),
-                },
+                }),
                 wait: true,
             }
         );
@@ -125,26 +247,26 @@ mod tests {
     fn backup_all_backupsets() {
         assert_eq!(
             statement("ALTER SYSTEM BACKUP BACKUPSET ALL"),
-            Statement::BackupBackupset {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                 selector: CopySelector::All {
                     not_backed_up_times: None
                 },
                 tenant: None,
                 dest: None,
-            }
+            })
         );
         assert_eq!(
             statement(
                 "ALTER SYSTEM BACKUP BACKUPSET ALL NOT BACKED UP 2 TIMES TENANT = t \
                  BACKUP_BACKUP_DEST = 'file:///c'"
             ),
-            Statement::BackupBackupset {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                 selector: CopySelector::All {
                     not_backed_up_times: Some(2)
                 },
                 tenant: Some("t".into()),
                 dest: Some("file:///c".into()),
-            }
+            })
         );
     }
 
@@ -152,37 +274,37 @@ mod tests {
     fn backup_backuppieces() {
         assert_eq!(
             statement("ALTER SYSTEM BACKUP BACKUPPIECE = 3"),
-            Statement::BackupBackuppiece {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackuppiece {
                 selector: CopySelector::One(3),
                 with_active: false,
                 tenant: None,
                 dest: None,
-            }
+            })
         );
         assert_eq!(
             statement(
                 "ALTER SYSTEM BACKUP BACKUPPIECE ALL NOT BACKED UP 1 TIMES \
                  WITH ACTIVE BACKUPPIECE TENANT = t BACKUP_BACKUP_DEST = 'file:///c'"
             ),
-            Statement::BackupBackuppiece {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackuppiece {
                 selector: CopySelector::All {
                     not_backed_up_times: Some(1)
                 },
                 with_active: true,
                 tenant: Some("t".into()),
                 dest: Some("file:///c".into()),
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM BACKUP BACKUPPIECE ALL WITH ACTIVE BACKUPPIECE"),
-            Statement::BackupBackuppiece {
+            Statement::BackupBackup(BackupBackupStatement::BackupBackuppiece {
                 selector: CopySelector::All {
                     not_backed_up_times: None
                 },
                 with_active: true,
                 tenant: None,
                 dest: None,
-            }
+            })
         );
     }
 
@@ -191,29 +313,29 @@ mod tests {
         assert_eq!(
             command("ALTER SYSTEM START BACKUP ARCHIVELOG WAIT"),
             Command {
-                statement: Statement::StartBackupArchivelog,
+                statement: Statement::BackupBackup(BackupBackupStatement::StartBackupArchivelog),
                 wait: true
             }
         );
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP ARCHIVELOG"),
-            Statement::StopBackupArchivelog
+            Statement::BackupBackup(BackupBackupStatement::StopBackupArchivelog)
         );
         assert_eq!(
             statement("ALTER SYSTEM CANCEL BACKUP BACKUPSET"),
-            Statement::CancelBackupBackupset
+            Statement::BackupBackup(BackupBackupStatement::CancelBackupBackupset)
         );
         assert_eq!(
             statement("ALTER SYSTEM CANCEL BACKUP BACKUPPIECE"),
-            Statement::CancelBackupBackuppiece
+            Statement::BackupBackup(BackupBackupStatement::CancelBackupBackuppiece)
         );
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP BACKUPSET"),
-            Statement::StopBackupBackupset
+            Statement::BackupBackup(BackupBackupStatement::StopBackupBackupset)
         );
         assert_eq!(
             statement("ALTER SYSTEM STOP BACKUP BACKUPPIECE"),
-            Statement::StopBackupBackuppiece
+            Statement::BackupBackup(BackupBackupStatement::StopBackupBackuppiece)
         );
     }
 

@@ -1,28 +1,141 @@
 //! Deletion and retention (SPEC §2.6): deleting one backup set or archive piece, everything the
 //! recovery window no longer needs, the automatic cleanup policy, and cancelling a cleanup.
 
-use super::ast::Statement;
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Deletion and retention (SPEC §2.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteStatement {
+    DeleteBackupset {
+        set_id: i64,
+        copy: Option<i64>,
+    },
+    DeleteBackuppiece {
+        piece_id: i64,
+        copy: Option<i64>,
+    },
+    DeleteObsoleteBackup,
+    AddDeleteBackupPolicy {
+        name: String,
+        recovery_window: String,
+        tenant: Option<String>,
+    },
+    DropDeleteBackupPolicy {
+        name: String,
+        tenant: Option<String>,
+    },
+    CancelDeleteBackup,
+}
+
+impl DeleteStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        use DeleteStatement::*;
+        match self {
+            DeleteBackupset { .. }
+            | DeleteBackuppiece { .. }
+            | DeleteObsoleteBackup
+            | CancelDeleteBackup => Role::Operator,
+            AddDeleteBackupPolicy { .. } | DropDeleteBackupPolicy { .. } => Role::Admin,
+        }
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use DeleteStatement::*;
+        match self {
+            DeleteBackupset { .. } => "ALTER SYSTEM DELETE BACKUPSET",
+            DeleteBackuppiece { .. } => "ALTER SYSTEM DELETE BACKUPPIECE",
+            DeleteObsoleteBackup => "ALTER SYSTEM DELETE OBSOLETE BACKUP",
+            AddDeleteBackupPolicy { .. } => "ALTER SYSTEM ADD DELETE BACKUP POLICY",
+            DropDeleteBackupPolicy { .. } => "ALTER SYSTEM DROP DELETE BACKUP POLICY",
+            CancelDeleteBackup => "ALTER SYSTEM CANCEL DELETE BACKUP",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use DeleteStatement::*;
+        matches!(
+            self,
+            DeleteBackupset { .. } | DeleteBackuppiece { .. } | DeleteObsoleteBackup
+        )
+    }
+}
+
+impl fmt::Display for DeleteStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DeleteStatement::*;
+        match self {
+            DeleteBackupset { set_id, copy } => {
+                write!(f, "ALTER SYSTEM DELETE BACKUPSET {set_id}")?;
+                match copy {
+                    Some(copy) => write!(f, " COPY {copy}"),
+                    None => Ok(()),
+                }
+            }
+            DeleteBackuppiece { piece_id, copy } => {
+                write!(f, "ALTER SYSTEM DELETE BACKUPPIECE {piece_id}")?;
+                match copy {
+                    Some(copy) => write!(f, " COPY {copy}"),
+                    None => Ok(()),
+                }
+            }
+            DeleteObsoleteBackup => f.write_str("ALTER SYSTEM DELETE OBSOLETE BACKUP"),
+            AddDeleteBackupPolicy {
+                name,
+                recovery_window,
+                tenant,
+            } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM ADD DELETE BACKUP POLICY = {} RECOVERY_WINDOW = {}",
+                    Literal(name),
+                    Literal(recovery_window)
+                )?;
+                tenant_clause(f, tenant)
+            }
+            DropDeleteBackupPolicy { name, tenant } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM DROP DELETE BACKUP POLICY = {}",
+                    Literal(name)
+                )?;
+                tenant_clause(f, tenant)
+            }
+            CancelDeleteBackup => f.write_str("ALTER SYSTEM CANCEL DELETE BACKUP"),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "BACKUPSET"],
         parse: |c| {
             let (set_id, copy) = parse_id_and_copy(c)?;
-            Ok(Statement::DeleteBackupset { set_id, copy })
+            Ok(Statement::Delete(DeleteStatement::DeleteBackupset {
+                set_id,
+                copy,
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "BACKUPPIECE"],
         parse: |c| {
             let (piece_id, copy) = parse_id_and_copy(c)?;
-            Ok(Statement::DeleteBackuppiece { piece_id, copy })
+            Ok(Statement::Delete(DeleteStatement::DeleteBackuppiece {
+                piece_id,
+                copy,
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "OBSOLETE", "BACKUP"],
-        parse: |_| Ok(Statement::DeleteObsoleteBackup),
+        parse: |_| Ok(Statement::Delete(DeleteStatement::DeleteObsoleteBackup)),
     },
     Head {
         words: &["ALTER", "SYSTEM", "ADD", "DELETE", "BACKUP", "POLICY"],
@@ -34,7 +147,7 @@ pub(super) const HEADS: &[Head] = &[
     },
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "DELETE", "BACKUP"],
-        parse: |_| Ok(Statement::CancelDeleteBackup),
+        parse: |_| Ok(Statement::Delete(DeleteStatement::CancelDeleteBackup)),
     },
 ];
 
@@ -59,11 +172,11 @@ fn add_delete_backup_policy(c: &mut Cursor) -> Result<Statement> {
     c.eat_eq();
     let recovery_window = c.parse_string()?;
     let tenant = c.parse_tenant_clause()?;
-    Ok(Statement::AddDeleteBackupPolicy {
+    Ok(Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
         name,
         recovery_window,
         tenant,
-    })
+    }))
 }
 
 /// `DROP DELETE BACKUP POLICY [=] 'name' [TENANT [=] t]`
@@ -71,11 +184,15 @@ fn drop_delete_backup_policy(c: &mut Cursor) -> Result<Statement> {
     c.eat_eq();
     let name = c.parse_string()?;
     let tenant = c.parse_tenant_clause()?;
-    Ok(Statement::DropDeleteBackupPolicy { name, tenant })
+    Ok(Statement::Delete(DeleteStatement::DropDeleteBackupPolicy {
+        name,
+        tenant,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::DeleteStatement;
     use crate::sql::ast::{Command, Statement};
     use crate::sql::testing::{command, error, statement};
 
@@ -83,18 +200,18 @@ mod tests {
     fn delete_backupset() {
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUPSET 7"),
-            Statement::DeleteBackupset {
+            Statement::Delete(DeleteStatement::DeleteBackupset {
                 set_id: 7,
                 copy: None
-            }
+            })
         );
         assert_eq!(
             command("ALTER SYSTEM DELETE BACKUPSET 7 COPY 1 WAIT"),
             Command {
-                statement: Statement::DeleteBackupset {
+                statement: Statement::Delete(DeleteStatement::DeleteBackupset {
                     set_id: 7,
                     copy: Some(1)
-                },
+                }),
                 wait: true,
             }
         );
@@ -104,17 +221,17 @@ mod tests {
     fn delete_backuppiece() {
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUPPIECE 3 COPY 0"),
-            Statement::DeleteBackuppiece {
+            Statement::Delete(DeleteStatement::DeleteBackuppiece {
                 piece_id: 3,
                 copy: Some(0)
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUPPIECE = 3"),
-            Statement::DeleteBackuppiece {
+            Statement::Delete(DeleteStatement::DeleteBackuppiece {
                 piece_id: 3,
                 copy: None
-            }
+            })
         );
     }
 
@@ -133,7 +250,7 @@ mod tests {
         assert_eq!(
             command("ALTER SYSTEM DELETE OBSOLETE BACKUP WAIT"),
             Command {
-                statement: Statement::DeleteObsoleteBackup,
+                statement: Statement::Delete(DeleteStatement::DeleteObsoleteBackup),
                 wait: true
             }
         );
@@ -143,33 +260,33 @@ mod tests {
     fn delete_policies() {
         assert_eq!(
             statement("ALTER SYSTEM ADD DELETE BACKUP POLICY = 'default' RECOVERY_WINDOW = '7d'"),
-            Statement::AddDeleteBackupPolicy {
+            Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
                 name: "default".into(),
                 recovery_window: "7d".into(),
                 tenant: None,
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM ADD DELETE BACKUP POLICY 'p' RECOVERY_WINDOW '1d' TENANT t"),
-            Statement::AddDeleteBackupPolicy {
+            Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
                 name: "p".into(),
                 recovery_window: "1d".into(),
                 tenant: Some("t".into()),
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM DROP DELETE BACKUP POLICY = 'default'"),
-            Statement::DropDeleteBackupPolicy {
+            Statement::Delete(DeleteStatement::DropDeleteBackupPolicy {
                 name: "default".into(),
                 tenant: None,
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM DROP DELETE BACKUP POLICY 'default' TENANT = t"),
-            Statement::DropDeleteBackupPolicy {
+            Statement::Delete(DeleteStatement::DropDeleteBackupPolicy {
                 name: "default".into(),
                 tenant: Some("t".into()),
-            }
+            })
         );
     }
 
@@ -177,7 +294,7 @@ mod tests {
     fn cancel_delete() {
         assert_eq!(
             statement("ALTER SYSTEM CANCEL DELETE BACKUP"),
-            Statement::CancelDeleteBackup
+            Statement::Delete(DeleteStatement::CancelDeleteBackup)
         );
     }
 }

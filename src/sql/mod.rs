@@ -104,6 +104,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::ast::ArchiveStatement;
     use super::ast::Statement;
     use super::testing::error;
     use super::{Parsed, parse};
@@ -150,7 +151,7 @@ mod tests {
         assert!(matches!(
             &parsed[..],
             [Parsed::Backstop(a), Parsed::Backstop(b)]
-                if a.statement == Statement::Archivelog { tenants: None } && b.wait
+                if a.statement == Statement::Archive(ArchiveStatement::Archivelog { tenants: None }) && b.wait
         ));
     }
 
@@ -278,127 +279,131 @@ mod tests {
         fn statements_naming(n: &str) -> Vec<Statement> {
             let s = || n.to_string();
             let list = || vec![s()];
-            let restore = |new_name, from| Statement::Restore {
-                new_name,
-                from,
-                at: None,
-                until: None,
-                to: "dir:///x".into(),
-                method: None,
-                description: None,
+            let restore = |new_name, from| {
+                Statement::Restore(RestoreStatement::Restore {
+                    new_name,
+                    from,
+                    at: None,
+                    until: None,
+                    to: "dir:///x".into(),
+                    method: None,
+                    description: None,
+                })
             };
-            let plan = |name, tenants, policies| Statement::CreateBackupPlan {
-                name,
-                tenants,
-                policies,
-                chain_length: None,
-                retention: None,
-                notify: None,
+            let plan = |name, tenants, policies| {
+                Statement::Plan(PlanStatement::CreateBackupPlan {
+                    name,
+                    tenants,
+                    policies,
+                    chain_length: None,
+                    retention: None,
+                    notify: None,
+                })
             };
             vec![
-                Statement::CreateTenant {
+                Statement::Tenant(TenantStatement::CreateTenant {
                     name: s(),
                     source: "x".into(),
                     log_source: None,
                     pgdata: None,
-                },
-                Statement::AlterTenantSetLogSource {
+                }),
+                Statement::Tenant(TenantStatement::AlterTenantSetLogSource {
                     name: s(),
                     log_source: "x".into(),
-                },
-                Statement::DropTenant { name: s() },
-                Statement::SetParameter {
+                }),
+                Statement::Tenant(TenantStatement::DropTenant { name: s() }),
+                Statement::Parameter(ParameterStatement::SetParameter {
                     name: "p".into(),
                     value: SetValue::Word(s()),
                     tenant: None,
-                },
-                Statement::SetParameter {
+                }),
+                Statement::Parameter(ParameterStatement::SetParameter {
                     name: "p".into(),
                     value: SetValue::Word(s()),
                     tenant: Some(s()),
-                },
-                Statement::Backup {
+                }),
+                Statement::Backup(BackupStatement::Backup {
                     incremental: false,
                     scope: BackupScope::Tenants(list()),
                     plus_archivelog: false,
                     description: None,
-                },
-                Statement::CancelBackup {
+                }),
+                Statement::Backup(BackupStatement::CancelBackup {
                     tenants: Some(list()),
-                },
-                Statement::StopBackup {
+                }),
+                Statement::Backup(BackupStatement::StopBackup {
                     tenants: Some(list()),
-                },
-                Statement::SuspendBackup {
+                }),
+                Statement::Backup(BackupStatement::SuspendBackup {
                     tenants: Some(list()),
-                },
-                Statement::ResumeBackup {
+                }),
+                Statement::Backup(BackupStatement::ResumeBackup {
                     tenants: Some(list()),
-                },
-                Statement::Archivelog {
+                }),
+                Statement::Archive(ArchiveStatement::Archivelog {
                     tenants: Some(TenantScope::List(list())),
-                },
-                Statement::NoArchivelog {
+                }),
+                Statement::Archive(ArchiveStatement::NoArchivelog {
                     tenants: Some(TenantScope::List(vec![s(), s()])),
-                },
-                Statement::BackupBackupset {
+                }),
+                Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                     selector: CopySelector::One(1),
                     tenant: Some(s()),
                     dest: None,
-                },
-                Statement::BackupBackuppiece {
+                }),
+                Statement::BackupBackup(BackupBackupStatement::BackupBackuppiece {
                     selector: CopySelector::One(1),
                     with_active: true,
                     tenant: Some(s()),
                     dest: None,
-                },
+                }),
                 restore(s(), "t".into()),
                 restore("t".into(), s()),
-                Statement::RestorePreview {
+                Statement::Restore(RestoreStatement::RestorePreview {
                     from: s(),
                     at: None,
                     until: RestoreUntil::BackupSet(1),
-                },
-                Statement::CancelRestore { name: s() },
-                Statement::AddDeleteBackupPolicy {
+                }),
+                Statement::Restore(RestoreStatement::CancelRestore { name: s() }),
+                Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
                     name: "p".into(),
                     recovery_window: "1d".into(),
                     tenant: Some(s()),
-                },
-                Statement::DropDeleteBackupPolicy {
+                }),
+                Statement::Delete(DeleteStatement::DropDeleteBackupPolicy {
                     name: "p".into(),
                     tenant: Some(s()),
-                },
-                Statement::CreateBackupPolicy {
+                }),
+                Statement::Plan(PlanStatement::CreateBackupPolicy {
                     name: s(),
                     schedule: "x".into(),
                     timezone: None,
-                },
+                }),
                 plan(s(), vec!["t".into()], vec!["p".into()]),
                 plan("n".into(), list(), vec!["p".into()]),
                 plan("n".into(), vec!["t".into()], list()),
-                Statement::AlterBackupPlanEnable {
+                Statement::Plan(PlanStatement::AlterBackupPlanEnable {
                     name: s(),
                     enable: true,
-                },
-                Statement::AlterBackupPlanSet {
+                }),
+                Statement::Plan(PlanStatement::AlterBackupPlanSet {
                     name: s(),
                     change: PlanChange::Tenants(list()),
-                },
-                Statement::DropBackupPlan { name: s() },
-                Statement::DropBackupPolicy { name: s() },
-                Statement::RunBackupPlan { name: s() },
-                Statement::CreateUser {
+                }),
+                Statement::Plan(PlanStatement::DropBackupPlan { name: s() }),
+                Statement::Plan(PlanStatement::DropBackupPolicy { name: s() }),
+                Statement::Plan(PlanStatement::RunBackupPlan { name: s() }),
+                Statement::User(UserStatement::CreateUser {
                     name: s(),
                     password: "x".into(),
                     role: None,
-                },
-                Statement::AlterUser {
+                }),
+                Statement::User(UserStatement::AlterUser {
                     name: s(),
                     password: None,
                     role: Some(Role::Monitor),
-                },
-                Statement::DropUser { name: s() },
+                }),
+                Statement::User(UserStatement::DropUser { name: s() }),
             ]
         }
 
@@ -446,24 +451,28 @@ mod tests {
         fn tenant_statements() -> BoxedStrategy<Statement> {
             prop_oneof![
                 (name(), string(), opt(string()), opt(string())).prop_map(
-                    |(name, source, log_source, pgdata)| Statement::CreateTenant {
-                        name,
-                        source,
-                        log_source,
-                        pgdata
-                    }
+                    |(name, source, log_source, pgdata)| Statement::Tenant(
+                        TenantStatement::CreateTenant {
+                            name,
+                            source,
+                            log_source,
+                            pgdata
+                        }
+                    )
                 ),
                 (name(), string()).prop_map(|(name, log_source)| {
-                    Statement::AlterTenantSetLogSource { name, log_source }
+                    Statement::Tenant(TenantStatement::AlterTenantSetLogSource { name, log_source })
                 }),
-                name().prop_map(|name| Statement::DropTenant { name }),
-                string().prop_map(|uri| Statement::ImportBackup { uri }),
+                name().prop_map(|name| Statement::Tenant(TenantStatement::DropTenant { name })),
+                string().prop_map(|uri| Statement::Tenant(TenantStatement::ImportBackup { uri })),
                 ("[a-z_][a-z0-9_]{0,20}", set_value(), opt(name())).prop_map(
-                    |(name, value, tenant)| Statement::SetParameter {
-                        name,
-                        value,
-                        tenant
-                    }
+                    |(name, value, tenant)| Statement::Parameter(
+                        ParameterStatement::SetParameter {
+                            name,
+                            value,
+                            tenant
+                        }
+                    )
                 ),
             ]
             .boxed()
@@ -486,20 +495,33 @@ mod tests {
             let tenants = || opt(names());
             prop_oneof![
                 (any::<bool>(), scope, any::<bool>(), opt(string())).prop_map(
-                    |(incremental, scope, plus_archivelog, description)| Statement::Backup {
-                        incremental,
-                        scope,
-                        plus_archivelog,
-                        description
-                    }
+                    |(incremental, scope, plus_archivelog, description)| Statement::Backup(
+                        BackupStatement::Backup {
+                            incremental,
+                            scope,
+                            plus_archivelog,
+                            description
+                        }
+                    )
                 ),
-                tenants().prop_map(|tenants| Statement::CancelBackup { tenants }),
-                tenants().prop_map(|tenants| Statement::StopBackup { tenants }),
-                tenants().prop_map(|tenants| Statement::SuspendBackup { tenants }),
-                tenants().prop_map(|tenants| Statement::ResumeBackup { tenants }),
-                string().prop_map(|context_id| Statement::RestartBackupContext { context_id }),
-                string().prop_map(|context_id| Statement::DeleteBackupContext { context_id }),
-                Just(Statement::CancelAllBackupForce),
+                tenants().prop_map(|tenants| Statement::Backup(BackupStatement::CancelBackup {
+                    tenants
+                })),
+                tenants()
+                    .prop_map(|tenants| Statement::Backup(BackupStatement::StopBackup { tenants })),
+                tenants().prop_map(|tenants| Statement::Backup(BackupStatement::SuspendBackup {
+                    tenants
+                })),
+                tenants().prop_map(|tenants| Statement::Backup(BackupStatement::ResumeBackup {
+                    tenants
+                })),
+                string().prop_map(|context_id| Statement::Backup(
+                    BackupStatement::RestartBackupContext { context_id }
+                )),
+                string().prop_map(|context_id| Statement::Backup(
+                    BackupStatement::DeleteBackupContext { context_id }
+                )),
+                Just(Statement::Backup(BackupStatement::CancelAllBackupForce)),
             ]
             .boxed()
         }
@@ -520,33 +542,53 @@ mod tests {
                 ]
             };
             prop_oneof![
-                scope().prop_map(|tenants| Statement::Archivelog { tenants }),
-                scope().prop_map(|tenants| Statement::NoArchivelog { tenants }),
-                (string(), name())
-                    .prop_map(|(path, tenant)| Statement::PushArchivelog { path, tenant }),
-                (string(), name(), string())
-                    .prop_map(|(name, tenant, to)| Statement::GetArchivelog { name, tenant, to }),
+                scope().prop_map(|tenants| Statement::Archive(ArchiveStatement::Archivelog {
+                    tenants
+                })),
+                scope().prop_map(
+                    |tenants| Statement::Archive(ArchiveStatement::NoArchivelog { tenants })
+                ),
+                (string(), name()).prop_map(|(path, tenant)| Statement::Archive(
+                    ArchiveStatement::PushArchivelog { path, tenant }
+                )),
+                (string(), name(), string()).prop_map(|(name, tenant, to)| Statement::Archive(
+                    ArchiveStatement::GetArchivelog { name, tenant, to }
+                )),
                 (selector(), opt(name()), opt(string())).prop_map(|(selector, tenant, dest)| {
-                    Statement::BackupBackupset {
+                    Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
                         selector,
                         tenant,
                         dest,
-                    }
+                    })
                 }),
                 (selector(), any::<bool>(), opt(name()), opt(string())).prop_map(
-                    |(selector, with_active, tenant, dest)| Statement::BackupBackuppiece {
-                        selector,
-                        with_active,
-                        tenant,
-                        dest
-                    }
+                    |(selector, with_active, tenant, dest)| Statement::BackupBackup(
+                        BackupBackupStatement::BackupBackuppiece {
+                            selector,
+                            with_active,
+                            tenant,
+                            dest
+                        }
+                    )
                 ),
-                Just(Statement::StartBackupArchivelog),
-                Just(Statement::StopBackupArchivelog),
-                Just(Statement::CancelBackupBackupset),
-                Just(Statement::CancelBackupBackuppiece),
-                Just(Statement::StopBackupBackupset),
-                Just(Statement::StopBackupBackuppiece),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::StartBackupArchivelog
+                )),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::StopBackupArchivelog
+                )),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::CancelBackupBackupset
+                )),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::CancelBackupBackuppiece
+                )),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::StopBackupBackupset
+                )),
+                Just(Statement::BackupBackup(
+                    BackupBackupStatement::StopBackupBackuppiece
+                )),
             ]
             .boxed()
         }
@@ -570,45 +612,55 @@ mod tests {
                 (opt(until()), string(), opt(method), opt(string())),
             )
                 .prop_map(
-                    |((new_name, from, at), (until, to, method, description))| Statement::Restore {
-                        new_name,
-                        from,
-                        at,
-                        until,
-                        to,
-                        method,
-                        description,
+                    |((new_name, from, at), (until, to, method, description))| {
+                        Statement::Restore(RestoreStatement::Restore {
+                            new_name,
+                            from,
+                            at,
+                            until,
+                            to,
+                            method,
+                            description,
+                        })
                     },
                 );
             prop_oneof![
                 restore,
-                (name(), opt(string()), until())
-                    .prop_map(|(from, at, until)| Statement::RestorePreview { from, at, until }),
-                name().prop_map(|name| Statement::CancelRestore { name }),
-                (target, opt(string()), opt(level))
-                    .prop_map(|(target, at, level)| Statement::Validate { target, at, level }),
-                opt(any::<i64>()).prop_map(|job_id| Statement::CancelValidate { job_id }),
+                (name(), opt(string()), until()).prop_map(|(from, at, until)| Statement::Restore(
+                    RestoreStatement::RestorePreview { from, at, until }
+                )),
+                name()
+                    .prop_map(|name| Statement::Restore(RestoreStatement::CancelRestore { name })),
+                (target, opt(string()), opt(level)).prop_map(|(target, at, level)| {
+                    Statement::Restore(RestoreStatement::Validate { target, at, level })
+                }),
+                opt(any::<i64>()).prop_map(|job_id| Statement::Restore(
+                    RestoreStatement::CancelValidate { job_id }
+                )),
             ]
             .boxed()
         }
 
         fn delete_statements() -> BoxedStrategy<Statement> {
             prop_oneof![
-                (any::<i64>(), opt(any::<i64>()))
-                    .prop_map(|(set_id, copy)| Statement::DeleteBackupset { set_id, copy }),
-                (any::<i64>(), opt(any::<i64>()))
-                    .prop_map(|(piece_id, copy)| Statement::DeleteBackuppiece { piece_id, copy }),
-                Just(Statement::DeleteObsoleteBackup),
+                (any::<i64>(), opt(any::<i64>())).prop_map(|(set_id, copy)| Statement::Delete(
+                    DeleteStatement::DeleteBackupset { set_id, copy }
+                )),
+                (any::<i64>(), opt(any::<i64>())).prop_map(|(piece_id, copy)| Statement::Delete(
+                    DeleteStatement::DeleteBackuppiece { piece_id, copy }
+                )),
+                Just(Statement::Delete(DeleteStatement::DeleteObsoleteBackup)),
                 (string(), string(), opt(name())).prop_map(|(name, recovery_window, tenant)| {
-                    Statement::AddDeleteBackupPolicy {
+                    Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
                         name,
                         recovery_window,
                         tenant,
-                    }
+                    })
                 }),
-                (string(), opt(name()))
-                    .prop_map(|(name, tenant)| Statement::DropDeleteBackupPolicy { name, tenant }),
-                Just(Statement::CancelDeleteBackup),
+                (string(), opt(name())).prop_map(|(name, tenant)| Statement::Delete(
+                    DeleteStatement::DropDeleteBackupPolicy { name, tenant }
+                )),
+                Just(Statement::Delete(DeleteStatement::CancelDeleteBackup)),
             ]
             .boxed()
         }
@@ -632,32 +684,34 @@ mod tests {
             )
                 .prop_map(
                     |((name, tenants, policies), (chain_length, retention, notify))| {
-                        Statement::CreateBackupPlan {
+                        Statement::Plan(PlanStatement::CreateBackupPlan {
                             name,
                             tenants,
                             policies,
                             chain_length,
                             retention,
                             notify,
-                        }
+                        })
                     },
                 );
             prop_oneof![
                 (name(), string(), opt(string())).prop_map(|(name, schedule, timezone)| {
-                    Statement::CreateBackupPolicy {
+                    Statement::Plan(PlanStatement::CreateBackupPolicy {
                         name,
                         schedule,
                         timezone,
-                    }
+                    })
                 }),
                 plan,
-                (name(), any::<bool>())
-                    .prop_map(|(name, enable)| Statement::AlterBackupPlanEnable { name, enable }),
-                (name(), change)
-                    .prop_map(|(name, change)| Statement::AlterBackupPlanSet { name, change }),
-                name().prop_map(|name| Statement::DropBackupPlan { name }),
-                name().prop_map(|name| Statement::DropBackupPolicy { name }),
-                name().prop_map(|name| Statement::RunBackupPlan { name }),
+                (name(), any::<bool>()).prop_map(|(name, enable)| Statement::Plan(
+                    PlanStatement::AlterBackupPlanEnable { name, enable }
+                )),
+                (name(), change).prop_map(|(name, change)| Statement::Plan(
+                    PlanStatement::AlterBackupPlanSet { name, change }
+                )),
+                name().prop_map(|name| Statement::Plan(PlanStatement::DropBackupPlan { name })),
+                name().prop_map(|name| Statement::Plan(PlanStatement::DropBackupPolicy { name })),
+                name().prop_map(|name| Statement::Plan(PlanStatement::RunBackupPlan { name })),
             ]
             .boxed()
         }
@@ -666,28 +720,33 @@ mod tests {
             let role = || prop_oneof![Just(Role::Admin), Just(Role::Operator), Just(Role::Monitor)];
             prop_oneof![
                 (name(), string(), opt(role())).prop_map(|(name, password, role)| {
-                    Statement::CreateUser {
+                    Statement::User(UserStatement::CreateUser {
                         name,
                         password,
                         role,
-                    }
+                    })
                 }),
                 (name(), opt(string()), opt(role()))
                     .prop_filter("ALTER USER changes something", |(_, p, r)| {
                         p.is_some() || r.is_some()
                     })
-                    .prop_map(|(name, password, role)| Statement::AlterUser {
-                        name,
-                        password,
-                        role
-                    }),
-                name().prop_map(|name| Statement::DropUser { name }),
-                (string(), any::<bool>())
-                    .prop_map(|(password, only)| Statement::SetEncryption { password, only }),
-                proptest::collection::vec(string(), 1..4)
-                    .prop_map(|passwords| Statement::SetDecryption { passwords }),
-                (any::<i64>(), opt(string()))
-                    .prop_map(|(job_id, timeout)| Statement::WaitJob { job_id, timeout }),
+                    .prop_map(
+                        |(name, password, role)| Statement::User(UserStatement::AlterUser {
+                            name,
+                            password,
+                            role
+                        })
+                    ),
+                name().prop_map(|name| Statement::User(UserStatement::DropUser { name })),
+                (string(), any::<bool>()).prop_map(|(password, only)| Statement::User(
+                    UserStatement::SetEncryption { password, only }
+                )),
+                proptest::collection::vec(string(), 1..4).prop_map(|passwords| Statement::User(
+                    UserStatement::SetDecryption { passwords }
+                )),
+                (any::<i64>(), opt(string())).prop_map(|(job_id, timeout)| Statement::Wait(
+                    WaitStatement::WaitJob { job_id, timeout }
+                )),
             ]
             .boxed()
         }

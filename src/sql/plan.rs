@@ -2,9 +2,137 @@
 //! which policies, with what chain length, retention and notification), changing, enabling,
 //! disabling, dropping and running them.
 
-use super::ast::{PlanChange, Retention, Statement};
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Scheduled backup plans and their policies (SPEC §2.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanStatement {
+    CreateBackupPolicy {
+        name: String,
+        schedule: String,
+        timezone: Option<String>,
+    },
+    CreateBackupPlan {
+        name: String,
+        tenants: Vec<String>,
+        policies: Vec<String>,
+        chain_length: Option<i64>,
+        retention: Option<Retention>,
+        notify: Option<String>,
+    },
+    AlterBackupPlanEnable {
+        name: String,
+        enable: bool,
+    },
+    AlterBackupPlanSet {
+        name: String,
+        change: PlanChange,
+    },
+    DropBackupPlan {
+        name: String,
+    },
+    DropBackupPolicy {
+        name: String,
+    },
+    RunBackupPlan {
+        name: String,
+    },
+}
+
+impl PlanStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        use PlanStatement::*;
+        match self {
+            CreateBackupPolicy { .. }
+            | CreateBackupPlan { .. }
+            | AlterBackupPlanEnable { .. }
+            | AlterBackupPlanSet { .. }
+            | DropBackupPlan { .. }
+            | DropBackupPolicy { .. } => Role::Admin,
+            RunBackupPlan { .. } => Role::Operator,
+        }
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use PlanStatement::*;
+        match self {
+            CreateBackupPolicy { .. } => "CREATE BACKUP POLICY",
+            CreateBackupPlan { .. } => "CREATE BACKUP PLAN",
+            AlterBackupPlanEnable { .. } | AlterBackupPlanSet { .. } => "ALTER BACKUP PLAN",
+            DropBackupPlan { .. } => "DROP BACKUP PLAN",
+            DropBackupPolicy { .. } => "DROP BACKUP POLICY",
+            RunBackupPlan { .. } => "ALTER SYSTEM RUN BACKUP PLAN",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use PlanStatement::*;
+        matches!(self, RunBackupPlan { .. })
+    }
+}
+
+impl fmt::Display for PlanStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PlanStatement::*;
+        match self {
+            CreateBackupPolicy {
+                name,
+                schedule,
+                timezone,
+            } => {
+                write!(
+                    f,
+                    "CREATE BACKUP POLICY {} SCHEDULE = {}",
+                    Ident(name),
+                    Literal(schedule)
+                )?;
+                string_clause(f, "TIMEZONE", timezone)
+            }
+            CreateBackupPlan {
+                name,
+                tenants,
+                policies,
+                chain_length,
+                retention,
+                notify,
+            } => {
+                write!(
+                    f,
+                    "CREATE BACKUP PLAN {} FOR TENANT = {} POLICY = {}",
+                    Ident(name),
+                    Idents(tenants),
+                    Idents(policies)
+                )?;
+                if let Some(n) = chain_length {
+                    write!(f, " CHAIN_LENGTH = {n}")?;
+                }
+                if let Some(retention) = retention {
+                    write!(f, " RETENTION = {retention}")?;
+                }
+                string_clause(f, "NOTIFY", notify)
+            }
+            AlterBackupPlanEnable { name, enable } => write!(
+                f,
+                "ALTER BACKUP PLAN {} {}",
+                Ident(name),
+                if *enable { "ENABLE" } else { "DISABLE" }
+            ),
+            AlterBackupPlanSet { name, change } => {
+                write!(f, "ALTER BACKUP PLAN {} SET {change}", Ident(name))
+            }
+            DropBackupPlan { name } => write!(f, "DROP BACKUP PLAN {}", Ident(name)),
+            DropBackupPolicy { name } => write!(f, "DROP BACKUP POLICY {}", Ident(name)),
+            RunBackupPlan { name } => write!(f, "ALTER SYSTEM RUN BACKUP PLAN {}", Ident(name)),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
@@ -22,25 +150,25 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["DROP", "BACKUP", "PLAN"],
         parse: |c| {
-            Ok(Statement::DropBackupPlan {
+            Ok(Statement::Plan(PlanStatement::DropBackupPlan {
                 name: c.parse_name()?,
-            })
+            }))
         },
     },
     Head {
         words: &["DROP", "BACKUP", "POLICY"],
         parse: |c| {
-            Ok(Statement::DropBackupPolicy {
+            Ok(Statement::Plan(PlanStatement::DropBackupPolicy {
                 name: c.parse_name()?,
-            })
+            }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "RUN", "BACKUP", "PLAN"],
         parse: |c| {
-            Ok(Statement::RunBackupPlan {
+            Ok(Statement::Plan(PlanStatement::RunBackupPlan {
                 name: c.parse_name()?,
-            })
+            }))
         },
     },
 ];
@@ -52,11 +180,11 @@ fn create_backup_policy(c: &mut Cursor) -> Result<Statement> {
     c.eat_eq();
     let schedule = c.parse_string()?;
     let timezone = c.parse_string_clause("TIMEZONE")?;
-    Ok(Statement::CreateBackupPolicy {
+    Ok(Statement::Plan(PlanStatement::CreateBackupPolicy {
         name,
         schedule,
         timezone,
-    })
+    }))
 }
 
 /// `CREATE BACKUP PLAN name FOR TENANT [=] tl POLICY [=] p1[, p2]` and then, in any order and
@@ -79,14 +207,14 @@ fn create_backup_plan(c: &mut Cursor) -> Result<Statement> {
         }
         Ok(())
     })?;
-    Ok(Statement::CreateBackupPlan {
+    Ok(Statement::Plan(PlanStatement::CreateBackupPlan {
         name,
         tenants,
         policies,
         chain_length,
         retention,
         notify,
-    })
+    }))
 }
 
 /// `ALTER BACKUP PLAN name {ENABLE | DISABLE | SET {TENANT | CHAIN_LENGTH | RETENTION | NOTIFY}
@@ -96,12 +224,15 @@ fn alter_backup_plan(c: &mut Cursor) -> Result<Statement> {
     match c.expect_one_of(&["ENABLE", "DISABLE", "SET"])? {
         "SET" => {
             let change = parse_change(c)?;
-            Ok(Statement::AlterBackupPlanSet { name, change })
+            Ok(Statement::Plan(PlanStatement::AlterBackupPlanSet {
+                name,
+                change,
+            }))
         }
-        enable => Ok(Statement::AlterBackupPlanEnable {
+        enable => Ok(Statement::Plan(PlanStatement::AlterBackupPlanEnable {
             name,
             enable: enable == "ENABLE",
-        }),
+        })),
     }
 }
 
@@ -129,6 +260,7 @@ fn parse_retention(c: &mut Cursor) -> Result<Retention> {
 
 #[cfg(test)]
 mod tests {
+    use super::PlanStatement;
     use crate::sql::ast::{Command, PlanChange, Retention, Statement};
     use crate::sql::testing::{command, error, statement};
 
@@ -140,19 +272,19 @@ mod tests {
     fn create_backup_policy() {
         assert_eq!(
             statement("CREATE BACKUP POLICY nightly SCHEDULE = '0 2 * * *'"),
-            Statement::CreateBackupPolicy {
+            Statement::Plan(PlanStatement::CreateBackupPolicy {
                 name: "nightly".into(),
                 schedule: "0 2 * * *".into(),
                 timezone: None,
-            }
+            })
         );
         assert_eq!(
             statement("CREATE BACKUP POLICY n SCHEDULE '0 2 * * *' TIMEZONE = 'Europe/Paris'"),
-            Statement::CreateBackupPolicy {
+            Statement::Plan(PlanStatement::CreateBackupPolicy {
                 name: "n".into(),
                 schedule: "0 2 * * *".into(),
                 timezone: Some("Europe/Paris".into()),
-            }
+            })
         );
     }
 
@@ -160,27 +292,27 @@ mod tests {
     fn create_backup_plan_minimal() {
         assert_eq!(
             statement("CREATE BACKUP PLAN p FOR TENANT = a POLICY = nightly"),
-            Statement::CreateBackupPlan {
+            Statement::Plan(PlanStatement::CreateBackupPlan {
                 name: "p".into(),
                 tenants: names(&["a"]),
                 policies: names(&["nightly"]),
                 chain_length: None,
                 retention: None,
                 notify: None,
-            }
+            })
         );
     }
 
     #[test]
     fn create_backup_plan_clauses_in_any_order() {
-        let expected = Statement::CreateBackupPlan {
+        let expected = Statement::Plan(PlanStatement::CreateBackupPlan {
             name: "p".into(),
             tenants: names(&["a", "b"]),
             policies: names(&["daily", "weekly"]),
             chain_length: Some(7),
             retention: Some(Retention::Chains(3)),
             notify: Some("backup_events".into()),
-        };
+        });
         assert_eq!(
             statement(
                 "CREATE BACKUP PLAN p FOR TENANT a, b POLICY daily, weekly CHAIN_LENGTH = 7 \
@@ -197,14 +329,14 @@ mod tests {
         );
         assert_eq!(
             statement("CREATE BACKUP PLAN p FOR TENANT a POLICY d RETENTION = FOREVER"),
-            Statement::CreateBackupPlan {
+            Statement::Plan(PlanStatement::CreateBackupPlan {
                 name: "p".into(),
                 tenants: names(&["a"]),
                 policies: names(&["d"]),
                 chain_length: None,
                 retention: Some(Retention::Forever),
                 notify: None,
-            }
+            })
         );
     }
 
@@ -232,25 +364,27 @@ mod tests {
     fn enable_and_disable() {
         assert_eq!(
             statement("ALTER BACKUP PLAN p ENABLE"),
-            Statement::AlterBackupPlanEnable {
+            Statement::Plan(PlanStatement::AlterBackupPlanEnable {
                 name: "p".into(),
                 enable: true
-            }
+            })
         );
         assert_eq!(
             statement("alter backup plan p disable"),
-            Statement::AlterBackupPlanEnable {
+            Statement::Plan(PlanStatement::AlterBackupPlanEnable {
                 name: "p".into(),
                 enable: false
-            }
+            })
         );
     }
 
     #[test]
     fn alter_backup_plan_set() {
-        let set = |change| Statement::AlterBackupPlanSet {
-            name: "p".into(),
-            change,
+        let set = |change| {
+            Statement::Plan(PlanStatement::AlterBackupPlanSet {
+                name: "p".into(),
+                change,
+            })
         };
         assert_eq!(
             statement("ALTER BACKUP PLAN p SET TENANT = a, b"),
@@ -285,18 +419,18 @@ mod tests {
     fn drop_and_run() {
         assert_eq!(
             statement("DROP BACKUP PLAN p"),
-            Statement::DropBackupPlan { name: "p".into() }
+            Statement::Plan(PlanStatement::DropBackupPlan { name: "p".into() })
         );
         assert_eq!(
             statement("DROP BACKUP POLICY nightly"),
-            Statement::DropBackupPolicy {
+            Statement::Plan(PlanStatement::DropBackupPolicy {
                 name: "nightly".into()
-            }
+            })
         );
         assert_eq!(
             command("ALTER SYSTEM RUN BACKUP PLAN p WAIT"),
             Command {
-                statement: Statement::RunBackupPlan { name: "p".into() },
+                statement: Statement::Plan(PlanStatement::RunBackupPlan { name: "p".into() }),
                 wait: true
             }
         );

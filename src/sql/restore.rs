@@ -1,9 +1,126 @@
 //! Restore and validate (SPEC §2.5): `ALTER SYSTEM RESTORE` into a target, its `PREVIEW` of the
 //! sets and pieces it would use, `VALIDATE`, and cancelling either.
 
-use super::ast::{RestoreMethod, RestoreUntil, Statement, ValidateLevel, ValidateTarget};
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Restore and validate (SPEC §2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreStatement {
+    Restore {
+        new_name: String,
+        from: String,
+        at: Option<String>,
+        until: Option<RestoreUntil>,
+        to: String,
+        method: Option<RestoreMethod>,
+        description: Option<String>,
+    },
+    RestorePreview {
+        from: String,
+        at: Option<String>,
+        until: RestoreUntil,
+    },
+    CancelRestore {
+        name: String,
+    },
+    Validate {
+        target: ValidateTarget,
+        at: Option<String>,
+        level: Option<ValidateLevel>,
+    },
+    CancelValidate {
+        job_id: Option<i64>,
+    },
+}
+
+impl RestoreStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Operator
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use RestoreStatement::*;
+        match self {
+            Restore { .. } => "ALTER SYSTEM RESTORE",
+            RestorePreview { .. } => "ALTER SYSTEM RESTORE PREVIEW",
+            CancelRestore { .. } => "ALTER SYSTEM CANCEL RESTORE",
+            Validate { .. } => "ALTER SYSTEM VALIDATE",
+            CancelValidate { .. } => "ALTER SYSTEM CANCEL VALIDATE",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        use RestoreStatement::*;
+        matches!(self, Restore { .. } | Validate { .. })
+    }
+}
+
+impl fmt::Display for RestoreStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use RestoreStatement::*;
+        match self {
+            Restore {
+                new_name,
+                from,
+                at,
+                until,
+                to,
+                method,
+                description,
+            } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM RESTORE {} FROM {}",
+                    Ident(new_name),
+                    Ident(from)
+                )?;
+                if let Some(at) = at {
+                    write!(f, " AT {}", Literal(at))?;
+                }
+                if let Some(until) = until {
+                    write!(f, " {until}")?;
+                }
+                write!(f, " TO {}", Literal(to))?;
+                if let Some(method) = method {
+                    write!(f, " WITH 'method={method}'")?;
+                }
+                string_clause(f, "DESCRIPTION", description)
+            }
+            RestorePreview { from, at, until } => {
+                write!(f, "ALTER SYSTEM RESTORE FROM {}", Ident(from))?;
+                if let Some(at) = at {
+                    write!(f, " AT {}", Literal(at))?;
+                }
+                write!(f, " {until} PREVIEW")
+            }
+            CancelRestore { name } => write!(f, "ALTER SYSTEM CANCEL RESTORE {}", Ident(name)),
+            Validate { target, at, level } => {
+                write!(f, "ALTER SYSTEM VALIDATE {target}")?;
+                if let Some(at) = at {
+                    write!(f, " AT {}", Literal(at))?;
+                }
+                match level {
+                    Some(level) => write!(f, " LEVEL = '{level}'"),
+                    None => Ok(()),
+                }
+            }
+            CancelValidate { job_id } => {
+                f.write_str("ALTER SYSTEM CANCEL VALIDATE")?;
+                match job_id {
+                    Some(job_id) => write!(f, " {job_id}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
@@ -13,9 +130,9 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "RESTORE"],
         parse: |c| {
-            Ok(Statement::CancelRestore {
+            Ok(Statement::Restore(RestoreStatement::CancelRestore {
                 name: c.parse_name()?,
-            })
+            }))
         },
     },
     Head {
@@ -25,13 +142,13 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "CANCEL", "VALIDATE"],
         parse: |c| {
-            Ok(Statement::CancelValidate {
+            Ok(Statement::Restore(RestoreStatement::CancelValidate {
                 job_id: if c.peek_number() {
                     Some(c.parse_integer()?)
                 } else {
                     None
                 },
-            })
+            }))
         },
     },
 ];
@@ -60,7 +177,7 @@ fn restore(c: &mut Cursor) -> Result<Statement> {
         None
     };
     let description = c.parse_string_clause("DESCRIPTION")?;
-    Ok(Statement::Restore {
+    Ok(Statement::Restore(RestoreStatement::Restore {
         new_name,
         from,
         at,
@@ -68,7 +185,7 @@ fn restore(c: &mut Cursor) -> Result<Statement> {
         to,
         method,
         description,
-    })
+    }))
 }
 
 fn preview(c: &mut Cursor) -> Result<Statement> {
@@ -77,7 +194,11 @@ fn preview(c: &mut Cursor) -> Result<Statement> {
     c.expect_keyword("UNTIL")?;
     let until = parse_until(c)?;
     c.expect_keyword("PREVIEW")?;
-    Ok(Statement::RestorePreview { from, at, until })
+    Ok(Statement::Restore(RestoreStatement::RestorePreview {
+        from,
+        at,
+        until,
+    }))
 }
 
 /// What follows `UNTIL`: `TIME [=] '...'` (kept as written) or `BACKUPSET [=] n`.
@@ -130,7 +251,11 @@ fn validate(c: &mut Cursor) -> Result<Statement> {
     } else {
         None
     };
-    Ok(Statement::Validate { target, at, level })
+    Ok(Statement::Restore(RestoreStatement::Validate {
+        target,
+        at,
+        level,
+    }))
 }
 
 fn parse_level(c: &mut Cursor) -> Result<ValidateLevel> {
@@ -149,6 +274,7 @@ fn parse_level(c: &mut Cursor) -> Result<ValidateLevel> {
 
 #[cfg(test)]
 mod tests {
+    use super::RestoreStatement;
     use crate::sql::ast::{
         Command, RestoreMethod, RestoreUntil, Statement, ValidateLevel, ValidateTarget,
     };
@@ -158,7 +284,7 @@ mod tests {
     fn restore_with_only_the_required_clauses() {
         assert_eq!(
             statement("ALTER SYSTEM RESTORE New FROM Old TO 'dir:///restore'"),
-            Statement::Restore {
+            Statement::Restore(RestoreStatement::Restore {
                 new_name: "new".into(),
                 from: "old".into(),
                 at: None,
@@ -166,7 +292,7 @@ mod tests {
                 to: "dir:///restore".into(),
                 method: None,
                 description: None,
-            }
+            })
         );
     }
 
@@ -179,7 +305,7 @@ mod tests {
                  DESCRIPTION = 'drill' WAIT"
             ),
             Command {
-                statement: Statement::Restore {
+                statement: Statement::Restore(RestoreStatement::Restore {
                     new_name: "n".into(),
                     from: "t".into(),
                     at: Some("file:///d,file:///a".into()),
@@ -187,7 +313,7 @@ mod tests {
                     to: "dir:///x".into(),
                     method: Some(RestoreMethod::Delta),
                     description: Some("drill".into()),
-                },
+                }),
                 wait: true,
             }
         );
@@ -196,7 +322,7 @@ mod tests {
                 "ALTER SYSTEM RESTORE n FROM t UNTIL BACKUPSET 4 TO 'dir:///x' \
                  WITH ' Method = FULL ' DESCRIPTION 'x'"
             ),
-            Statement::Restore {
+            Statement::Restore(RestoreStatement::Restore {
                 new_name: "n".into(),
                 from: "t".into(),
                 at: None,
@@ -204,7 +330,7 @@ mod tests {
                 to: "dir:///x".into(),
                 method: Some(RestoreMethod::Full),
                 description: Some("x".into()),
-            }
+            })
         );
     }
 
@@ -240,19 +366,19 @@ mod tests {
     fn preview() {
         assert_eq!(
             statement("ALTER SYSTEM RESTORE FROM t UNTIL TIME '2024-05-01 00:00:00' PREVIEW"),
-            Statement::RestorePreview {
+            Statement::Restore(RestoreStatement::RestorePreview {
                 from: "t".into(),
                 at: None,
                 until: RestoreUntil::Time("2024-05-01 00:00:00".into()),
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM RESTORE FROM t AT 'file:///d' UNTIL BACKUPSET = 9 PREVIEW"),
-            Statement::RestorePreview {
+            Statement::Restore(RestoreStatement::RestorePreview {
                 from: "t".into(),
                 at: Some("file:///d".into()),
                 until: RestoreUntil::BackupSet(9),
-            }
+            })
         );
         let e = error("ALTER SYSTEM RESTORE FROM t UNTIL BACKUPSET = 9 PREVIEW WAIT");
         assert_eq!(e.position, 57);
@@ -262,7 +388,7 @@ mod tests {
     fn cancel_restore() {
         assert_eq!(
             statement("ALTER SYSTEM CANCEL RESTORE n"),
-            Statement::CancelRestore { name: "n".into() }
+            Statement::Restore(RestoreStatement::CancelRestore { name: "n".into() })
         );
     }
 
@@ -271,29 +397,29 @@ mod tests {
         assert_eq!(
             command("ALTER SYSTEM VALIDATE DATABASE WAIT"),
             Command {
-                statement: Statement::Validate {
+                statement: Statement::Restore(RestoreStatement::Validate {
                     target: ValidateTarget::Database,
                     at: None,
                     level: None,
-                },
+                }),
                 wait: true,
             }
         );
         assert_eq!(
             statement("ALTER SYSTEM VALIDATE BACKUPSET = 3 LEVEL = 'physical'"),
-            Statement::Validate {
+            Statement::Restore(RestoreStatement::Validate {
                 target: ValidateTarget::BackupSet(3),
                 at: None,
                 level: Some(ValidateLevel::Physical),
-            }
+            })
         );
         assert_eq!(
             statement("ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE 8 AT 'file:///other' LEVEL 'Basic'"),
-            Statement::Validate {
+            Statement::Restore(RestoreStatement::Validate {
                 target: ValidateTarget::ArchivelogPiece(8),
                 at: Some("file:///other".into()),
                 level: Some(ValidateLevel::Basic),
-            }
+            })
         );
         let e = error("ALTER SYSTEM VALIDATE DATABASE LEVEL = 'deep'");
         assert_eq!(e.position, 40);
@@ -303,11 +429,11 @@ mod tests {
     fn cancel_validate() {
         assert_eq!(
             statement("ALTER SYSTEM CANCEL VALIDATE"),
-            Statement::CancelValidate { job_id: None }
+            Statement::Restore(RestoreStatement::CancelValidate { job_id: None })
         );
         assert_eq!(
             statement("ALTER SYSTEM CANCEL VALIDATE 17"),
-            Statement::CancelValidate { job_id: Some(17) }
+            Statement::Restore(RestoreStatement::CancelValidate { job_id: Some(17) })
         );
     }
 }

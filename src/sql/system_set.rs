@@ -4,9 +4,59 @@
 
 use datafusion::sql::sqlparser::tokenizer::{Token, Word};
 
-use super::ast::{SetValue, Statement};
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Destinations and parameters (SPEC §2.1, §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterStatement {
+    /// `ALTER SYSTEM SET name = value [TENANT = t]`: destinations (`DATA_BACKUP_DEST`,
+    /// `LOG_ARCHIVE_DEST`, ...) and the parameters of SPEC §5 alike. `name` is lower case.
+    SetParameter {
+        name: String,
+        value: SetValue,
+        tenant: Option<String>,
+    },
+}
+
+impl ParameterStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Admin
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use ParameterStatement::*;
+        match self {
+            SetParameter { .. } => "ALTER SYSTEM SET",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for ParameterStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ParameterStatement::*;
+        match self {
+            SetParameter {
+                name,
+                value,
+                tenant,
+            } => {
+                write!(f, "ALTER SYSTEM SET {name} = {value}")?;
+                tenant_clause(f, tenant)
+            }
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[Head {
     words: &["ALTER", "SYSTEM", "SET"],
@@ -27,11 +77,11 @@ fn set_parameter(c: &mut Cursor) -> Result<Statement> {
     }
     let value = parse_value(c)?;
     let tenant = c.parse_tenant_clause()?;
-    Ok(Statement::SetParameter {
+    Ok(Statement::Parameter(ParameterStatement::SetParameter {
         name: name.to_ascii_lowercase(),
         value,
         tenant,
-    })
+    }))
 }
 
 /// `'text'`, a number such as `-1.5`, or a bare word such as `true`. A number written straight
@@ -71,15 +121,16 @@ fn is_bare_word(token: &Token) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::ParameterStatement;
     use crate::sql::ast::{SetValue, Statement};
     use crate::sql::testing::{error, statement};
 
     fn set(name: &str, value: SetValue, tenant: Option<&str>) -> Statement {
-        Statement::SetParameter {
+        Statement::Parameter(ParameterStatement::SetParameter {
             name: name.into(),
             value,
             tenant: tenant.map(Into::into),
-        }
+        })
     }
 
     #[test]

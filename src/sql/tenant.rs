@@ -1,9 +1,86 @@
 //! Tenants and taking over a destination (SPEC §2.1): `CREATE TENANT`, `ALTER TENANT ... SET
 //! LOG_SOURCE`, `DROP TENANT` and `ALTER SYSTEM IMPORT BACKUP FROM 'uri'`.
 
-use super::ast::Statement;
+use std::fmt;
+
+use super::ast::*;
 use super::cursor::{Cursor, Result};
 use super::statement::Head;
+
+/// Tenants and taking over a destination (SPEC §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantStatement {
+    CreateTenant {
+        name: String,
+        source: String,
+        log_source: Option<String>,
+        pgdata: Option<String>,
+    },
+    AlterTenantSetLogSource {
+        name: String,
+        log_source: String,
+    },
+    DropTenant {
+        name: String,
+    },
+    ImportBackup {
+        uri: String,
+    },
+}
+
+impl TenantStatement {
+    /// The role a session needs to run the statement (SPEC §2.8).
+    pub fn required_role(&self) -> Role {
+        Role::Admin
+    }
+
+    /// The statement's name as a DBA reads it.
+    pub fn name(&self) -> &'static str {
+        use TenantStatement::*;
+        match self {
+            CreateTenant { .. } => "CREATE TENANT",
+            AlterTenantSetLogSource { .. } => "ALTER TENANT",
+            DropTenant { .. } => "DROP TENANT",
+            ImportBackup { .. } => "ALTER SYSTEM IMPORT BACKUP",
+        }
+    }
+
+    /// Whether the statement starts a job, and so may end with `WAIT` (SPEC §2.9).
+    pub fn starts_job(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for TenantStatement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TenantStatement::*;
+        match self {
+            CreateTenant {
+                name,
+                source,
+                log_source,
+                pgdata,
+            } => {
+                write!(
+                    f,
+                    "CREATE TENANT {} SOURCE = {}",
+                    Ident(name),
+                    Literal(source)
+                )?;
+                string_clause(f, "LOG_SOURCE", log_source)?;
+                string_clause(f, "PGDATA", pgdata)
+            }
+            AlterTenantSetLogSource { name, log_source } => write!(
+                f,
+                "ALTER TENANT {} SET LOG_SOURCE = {}",
+                Ident(name),
+                Literal(log_source)
+            ),
+            DropTenant { name } => write!(f, "DROP TENANT {}", Ident(name)),
+            ImportBackup { uri } => write!(f, "ALTER SYSTEM IMPORT BACKUP FROM {}", Literal(uri)),
+        }
+    }
+}
 
 pub(super) const HEADS: &[Head] = &[
     Head {
@@ -41,12 +118,12 @@ fn create_tenant(c: &mut Cursor) -> Result<Statement> {
         }
         Ok(())
     })?;
-    Ok(Statement::CreateTenant {
+    Ok(Statement::Tenant(TenantStatement::CreateTenant {
         name,
         source,
         log_source,
         pgdata,
-    })
+    }))
 }
 
 /// `ALTER TENANT name SET LOG_SOURCE [=] '...'`
@@ -56,21 +133,24 @@ fn alter_tenant(c: &mut Cursor) -> Result<Statement> {
     c.expect_keyword("LOG_SOURCE")?;
     c.eat_eq();
     let log_source = c.parse_string()?;
-    Ok(Statement::AlterTenantSetLogSource { name, log_source })
+    Ok(Statement::Tenant(
+        TenantStatement::AlterTenantSetLogSource { name, log_source },
+    ))
 }
 
 fn drop_tenant(c: &mut Cursor) -> Result<Statement> {
     let name = c.parse_name()?;
-    Ok(Statement::DropTenant { name })
+    Ok(Statement::Tenant(TenantStatement::DropTenant { name }))
 }
 
 fn import_backup(c: &mut Cursor) -> Result<Statement> {
     let uri = c.parse_string()?;
-    Ok(Statement::ImportBackup { uri })
+    Ok(Statement::Tenant(TenantStatement::ImportBackup { uri }))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::TenantStatement;
     use crate::sql::ast::Statement;
     use crate::sql::testing::{error, statement};
 
@@ -78,21 +158,21 @@ mod tests {
     fn create_directory_tenant() {
         assert_eq!(
             statement("CREATE TENANT Sales SOURCE = 'dir:///srv/sales'"),
-            Statement::CreateTenant {
+            Statement::Tenant(TenantStatement::CreateTenant {
                 name: "sales".into(),
                 source: "dir:///srv/sales".into(),
                 log_source: None,
                 pgdata: None,
-            }
+            })
         );
         assert_eq!(
             statement("create tenant \"Sales\" source 'dir:///s' log_source = 'dir:///l'"),
-            Statement::CreateTenant {
+            Statement::Tenant(TenantStatement::CreateTenant {
                 name: "Sales".into(),
                 source: "dir:///s".into(),
                 log_source: Some("dir:///l".into()),
                 pgdata: None,
-            }
+            })
         );
     }
 
@@ -102,12 +182,12 @@ mod tests {
             statement(
                 "CREATE TENANT pg SOURCE = 'postgres://u@db:5432/app' PGDATA = '/var/lib/pg'"
             ),
-            Statement::CreateTenant {
+            Statement::Tenant(TenantStatement::CreateTenant {
                 name: "pg".into(),
                 source: "postgres://u@db:5432/app".into(),
                 log_source: None,
                 pgdata: Some("/var/lib/pg".into()),
-            }
+            })
         );
     }
 
@@ -132,16 +212,16 @@ mod tests {
     fn alter_and_drop_tenant() {
         assert_eq!(
             statement("ALTER TENANT t SET LOG_SOURCE = 'dir:///logs'"),
-            Statement::AlterTenantSetLogSource {
+            Statement::Tenant(TenantStatement::AlterTenantSetLogSource {
                 name: "t".into(),
                 log_source: "dir:///logs".into(),
-            }
+            })
         );
         assert_eq!(
             statement("DROP TENANT \"Odd Name\""),
-            Statement::DropTenant {
+            Statement::Tenant(TenantStatement::DropTenant {
                 name: "Odd Name".into()
-            }
+            })
         );
     }
 
@@ -149,9 +229,9 @@ mod tests {
     fn import_backup() {
         assert_eq!(
             statement("ALTER SYSTEM IMPORT BACKUP FROM 'file:///mnt/old'"),
-            Statement::ImportBackup {
+            Statement::Tenant(TenantStatement::ImportBackup {
                 uri: "file:///mnt/old".into()
-            }
+            })
         );
     }
 }
