@@ -100,10 +100,7 @@ async fn cancel_is_immediate_and_earlier_sets_still_restore() {
     )
     .await;
     let row = value(&client, "SELECT status || '|' || result || '|' || comment || '|' || stop_mode FROM cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1").await;
-    if row.starts_with("COMPLETED") {
-        eprintln!("the backup ended before the cancel arrived; the cancel path was not exercised");
-        return;
-    }
+    // backup_net_limit keeps the backup running for seconds: the cancel lands on it.
     assert_eq!(row, "CANCELED|-4072|canceled by user|IMMEDIATE");
     assert_eq!(
         value(&client, "SELECT count(*) FROM cdb_ob_backup_set_files").await,
@@ -451,10 +448,8 @@ async fn a_backup_running_past_its_limit_is_cancelled_and_not_restarted() {
     let e = client
         .batch_execute("ALTER SYSTEM BACKUP TENANT a WAIT")
         .await;
-    if e.is_ok() {
-        eprintln!("the backup finished within 1 s; the limit was not exercised");
-        return;
-    }
+    // 384 MiB at backup_net_limit's 64 MiB/s take about 6 s: the 1 s limit always cuts in.
+    assert!(e.is_err(), "the backup finished within backup_max_run_time");
     assert!(
         value(&client, "SELECT comment FROM cdb_ob_backup_job_history")
             .await

@@ -1,6 +1,6 @@
 //! Control statements raced on purpose against jobs that are starting, running and finishing
 //! (issue 12): CANCEL, STOP, SUSPEND and RESUME land at random moments on data backups,
-//! restores, validations and set copies, 300 times. Whatever the moment, every job must reach an
+//! restores, validations, set copies and piece copies, 300 times. Whatever the moment, every job must reach an
 //! end its state machine allows, leave the live views for the history, leave no task live, and
 //! keep what its end says: a completed backup has its set, a cancelled restore registers no
 //! tenant, a completed one does.
@@ -35,6 +35,7 @@ enum Kind {
     Restore,
     Validate,
     SetCopy,
+    PieceCopy,
 }
 
 /// The statement that starts a job of `kind` for iteration `i`.
@@ -49,6 +50,12 @@ fn start_statement(kind: Kind, i: usize, root: &Path) -> String {
         Kind::SetCopy => format!(
             "ALTER SYSTEM BACKUP BACKUPSET 1 BACKUP_BACKUP_DEST = 'file://{}'",
             root.join(format!("copy{i}")).display()
+        ),
+        // Every iteration copies every frozen piece again, to a destination of its own.
+        Kind::PieceCopy => format!(
+            "ALTER SYSTEM BACKUP BACKUPPIECE ALL NOT BACKED UP 1000 TIMES \
+             BACKUP_BACKUP_DEST = 'file://{}'",
+            root.join(format!("pieces{i}")).display()
         ),
     }
 }
@@ -68,6 +75,11 @@ fn controls(kind: Kind, i: usize) -> Vec<String> {
             "ALTER SYSTEM CANCEL BACKUP BACKUPSET".into(),
             "ALTER SYSTEM STOP BACKUP BACKUPSET".into(),
         ],
+        // STOP is refused for a piece copy (55000), whatever the moment.
+        Kind::PieceCopy => vec![
+            "ALTER SYSTEM CANCEL BACKUP BACKUPPIECE".into(),
+            "ALTER SYSTEM STOP BACKUP BACKUPPIECE".into(),
+        ],
     }
 }
 
@@ -77,7 +89,7 @@ fn allowed_ends(kind: Kind) -> &'static [&'static str] {
         // FAILED only as a graceful stop that found no task started (checked below).
         Kind::Backup => &["COMPLETED", "CANCELED", "FAILED"],
         Kind::Restore | Kind::Validate => &["COMPLETED", "CANCELED"],
-        Kind::SetCopy => &["FINISH", "CANCEL"],
+        Kind::SetCopy | Kind::PieceCopy => &["FINISH", "CANCEL"],
     }
 }
 
@@ -93,6 +105,10 @@ fn views(kind: Kind) -> (&'static str, &'static str) {
         Kind::SetCopy => (
             "cdb_ob_backup_backupset_job",
             "cdb_ob_backup_backupset_job_history",
+        ),
+        Kind::PieceCopy => (
+            "cdb_ob_backup_backuppiece_job",
+            "cdb_ob_backup_backuppiece_job_history",
         ),
     }
 }
@@ -128,6 +144,48 @@ async fn settle(client: &Client, job_id: i64) -> (String, String) {
     }
 }
 
+/// Archives a few log segments of tenant app into pieces, and ends the round: its pieces are
+/// then all FROZEN, ready to be copied.
+async fn frozen_pieces(client: &Client, root: &Path) {
+    let log = root.join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TENANT app SET LOG_SOURCE = 'dir://{}'; \
+             ALTER SYSTEM SET LOG_ARCHIVE_DEST = 'LOCATION=file://{} PIECE_SWITCH_INTERVAL=1s'; \
+             ALTER SYSTEM SET log_segment_quiet_time = '100ms'; \
+             ALTER SYSTEM ARCHIVELOG WAIT",
+            log.display(),
+            root.join("arch").display()
+        ))
+        .await
+        .unwrap();
+    for n in 1..=8u64 {
+        std::fs::write(log.join(format!("seg{n:06}")), noise(100 + n, 512 << 10)).unwrap();
+    }
+    // The newest segment closes when it has been quiet for log_segment_quiet_time.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while value(client, "SELECT count(*) FROM backstop.archive_segment").await != "8" {
+        assert!(
+            Instant::now() < deadline,
+            "the segments were not archived in a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .batch_execute("ALTER SYSTEM NOARCHIVELOG WAIT")
+        .await
+        .unwrap();
+    assert_ne!(
+        value(
+            client,
+            "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN'"
+        )
+        .await,
+        "0"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn control_statements_racing_jobs_always_leave_an_end_the_state_machine_allows() {
     let server = TestServer::start().await;
@@ -153,8 +211,15 @@ async fn control_statements_racing_jobs_always_leave_an_end_the_state_machine_al
         ))
         .await
         .unwrap();
+    frozen_pieces(&client, root).await;
 
-    let kinds = [Kind::Backup, Kind::Restore, Kind::Validate, Kind::SetCopy];
+    let kinds = [
+        Kind::Backup,
+        Kind::Restore,
+        Kind::Validate,
+        Kind::SetCopy,
+        Kind::PieceCopy,
+    ];
     let mut moments = Moments(12);
     let (mut landed, mut refused) = (0, 0);
     for i in 0..ITERATIONS {

@@ -300,6 +300,9 @@ impl Reader<'_> {
             .next_data_region(pos, size)
             .map_err(ReadFailure::Unreadable)?
         {
+            // A hole is part of the file's input as much as the bytes read: progress counts
+            // it, so that a sparse file's progress reaches its size as the scan counted it.
+            self.progress.add_input(start - pos);
             push_zero(&mut extents, start - pos);
             let read_end = self.chunk_region(file, start, end, &mut extents)?;
             pos = read_end;
@@ -308,6 +311,7 @@ impl Reader<'_> {
                 return Ok(extents);
             }
         }
+        self.progress.add_input(size.saturating_sub(pos));
         push_zero(&mut extents, size.saturating_sub(pos));
         Ok(extents)
     }

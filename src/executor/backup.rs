@@ -771,10 +771,11 @@ impl Executor {
             &progress,
             Duration::from_micros((now_micros() - started).max(1) as u64),
         );
-        figures.data_progress = 100.0;
-        figures.input_bytes = figures.input_bytes.max(descriptor.input_bytes as i64);
-        figures.total_bytes = figures.total_bytes.max(descriptor.input_bytes as i64);
-        figures.finish_file_count = figures.file_count;
+        // The engine's own counts, not forced to look finished: a set that read everything its
+        // scan found shows 100% and every file finished (an empty tree: 100% of nothing).
+        if figures.total_bytes == 0 {
+            figures.data_progress = 100.0;
+        }
         let comment = summary_comment(&summary);
         let set = NewBackupSet {
             tenant_id: target.tenant.id,
