@@ -20,6 +20,7 @@ use super::manifest::{Extent, decode_segment};
 use super::pack::{decode_blob, pack_object_name};
 use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
+use super::set::SetDescriptor;
 use crate::storage::Backend;
 
 /// How thoroughly to check.
@@ -87,7 +88,27 @@ pub fn validate(
     };
     let backend = repo.backend();
     let (index, _) = RepositoryIndex::load(backend)?;
+    check_index_files(backend, &set, level, &mut report)?;
+    let needed_packs = packs_needed(backend, &index, &set, &mut report, cancel)?;
+    let total: u64 = needed_packs.keys().map(|&p| index.pack(p).1).sum();
+    progress.total_bytes.store(total, Ordering::Relaxed);
+    progress
+        .total_files
+        .store(needed_packs.len() as u64, Ordering::Relaxed);
+    report.objects_checked += needed_packs.len() as u64;
+    let found = check_packs(repo, &index, needed_packs, level, progress, cancel)?;
+    report.bytes_read += found.bytes_read;
+    report.damaged.extend(found.damaged);
+    Ok(report)
+}
 
+/// The index files a set names: present with their size (basic), or decodable (physical).
+fn check_index_files(
+    backend: &dyn Backend,
+    set: &SetDescriptor,
+    level: ValidateLevel,
+    report: &mut ValidateReport,
+) -> Result<(), EngineError> {
     for needed in &set.index_files {
         report.objects_checked += 1;
         let problem = match level {
@@ -107,7 +128,18 @@ pub fn validate(
             });
         }
     }
+    Ok(())
+}
 
+/// Reads the set's manifest and locates every chunk it names in a pack, by pack; a segment that
+/// cannot be read and a chunk no index locates are damage.
+fn packs_needed(
+    backend: &dyn Backend,
+    index: &RepositoryIndex,
+    set: &SetDescriptor,
+    report: &mut ValidateReport,
+    cancel: &CancellationToken,
+) -> Result<BTreeMap<u32, Vec<(ContentId, ChunkLocation)>>, EngineError> {
     let mut needed_packs: BTreeMap<u32, Vec<(ContentId, ChunkLocation)>> = BTreeMap::new();
     let mut seen: HashSet<ContentId> = HashSet::new();
     for segment in &set.manifest {
@@ -156,17 +188,7 @@ pub fn validate(
             }
         }
     }
-
-    let total: u64 = needed_packs.keys().map(|&p| index.pack(p).1).sum();
-    progress.total_bytes.store(total, Ordering::Relaxed);
-    progress
-        .total_files
-        .store(needed_packs.len() as u64, Ordering::Relaxed);
-    report.objects_checked += needed_packs.len() as u64;
-    let found = check_packs(repo, &index, needed_packs, level, progress, cancel)?;
-    report.bytes_read += found.bytes_read;
-    report.damaged.extend(found.damaged);
-    Ok(report)
+    Ok(needed_packs)
 }
 
 fn detail_of(err: EngineError) -> String {
