@@ -82,7 +82,7 @@ impl Control {
                     *plus_archivelog,
                     description.as_deref(),
                 )?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             BackupStatement::CancelBackup { tenants } => {
                 self.executor
@@ -105,12 +105,12 @@ impl Control {
                     .resume_backup(self.tenant_ids(tenants)?.as_deref())?;
                 Ok(Outcome::Job {
                     job_id: jobs[0],
-                    wait: wait,
+                    wait,
                 })
             }
             BackupStatement::RestartBackupContext { context_id } => {
                 let job_id = self.executor.restart_context(context_id)?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             BackupStatement::DeleteBackupContext { context_id } => {
                 self.executor.delete_context(context_id)?;

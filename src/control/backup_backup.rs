@@ -24,7 +24,7 @@ impl Control {
                     tenant.as_ref(),
                     dest.as_deref(),
                 )?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             BackupBackupStatement::CancelBackupBackupset => {
                 self.executor
@@ -49,7 +49,7 @@ impl Control {
                     tenant.as_ref(),
                     dest.as_deref(),
                 )?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             BackupBackupStatement::StopBackupBackupset => {
                 self.executor.stop_backup_backupset()?;

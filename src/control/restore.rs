@@ -126,7 +126,7 @@ impl Control {
                         description: description.as_deref(),
                     },
                 )?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             RestoreStatement::RestorePreview { from, at, until } => {
                 preview(&self.executor, from, at.as_deref(), until)
@@ -143,7 +143,7 @@ impl Control {
                     at.as_deref(),
                     *level,
                 )?;
-                Ok(Outcome::Job { job_id, wait: wait })
+                Ok(Outcome::Job { job_id, wait })
             }
             RestoreStatement::CancelValidate { job_id } => {
                 self.executor.cancel_validate(*job_id)?;

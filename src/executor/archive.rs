@@ -189,7 +189,7 @@ impl Executor {
     /// At start: every round the previous process left live gets its worker back.
     pub fn recover_archive(self: &Arc<Self>) -> SqlResult<()> {
         let live: Vec<&str> = RoundStatus::ALL
-            .into_iter()
+            .iter()
             .filter(|s| !matches!(s, RoundStatus::Suspend | RoundStatus::Stop))
             .map(|s| s.as_str())
             .collect();
