@@ -125,6 +125,9 @@ impl std::error::Error for SqlError {}
 
 impl From<crate::catalog::CatalogError> for SqlError {
     fn from(e: crate::catalog::CatalogError) -> SqlError {
+        if matches!(e, crate::catalog::CatalogError::Closed) {
+            return SqlError::new(sqlstate::ADMIN_SHUTDOWN, e.to_string());
+        }
         tracing::error!(error = %e, "catalog error");
         SqlError::new(sqlstate::IO_ERROR, format!("{e}"))
             .with_hint("the server's data directory may be full or damaged; see the server log")

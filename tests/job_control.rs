@@ -639,6 +639,13 @@ async fn sigterm_suspends_a_running_backup_and_the_next_start_resumes_it() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "a clean shutdown exits 0: {exit:?}");
+    // The catalog was closed: its write-ahead log folded into the database file.
+    let wal = data_dir.join("catalog.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the catalog's log was left unfolded ({} bytes)",
+        std::fs::metadata(&wal).map_or(0, |m| m.len())
+    );
     let waited = waiting.await.unwrap().unwrap_err();
     assert_eq!(sqlstate(&waited), "57P01", "{waited:?}");
     let idle = client.simple_query("SELECT 1").await.unwrap_err();

@@ -45,6 +45,8 @@ pub enum CatalogError {
     },
     #[error("the catalog has layout version {found}, this server knows {SCHEMA_VERSION}")]
     UnknownVersion { found: String },
+    #[error("the catalog is closed: the server is shutting down")]
+    Closed,
 }
 
 /// Runs a SQLite call so that it never stalls the async runtime. The catalog is synchronous (a
@@ -120,6 +122,12 @@ impl Catalog {
     /// Changes whenever anything was written; equal generations read equal data.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// Closes the catalog at shutdown: later writes are refused, and the write-ahead log is
+    /// folded into the database file.
+    pub fn close(&self) -> Result<(), CatalogError> {
+        off_the_runtime(|| self.store.close())
     }
 
     /// The in-memory figures of running work, which views read over the durable rows.

@@ -15,6 +15,8 @@ const READERS: usize = 4;
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// Set by [`Store::close`]: no write goes in after it.
+    closed: std::sync::atomic::AtomicBool,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
 }
@@ -31,6 +33,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
+            closed: std::sync::atomic::AtomicBool::new(false),
             readers: Mutex::new(readers),
             path: path.to_path_buf(),
         })
@@ -113,9 +116,22 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(&dyn Txn) -> Result<(), CatalogError>,
     ) -> Result<(), CatalogError> {
         let mut conn = self.writer.lock().expect("catalog writer poisoned");
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(CatalogError::Closed);
+        }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         f(&tx)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    fn close(&self) -> Result<(), CatalogError> {
+        let conn = self.writer.lock().expect("catalog writer poisoned");
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Every commit is durable already; this folds the write-ahead log into the database
+        // file, so that what a shut-down server leaves is one file.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 

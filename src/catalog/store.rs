@@ -118,4 +118,7 @@ pub trait Store: Send + Sync {
 
     /// Runs a read-only query on a consistent snapshot; never blocks the writer.
     fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CatalogError>;
+
+    /// Refuses every later write and leaves the store compact on disk (at shutdown).
+    fn close(&self) -> Result<(), CatalogError>;
 }

@@ -100,6 +100,9 @@ impl RunningServer {
         if let Err(e) = self.done.await {
             tracing::warn!(error = %e, "the accept loop ended badly");
         }
+        if let Err(e) = self.executor.catalog().close() {
+            tracing::error!(error = %e, "cannot close the catalog");
+        }
     }
 }
 
