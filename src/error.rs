@@ -5,33 +5,123 @@ use std::fmt;
 
 use pgwire::error::{ErrorInfo, PgWireError};
 
-/// SQLSTATE codes backstop answers with.
+/// The SQLSTATEs backstop answers with: one enum, so that every error, the engine's included
+/// ([`crate::engine::ErrorKind::sqlstate`]), names one of them, and a code stored in the catalog
+/// reads back as one ([`SqlState::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlState {
+    SyntaxError,
+    SyntaxErrorOrAccessRule,
+    UndefinedObject,
+    UndefinedTable,
+    UndefinedColumn,
+    AmbiguousColumn,
+    DuplicateObject,
+    InsufficientPrivilege,
+    InvalidParameterValue,
+    ObjectNotInPrerequisiteState,
+    FeatureNotSupported,
+    QueryCanceled,
+    AdminShutdown,
+    DiskFull,
+    IoError,
+    UndefinedFile,
+    DataCorrupted,
+    InternalError,
+    InvalidPassword,
+    DataException,
+}
+
+impl SqlState {
+    pub const ALL: [SqlState; 20] = [
+        SqlState::SyntaxError,
+        SqlState::SyntaxErrorOrAccessRule,
+        SqlState::UndefinedObject,
+        SqlState::UndefinedTable,
+        SqlState::UndefinedColumn,
+        SqlState::AmbiguousColumn,
+        SqlState::DuplicateObject,
+        SqlState::InsufficientPrivilege,
+        SqlState::InvalidParameterValue,
+        SqlState::ObjectNotInPrerequisiteState,
+        SqlState::FeatureNotSupported,
+        SqlState::QueryCanceled,
+        SqlState::AdminShutdown,
+        SqlState::DiskFull,
+        SqlState::IoError,
+        SqlState::UndefinedFile,
+        SqlState::DataCorrupted,
+        SqlState::InternalError,
+        SqlState::InvalidPassword,
+        SqlState::DataException,
+    ];
+
+    /// The five-character code PostgreSQL clients read.
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::SyntaxError => "42601",
+            SqlState::SyntaxErrorOrAccessRule => "42000",
+            SqlState::UndefinedObject => "42704",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::AmbiguousColumn => "42702",
+            SqlState::DuplicateObject => "42710",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::QueryCanceled => "57014",
+            SqlState::AdminShutdown => "57P01",
+            SqlState::DiskFull => "53100",
+            SqlState::IoError => "58030",
+            SqlState::UndefinedFile => "58P01",
+            SqlState::DataCorrupted => "XX001",
+            SqlState::InternalError => "XX000",
+            SqlState::InvalidPassword => "28P01",
+            SqlState::DataException => "22000",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<SqlState> {
+        SqlState::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The SQLSTATEs by their PostgreSQL names.
 pub mod sqlstate {
-    pub const SYNTAX_ERROR: &str = "42601";
-    pub const UNDEFINED_OBJECT: &str = "42704";
-    pub const UNDEFINED_TABLE: &str = "42P01";
-    pub const UNDEFINED_COLUMN: &str = "42703";
-    pub const AMBIGUOUS_COLUMN: &str = "42702";
-    pub const DUPLICATE_OBJECT: &str = "42710";
-    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
-    pub const INVALID_PARAMETER_VALUE: &str = "22023";
-    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
-    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
-    pub const QUERY_CANCELED: &str = "57014";
-    /// The server is shutting down (PostgreSQL's `terminating connection due to administrator
-    /// command`).
-    pub const ADMIN_SHUTDOWN: &str = "57P01";
-    pub const DISK_FULL: &str = "53100";
-    pub const IO_ERROR: &str = "58030";
-    pub const DATA_CORRUPTED: &str = "XX001";
-    pub const INTERNAL_ERROR: &str = "XX000";
-    pub const INVALID_PASSWORD: &str = "28P01";
-    pub const DATA_EXCEPTION: &str = "22000";
+    use super::SqlState;
+
+    pub const SYNTAX_ERROR: SqlState = SqlState::SyntaxError;
+    pub const SYNTAX_ERROR_OR_ACCESS_RULE: SqlState = SqlState::SyntaxErrorOrAccessRule;
+    pub const UNDEFINED_OBJECT: SqlState = SqlState::UndefinedObject;
+    pub const UNDEFINED_TABLE: SqlState = SqlState::UndefinedTable;
+    pub const UNDEFINED_COLUMN: SqlState = SqlState::UndefinedColumn;
+    pub const AMBIGUOUS_COLUMN: SqlState = SqlState::AmbiguousColumn;
+    pub const DUPLICATE_OBJECT: SqlState = SqlState::DuplicateObject;
+    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState::InsufficientPrivilege;
+    pub const INVALID_PARAMETER_VALUE: SqlState = SqlState::InvalidParameterValue;
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState::ObjectNotInPrerequisiteState;
+    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState::FeatureNotSupported;
+    pub const QUERY_CANCELED: SqlState = SqlState::QueryCanceled;
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState::AdminShutdown;
+    pub const DISK_FULL: SqlState = SqlState::DiskFull;
+    pub const IO_ERROR: SqlState = SqlState::IoError;
+    pub const UNDEFINED_FILE: SqlState = SqlState::UndefinedFile;
+    pub const DATA_CORRUPTED: SqlState = SqlState::DataCorrupted;
+    pub const INTERNAL_ERROR: SqlState = SqlState::InternalError;
+    pub const INVALID_PASSWORD: SqlState = SqlState::InvalidPassword;
+    pub const DATA_EXCEPTION: SqlState = SqlState::DataException;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlError {
-    pub code: &'static str,
+    pub code: SqlState,
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
@@ -42,7 +132,7 @@ pub struct SqlError {
 pub type SqlResult<T> = Result<T, SqlError>;
 
 impl SqlError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> SqlError {
+    pub fn new(code: SqlState, message: impl Into<String>) -> SqlError {
         SqlError {
             code,
             message: message.into(),
@@ -182,7 +272,7 @@ pub fn from_datafusion(e: datafusion::error::DataFusionError) -> SqlError {
         E::Plan(text) if text.contains("not found") => {
             SqlError::new(sqlstate::UNDEFINED_TABLE, text.clone())
         }
-        E::Plan(text) => SqlError::new("42000", text.clone()),
+        E::Plan(text) => SqlError::new(sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE, text.clone()),
         E::NotImplemented(text) => SqlError::not_supported(text.clone()),
         E::External(inner) => match inner.downcast_ref::<SqlError>() {
             Some(sql) => sql.clone(),

@@ -3,6 +3,7 @@
 
 use super::status::{JobState, JobStatus, StateMachine, Status, TaskState, TaskStatus};
 use super::{Catalog, CatalogError, Row, Txn, Value, now_micros};
+use crate::error::SqlState;
 
 /// The kinds of job, as stored in `job.job_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +140,7 @@ impl StopMode {
 pub struct JobChange {
     pub result: Option<i64>,
     /// The SQLSTATE a WAIT on the failed job answers with.
-    pub error_code: Option<&'static str>,
+    pub error_code: Option<SqlState>,
     pub comment: Option<String>,
     pub stop_mode: Option<StopMode>,
     pub restart_pass: Option<i64>,
@@ -163,14 +164,14 @@ impl JobChange {
     pub fn canceled(comment: impl Into<String>) -> JobChange {
         JobChange {
             result: Some(OB_CANCELED),
-            error_code: Some("57014"),
+            error_code: Some(SqlState::QueryCanceled),
             comment: Some(comment.into()),
             ..JobChange::default()
         }
     }
 
     /// RESULT `OB_ERROR`; a WAIT answers `code`.
-    pub fn failed(code: &'static str, comment: String) -> JobChange {
+    pub fn failed(code: SqlState, comment: String) -> JobChange {
         JobChange {
             result: Some(OB_ERROR),
             error_code: Some(code),
@@ -575,7 +576,7 @@ impl Catalog {
         let mut params: Vec<Value> = vec![
             to.as_str().into(),
             change.result.into(),
-            change.error_code.map(str::to_string).into(),
+            change.error_code.map(|c| c.code().to_string()).into(),
             change.comment.clone().into(),
             change.stop_mode.map(|m| m.as_str().to_string()).into(),
             change.restart_pass.into(),

@@ -6,6 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::error::SqlState;
 use crate::storage::StorageError;
 
 /// The class of an [`EngineError`], which decides its SQLSTATE and whether a retry can help.
@@ -29,19 +30,19 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The PostgreSQL SQLSTATE the server reports for this class.
-    pub fn sqlstate(self) -> &'static str {
+    pub fn sqlstate(self) -> SqlState {
         match self {
-            ErrorKind::DestinationFull => "53100",
-            ErrorKind::DestinationMissing => "58P01",
-            ErrorKind::SourceMissing => "58P01",
-            ErrorKind::UnreadableFile => "58030",
-            ErrorKind::CorruptObject => "XX001",
-            ErrorKind::UnknownFormatVersion => "0A000",
-            ErrorKind::WrongDestination => "55000",
-            ErrorKind::NotFound => "42704",
-            ErrorKind::InvalidState => "55000",
-            ErrorKind::Cancelled => "57014",
-            ErrorKind::Io => "58030",
+            ErrorKind::DestinationFull => SqlState::DiskFull,
+            ErrorKind::DestinationMissing => SqlState::UndefinedFile,
+            ErrorKind::SourceMissing => SqlState::UndefinedFile,
+            ErrorKind::UnreadableFile => SqlState::IoError,
+            ErrorKind::CorruptObject => SqlState::DataCorrupted,
+            ErrorKind::UnknownFormatVersion => SqlState::FeatureNotSupported,
+            ErrorKind::WrongDestination => SqlState::ObjectNotInPrerequisiteState,
+            ErrorKind::NotFound => SqlState::UndefinedObject,
+            ErrorKind::InvalidState => SqlState::ObjectNotInPrerequisiteState,
+            ErrorKind::Cancelled => SqlState::QueryCanceled,
+            ErrorKind::Io => SqlState::IoError,
         }
     }
 }
@@ -213,7 +214,7 @@ mod tests {
             object: "packs/a".into(),
         };
         assert!(!full.is_retryable());
-        assert_eq!(full.kind().sqlstate(), "53100");
+        assert_eq!(full.kind().sqlstate().code(), "53100");
         let io = EngineError::io("read", "/x", io::Error::other("boom"));
         assert!(io.is_retryable());
         assert!(!EngineError::Cancelled.is_retryable());

@@ -21,7 +21,7 @@ use crate::catalog::status::{JobStatus, TaskStatus};
 use crate::catalog::tenants::{Tenant, TenantKind};
 use crate::catalog::{Catalog, mask_secrets, now_micros};
 use crate::engine::{self, BackupRequest, EngineError, Progress, Repository};
-use crate::error::{SqlError, SqlResult, sqlstate};
+use crate::error::{SqlError, SqlResult, SqlState, sqlstate};
 
 /// How many times a retryable failure is retried before the task fails (SPEC §4.5).
 const RETRIES: u32 = 3;
@@ -64,7 +64,7 @@ enum TaskEnd {
     /// Interrupted by the server's shutdown: suspended, to resume at the next start.
     ShutDown,
     Failed {
-        code: &'static str,
+        code: SqlState,
         comment: String,
     },
 }
@@ -288,7 +288,7 @@ impl Executor {
                 None
             }
         };
-        let failures: Vec<(&str, &str)> = ends
+        let failures: Vec<(SqlState, &str)> = ends
             .iter()
             .filter_map(|e| match e {
                 TaskEnd::Failed { code, comment } => Some((*code, comment.as_str())),

@@ -19,7 +19,7 @@ use crate::catalog::status::{CopyStatus, StateMachine};
 use crate::catalog::tenants::Tenant;
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::{self, EngineError, Progress, Repository, TenantRef};
-use crate::error::{SqlError, SqlResult, sqlstate};
+use crate::error::{SqlError, SqlResult, SqlState, sqlstate};
 
 /// Which sets or pieces a copy takes: `= n`, or `ALL [NOT BACKED UP n TIMES]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ enum CopyEnd {
     Copied { comment: String },
     Canceled,
     NotStarted,
-    Failed { code: &'static str, comment: String },
+    Failed { code: SqlState, comment: String },
 }
 
 impl Executor {
@@ -367,7 +367,7 @@ impl Executor {
         dest: &str,
         tasks: &[CopyTask],
         ends: &[CopyEnd],
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<(), (SqlState, String)> {
         let copied: Vec<CopyWork> = tasks
             .iter()
             .zip(ends)
@@ -712,7 +712,7 @@ impl Copying {
 fn copy_outcome(
     what: Copying,
     canceled: bool,
-    checked: Result<(), (&'static str, String)>,
+    checked: Result<(), (SqlState, String)>,
     ends: &[CopyEnd],
 ) -> (CopyStatus, JobChange) {
     let failed = ends.iter().find_map(|e| match e {

@@ -568,7 +568,8 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
             let code = job
                 .error_code
                 .as_deref()
-                .map_or(sqlstate::INTERNAL_ERROR, static_code);
+                .and_then(crate::error::SqlState::parse)
+                .unwrap_or(sqlstate::INTERNAL_ERROR);
             Some(SqlError::new(
                 code,
                 format!("job {} failed: {comment}", job.job_id),
@@ -576,30 +577,6 @@ pub fn job_error(job: &JobRecord) -> Option<SqlError> {
         }
         _ => None,
     }
-}
-
-/// SQLSTATEs are stored as text; the error type wants one of the known static codes.
-fn static_code(code: &str) -> &'static str {
-    use sqlstate::*;
-    [
-        SYNTAX_ERROR,
-        UNDEFINED_OBJECT,
-        OBJECT_NOT_IN_PREREQUISITE_STATE,
-        FEATURE_NOT_SUPPORTED,
-        QUERY_CANCELED,
-        ADMIN_SHUTDOWN,
-        DISK_FULL,
-        IO_ERROR,
-        DATA_CORRUPTED,
-        INVALID_PARAMETER_VALUE,
-        "58P01",
-        "55000",
-        "42704",
-        "57014",
-    ]
-    .into_iter()
-    .find(|c| *c == code)
-    .unwrap_or(INTERNAL_ERROR)
 }
 
 /// Publishes a task's figures (in memory, where the views and WAIT read them) once a second until
@@ -854,7 +831,7 @@ mod tests {
             executor.end_job(
                 job_id,
                 JobStatus::Failed,
-                JobChange::failed("58030", "x".into())
+                JobChange::failed(sqlstate::IO_ERROR, "x".into())
             ),
             None
         );

@@ -59,7 +59,7 @@ impl Connections {
             .drain()
             .map(|(_, s)| s)
             .collect();
-        let goodbye = fatal_error("57P01", GOODBYE);
+        let goodbye = fatal_error(crate::error::sqlstate::ADMIN_SHUTDOWN.code(), GOODBYE);
         for mut socket in open {
             if !self.tls {
                 // A client that went away cannot be told; closing is all that is left.
