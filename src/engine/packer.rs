@@ -45,6 +45,14 @@ pub(super) struct PackerOutcome {
     pub(super) bytes: u64,
 }
 
+/// What a checkpoint may name: see [`Packer::durable_prefix`].
+struct DurablePrefix {
+    durable_segments: usize,
+    tail_entries: usize,
+    files_done: u64,
+    bytes_done: u64,
+}
+
 /// A finished manifest segment and what its entries depend on.
 struct WrittenSegment {
     reference: SegmentRef,
@@ -383,26 +391,12 @@ impl<'a> Packer<'a> {
         if !self.interval_due && !percent_due {
             return Ok(());
         }
-        let watermark = self.watermark();
-        let durable_segments = self
-            .segments
-            .iter()
-            .take_while(|s| s.max_dep <= watermark)
-            .count();
-        let tail_entries = if durable_segments == self.segments.len() {
-            self.builder_deps
-                .iter()
-                .take_while(|(dep, _, _)| *dep <= watermark)
-                .count()
-        } else {
-            0
-        };
-        let (files_done, bytes_done) = match tail_entries {
-            0 => durable_segments.checked_sub(1).map_or((0, 0), |last| {
-                (self.segments[last].files, self.segments[last].bytes)
-            }),
-            n => (self.builder_deps[n - 1].1, self.builder_deps[n - 1].2),
-        };
+        let DurablePrefix {
+            durable_segments,
+            tail_entries,
+            files_done,
+            bytes_done,
+        } = self.durable_prefix();
         if files_done <= self.last_checkpoint_files {
             // Nothing new is durable: the open pack holds it. Seal it now when the interval
             // demands a checkpoint, or when it is big enough not to make a tiny pack.
@@ -414,28 +408,7 @@ impl<'a> Packer<'a> {
             }
             return Ok(());
         }
-        let durable: HashSet<u32> = self
-            .shared
-            .durable_packs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let ready: Vec<u32> = self
-            .sealed
-            .keys()
-            .copied()
-            .filter(|n| durable.contains(n))
-            .collect();
-        let index = (!ready.is_empty()).then(|| {
-            let packs: Vec<IndexedPack> =
-                ready.iter().filter_map(|n| self.sealed.remove(n)).collect();
-            let (object, bytes) = encode_index(&packs);
-            self.index_files.push(ObjectRef {
-                object: object.clone(),
-                size: bytes.len() as u64,
-            });
-            (object, bytes)
-        });
+        let index = self.index_durable_packs();
         let mut manifest: Vec<SegmentRef> = self.segments[..durable_segments]
             .iter()
             .map(|s| s.reference.clone())
@@ -479,6 +452,65 @@ impl<'a> Packer<'a> {
         self.last_checkpoint_files = files_done;
         self.interval_due = false;
         Ok(())
+    }
+
+    /// How much of the set is durable: the written segments whose chunks are all in durable
+    /// packs, the entries of the segment being built that are, and the files and bytes they
+    /// hold.
+    fn durable_prefix(&mut self) -> DurablePrefix {
+        let watermark = self.watermark();
+        let durable_segments = self
+            .segments
+            .iter()
+            .take_while(|s| s.max_dep <= watermark)
+            .count();
+        let tail_entries = if durable_segments == self.segments.len() {
+            self.builder_deps
+                .iter()
+                .take_while(|(dep, _, _)| *dep <= watermark)
+                .count()
+        } else {
+            0
+        };
+        let (files_done, bytes_done) = match tail_entries {
+            0 => durable_segments.checked_sub(1).map_or((0, 0), |last| {
+                (self.segments[last].files, self.segments[last].bytes)
+            }),
+            n => (self.builder_deps[n - 1].1, self.builder_deps[n - 1].2),
+        };
+        DurablePrefix {
+            durable_segments,
+            tail_entries,
+            files_done,
+            bytes_done,
+        }
+    }
+
+    /// An index file for the sealed packs that have become durable, if any: the checkpoint
+    /// names it, so a resumed run finds their chunks.
+    fn index_durable_packs(&mut self) -> Option<(String, Vec<u8>)> {
+        let durable: HashSet<u32> = self
+            .shared
+            .durable_packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ready: Vec<u32> = self
+            .sealed
+            .keys()
+            .copied()
+            .filter(|n| durable.contains(n))
+            .collect();
+        (!ready.is_empty()).then(|| {
+            let packs: Vec<IndexedPack> =
+                ready.iter().filter_map(|n| self.sealed.remove(n)).collect();
+            let (object, bytes) = encode_index(&packs);
+            self.index_files.push(ObjectRef {
+                object: object.clone(),
+                size: bytes.len() as u64,
+            });
+            (object, bytes)
+        })
     }
 
     fn finish(&mut self) -> Result<(), EngineError> {
