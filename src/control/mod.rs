@@ -15,7 +15,7 @@ mod user;
 mod validate;
 mod wait;
 
-pub use tenant::find as find_tenant;
+use tenant::find as find_tenant;
 
 use std::sync::Arc;
 
