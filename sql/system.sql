@@ -2,7 +2,8 @@
 -- Every CDB_OB_* view here gets a DBA_OB_* twin for the session's tenant (see src/views/mod.rs).
 
 CREATE VIEW oceanbase.dba_ob_tenants AS
-SELECT tenant_id, tenant_name, kind, source, log_source, log_mode, status, create_time
+SELECT tenant_id, tenant_name, kind, source, log_source, log_mode, status, create_time,
+       pgdata, pg_version, system_identifier, archive_mode, data_checksums
 FROM backstop.tenant
 WHERE status = 'NORMAL';
 

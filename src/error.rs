@@ -30,10 +30,12 @@ pub enum SqlState {
     InternalError,
     InvalidPassword,
     DataException,
+    /// A source backstop connects to (a PostgreSQL cluster) cannot be reached.
+    UnableToConnect,
 }
 
 impl SqlState {
-    pub const ALL: [SqlState; 20] = [
+    pub const ALL: [SqlState; 21] = [
         SqlState::SyntaxError,
         SqlState::SyntaxErrorOrAccessRule,
         SqlState::UndefinedObject,
@@ -54,6 +56,7 @@ impl SqlState {
         SqlState::InternalError,
         SqlState::InvalidPassword,
         SqlState::DataException,
+        SqlState::UnableToConnect,
     ];
 
     /// The five-character code PostgreSQL clients read.
@@ -79,6 +82,7 @@ impl SqlState {
             SqlState::InternalError => "XX000",
             SqlState::InvalidPassword => "28P01",
             SqlState::DataException => "22000",
+            SqlState::UnableToConnect => "08001",
         }
     }
 
@@ -117,6 +121,7 @@ pub mod sqlstate {
     pub const INTERNAL_ERROR: SqlState = SqlState::InternalError;
     pub const INVALID_PASSWORD: SqlState = SqlState::InvalidPassword;
     pub const DATA_EXCEPTION: SqlState = SqlState::DataException;
+    pub const UNABLE_TO_CONNECT: SqlState = SqlState::UnableToConnect;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

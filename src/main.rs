@@ -38,18 +38,23 @@ enum Command {
         tls_key: Option<PathBuf>,
     },
     /// Archive one log segment: PostgreSQL's `archive_command = 'backstop archive-push --tenant
-    /// t %p'`. Exits 0 only once the segment is durable in the archive (or, under
-    /// BINDING=OPTIONAL, when archiving is off and the source may go on).
+    /// t %p'`. The segment's bytes go over the connection, so PostgreSQL may run under another
+    /// account or on another host. Exits 0 only once the segment is durable in the archive (or,
+    /// under BINDING=OPTIONAL, when archiving is off and the source may go on).
     ArchivePush {
         #[arg(long)]
         tenant: String,
         /// The segment file (relative paths are taken from the current directory).
         path: PathBuf,
+        /// Send the path instead of the bytes: the server, on the same host, reads the file.
+        #[arg(long)]
+        server_reads_path: bool,
         #[command(flatten)]
         server: ServerAddress,
     },
     /// Fetch one archived log segment: PostgreSQL's `restore_command = 'backstop archive-get
-    /// --tenant t %f %p'`. Exits non-zero when the archive does not hold it.
+    /// --tenant t %f %p'`. The bytes come over the connection and are written here, durably.
+    /// Exits non-zero when the archive does not hold the segment.
     ArchiveGet {
         #[arg(long)]
         tenant: String,
@@ -57,6 +62,9 @@ enum Command {
         name: String,
         /// Where to write it.
         path: PathBuf,
+        /// Let the server write the file itself (same host, its own account).
+        #[arg(long)]
+        server_writes_path: bool,
         #[command(flatten)]
         server: ServerAddress,
     },
@@ -72,9 +80,28 @@ struct ServerAddress {
     port: u16,
     #[arg(long, default_value = "admin", env = "BACKSTOP_USER")]
     user: String,
-    /// The user's password; PGPASSWORD is read too.
+    /// The user's password; PGPASSWORD is read too. Prefer --password-file or the
+    /// environment: a command line is visible to every user of the host.
     #[arg(long, env = "BACKSTOP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// A file whose first line is the user's password (for archive_command and
+    /// restore_command, which run under PostgreSQL's account).
+    #[arg(long, env = "BACKSTOP_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+}
+
+impl ServerAddress {
+    fn password(&self) -> Result<Option<String>, String> {
+        if let Some(file) = &self.password_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        }
+        Ok(self
+            .password
+            .clone()
+            .or_else(|| std::env::var("PGPASSWORD").ok()))
+    }
 }
 
 /// glibc's malloc raises its mmap threshold each time a large block is freed, after which the
@@ -124,36 +151,62 @@ fn main() -> std::process::ExitCode {
         Command::ArchivePush {
             tenant,
             path,
+            server_reads_path,
             server,
         } => {
             let path = match std::path::absolute(&path) {
                 Ok(path) => path,
                 Err(e) => return fail("archive-push", &format!("{}: {e}", path.display())),
             };
+            if server_reads_path {
+                let sql = format!(
+                    "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {}",
+                    literal(&path.to_string_lossy()),
+                    ident(&tenant)
+                );
+                return runtime.block_on(run_tool("archive-push", &server, Tool::Statement(sql)));
+            }
+            let name = match path.file_name().and_then(|n| n.to_str()) {
+                Some(name) => name.to_string(),
+                None => return fail("archive-push", &format!("{} names no file", path.display())),
+            };
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                Err(e) => return fail("archive-push", &format!("cannot read {}: {e}", path.display())),
+            };
             let sql = format!(
-                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {}",
-                literal(&path.to_string_lossy()),
+                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {} DATA $1",
+                literal(&name),
                 ident(&tenant)
             );
-            runtime.block_on(run_tool("archive-push", &server, &sql))
+            runtime.block_on(run_tool("archive-push", &server, Tool::Push(sql, data)))
         }
         Command::ArchiveGet {
             tenant,
             name,
             path,
+            server_writes_path,
             server,
         } => {
             let path = match std::path::absolute(&path) {
                 Ok(path) => path,
                 Err(e) => return fail("archive-get", &format!("{}: {e}", path.display())),
             };
+            if server_writes_path {
+                let sql = format!(
+                    "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {} TO {}",
+                    literal(&name),
+                    ident(&tenant),
+                    literal(&path.to_string_lossy())
+                );
+                return runtime.block_on(run_tool("archive-get", &server, Tool::Statement(sql)));
+            }
             let sql = format!(
-                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {} TO {}",
+                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {}",
                 literal(&name),
-                ident(&tenant),
-                literal(&path.to_string_lossy())
+                ident(&tenant)
             );
-            runtime.block_on(run_tool("archive-get", &server, &sql))
+            runtime.block_on(run_tool("archive-get", &server, Tool::Get(sql, path)))
         }
     }
 }
@@ -171,8 +224,18 @@ fn fail(tool: &str, message: &str) -> std::process::ExitCode {
     std::process::ExitCode::FAILURE
 }
 
-/// Sends one statement to the server; prints what a non-archived segment means on stderr.
-async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process::ExitCode {
+/// What a shell tool asks of the server.
+enum Tool {
+    /// A statement whose rows (if any) say what happened.
+    Statement(String),
+    /// `PUSH ARCHIVELOG ... DATA $1` with the segment's bytes.
+    Push(String, Vec<u8>),
+    /// `GET ARCHIVELOG` whose row carries the bytes, written to the path durably.
+    Get(String, PathBuf),
+}
+
+/// Runs one tool's request; prints what a non-archived segment means on stderr.
+async fn run_tool(tool: &str, server: &ServerAddress, request: Tool) -> std::process::ExitCode {
     let mut config = tokio_postgres::Config::new();
     config
         .host(&server.host)
@@ -181,12 +244,12 @@ async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process
         .dbname("backstop")
         .application_name(format!("backstop {tool}"))
         .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(password) = server
-        .password
-        .clone()
-        .or_else(|| std::env::var("PGPASSWORD").ok())
-    {
-        config.password(password);
+    match server.password() {
+        Ok(Some(password)) => {
+            config.password(password);
+        }
+        Ok(None) => {}
+        Err(e) => return fail(tool, &e),
     }
     let client = match config.connect(tokio_postgres::NoTls).await {
         Ok((client, connection)) => {
@@ -203,24 +266,56 @@ async fn run_tool(tool: &str, server: &ServerAddress, sql: &str) -> std::process
             );
         }
     };
-    match client.simple_query(sql).await {
-        Ok(messages) => {
-            for message in messages {
-                if let tokio_postgres::SimpleQueryMessage::Row(row) = message
-                    && let Some(detail) = row.get("detail")
-                {
-                    eprintln!(
-                        "backstop {tool}: {}: {detail}",
-                        row.get("segment").unwrap_or("")
-                    );
+    let db_fail = |e: tokio_postgres::Error| match e.as_db_error() {
+        Some(db) => fail(tool, &format!("{} ({})", db.message(), db.code().code())),
+        None => fail(tool, &e.to_string()),
+    };
+    let report = |segment: Option<&str>, detail: Option<&str>| {
+        if let Some(detail) = detail {
+            eprintln!("backstop {tool}: {}: {detail}", segment.unwrap_or(""));
+        }
+    };
+    match request {
+        Tool::Statement(sql) => match client.simple_query(&sql).await {
+            Ok(messages) => {
+                for message in messages {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        report(row.get("segment"), row.get("detail"));
+                    }
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => db_fail(e),
+        },
+        Tool::Push(sql, data) => match client.query(&sql, &[&data]).await {
+            Ok(rows) => {
+                for row in rows {
+                    report(row.get("segment"), row.get("detail"));
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => db_fail(e),
+        },
+        Tool::Get(sql, path) => match client.query_one(&sql, &[]).await {
+            Ok(row) => {
+                let data: Vec<u8> = row.get("data");
+                match write_durably(&path, &data) {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => fail(tool, &format!("cannot write {}: {e}", path.display())),
                 }
             }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => match e.as_db_error() {
-            Some(db) => fail(tool, &format!("{} ({})", db.message(), db.code().code())),
-            None => fail(tool, &e.to_string()),
+            Err(e) => db_fail(e),
         },
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same folder, fsynced, then renamed:
+/// PostgreSQL never sees half a segment.
+fn write_durably(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    backstop::executor::archive::write_durably(path, data)?;
+    match path.parent() {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
     }
 }
 

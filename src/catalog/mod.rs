@@ -70,6 +70,11 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Now, in nanoseconds since the Unix epoch (a log segment's SCN).
+pub fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 pub struct Catalog {
     store: Box<dyn Store>,
     generation: AtomicU64,

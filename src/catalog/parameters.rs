@@ -149,6 +149,22 @@ pub const PARAMETERS: &[ParameterDef] = &[
         description: "list and skip files the server cannot read instead of failing the task",
     },
     ParameterDef {
+        name: "backup_ignore_checksum_failures",
+        kind: Kind::Bool,
+        default: Some("false"),
+        description: "keep backing up a PostgreSQL cluster whose pages fail their checksum \
+                      (they are named in the task's COMMENT) instead of failing the task",
+    },
+    ParameterDef {
+        name: "pg_archive_timeout",
+        kind: Kind::Duration {
+            min: secs(1),
+            max: secs(86400),
+        },
+        default: Some("60s"),
+        description: "how long a PostgreSQL backup waits for the WAL it needs to be archived",
+    },
+    ParameterDef {
         name: "log_archive_checkpoint_interval",
         kind: Kind::Duration {
             min: secs(1),
@@ -181,6 +197,21 @@ pub const PARAMETERS: &[ParameterDef] = &[
         default: Some(""),
         description: "folders operators may restore into and name as a second destination \
             (comma-separated; admins are not limited)",
+    },
+    ParameterDef {
+        name: "pg_tool_path",
+        kind: Kind::PathList,
+        default: Some(""),
+        description: "the backstop executable a restored PostgreSQL cluster's restore_command \
+            runs (it must be executable by PostgreSQL's account); '' = this server's own",
+    },
+    ParameterDef {
+        name: "pg_tool_password_file",
+        kind: Kind::PathList,
+        default: Some(""),
+        description: "the password file a restored PostgreSQL cluster's restore_command reads \
+            (--password-file; readable by PostgreSQL's account); '' = its environment's \
+            BACKSTOP_PASSWORD",
     },
     ParameterDef {
         name: "backup_net_limit",

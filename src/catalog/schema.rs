@@ -97,7 +97,8 @@ pub const TABLES: &[TableDef] = &[
         // with, never shown.
         columns: cols!(tenant_id: Int, tenant_name: Text, kind: Text, source: Text,
             log_source: Text, pgdata: Text, log_mode: Text, status: Text, create_time: Time,
-            drop_time: Time, raw_source: Secret),
+            drop_time: Time, raw_source: Secret, pg_version: Text, system_identifier: Text,
+            archive_mode: Text, data_checksums: Text),
         constraints: "PRIMARY KEY (tenant_id)",
         queryable: true,
     },

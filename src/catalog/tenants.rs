@@ -137,6 +137,31 @@ impl Catalog {
         })
     }
 
+    /// What registration found a PostgreSQL tenant's cluster to be, as DBA_OB_TENANTS shows it.
+    pub fn set_tenant_cluster(
+        &self,
+        tenant_id: i64,
+        version: &str,
+        system_identifier: u64,
+        archive_mode: &str,
+        data_checksums: bool,
+    ) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tenant SET pg_version = ?, system_identifier = ?, archive_mode = ?, \
+                 data_checksums = ? WHERE tenant_id = ?",
+                &[
+                    version.into(),
+                    system_identifier.to_string().into(),
+                    archive_mode.into(),
+                    if data_checksums { "on" } else { "off" }.into(),
+                    tenant_id.into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Unregisters a tenant; its backups, jobs and sets stay in the catalog and destinations.
     pub fn drop_tenant(&self, tenant_id: i64) -> Result<(), CatalogError> {
         self.write(|tx| {

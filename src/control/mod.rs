@@ -208,6 +208,13 @@ pub fn row_schema(statement: &Statement) -> Option<datafusion::arrow::datatypes:
         Statement::Restore(crate::sql::ast::RestoreStatement::RestorePreview { .. }) => {
             Some(restore::preview_schema())
         }
+        Statement::Archive(
+            crate::sql::ast::ArchiveStatement::PushArchivelog { .. }
+            | crate::sql::ast::ArchiveStatement::ReceiveArchivelog { .. },
+        ) => Some(archive::push_schema()),
+        Statement::Archive(crate::sql::ast::ArchiveStatement::SendArchivelog { .. }) => {
+            Some(archive::segment_schema())
+        }
         _ => None,
     }
 }

@@ -30,9 +30,15 @@ pub fn authorize(catalog: &Catalog, caller: &Caller, statement: &Statement) -> S
             let tenant = super::tenant::find(catalog, tenant)?;
             inside_log_folder(&tenant, Path::new(to), "ALTER SYSTEM GET ARCHIVELOG")
         }
-        Statement::Restore(RestoreStatement::Restore { to, .. }) => {
+        Statement::Restore(RestoreStatement::Restore {
+            to, tablespace_map, ..
+        }) => {
             let target = crate::source::uri::dir_path_or_plain(to);
-            inside_allowed(catalog, &target, "a restore target")
+            inside_allowed(catalog, &target, "a restore target")?;
+            for (_, location) in tablespace_map {
+                inside_allowed(catalog, Path::new(location), "a tablespace location")?;
+            }
+            Ok(())
         }
         Statement::BackupBackup(BackupBackupStatement::BackupBackupset {
             dest: Some(dest),

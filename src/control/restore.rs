@@ -21,6 +21,9 @@ pub struct Restore<'a> {
     pub until: Option<&'a RestoreUntil>,
     pub to: &'a str,
     pub method: Option<ast::RestoreMethod>,
+    pub tablespace_map: &'a [(String, String)],
+    /// Who restores: the restored cluster's `restore_command` connects as this user.
+    pub user: &'a str,
     pub description: Option<&'a str>,
 }
 
@@ -45,6 +48,8 @@ pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
         &spec(r.from, r.at, r.until),
         r.to,
         method,
+        r.tablespace_map,
+        r.user,
         r.description.map(str::to_string),
     )
 }
@@ -100,7 +105,7 @@ impl Control {
     /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
     pub(super) fn apply_restore(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         statement: &RestoreStatement,
         wait: bool,
     ) -> SqlResult<Outcome> {
@@ -112,6 +117,7 @@ impl Control {
                 until,
                 to,
                 method,
+                tablespace_map,
                 description,
             } => {
                 let job_id = start(
@@ -123,6 +129,8 @@ impl Control {
                         until: until.as_ref(),
                         to,
                         method: *method,
+                        tablespace_map,
+                        user: &caller.user,
                         description: description.as_deref(),
                     },
                 )?;

@@ -26,6 +26,7 @@ pub fn create(
         return Err(SqlError::duplicate(format!("tenant {name} already exists"))
             .with_ob("OB_TENANT_EXIST", 5157));
     }
+    let mut cluster = None;
     let kind = if source.starts_with("postgres://") || source.starts_with("postgresql://") {
         TenantKind::Postgres
     } else {
@@ -51,6 +52,7 @@ pub fn create(
                     "PGDATA {pgdata} is not a PostgreSQL data directory (no PG_VERSION file)"
                 )));
             }
+            cluster = Some(inspect_cluster(source, &dir)?);
         }
     }
     if let Some(log) = log_source {
@@ -63,6 +65,15 @@ pub fn create(
         log_source: log_source.map(str::to_string),
         pgdata: pgdata.map(str::to_string),
     })?;
+    if let Some(cluster) = cluster {
+        catalog.set_tenant_cluster(
+            tenant.id,
+            &cluster.version,
+            cluster.system_identifier,
+            &cluster.archive_mode,
+            cluster.data_checksums,
+        )?;
+    }
     tracing::info!(tenant = %tenant.name, tenant_id = tenant.id, "tenant created");
     Ok(Outcome::Done("CREATE TENANT"))
 }
@@ -128,6 +139,26 @@ fn absolute_dir(what: &str, path: &str) -> SqlResult<PathBuf> {
         )));
     }
     Ok(dir.to_path_buf())
+}
+
+/// Connects to the cluster and checks it can be backed up (see
+/// [`crate::source::postgres::inspect`]); every problem in one error.
+fn inspect_cluster(
+    source: &str,
+    pgdata: &Path,
+) -> SqlResult<crate::source::postgres::ClusterInfo> {
+    use crate::source::postgres::ClusterError;
+    let inspected = tokio::runtime::Handle::current()
+        .block_on(crate::source::postgres::inspect(source, pgdata));
+    inspected.map_err(|e| match e {
+        ClusterError::Unreachable { .. } => {
+            SqlError::new(crate::error::sqlstate::UNABLE_TO_CONNECT, e.to_string())
+                .with_hint("check the SOURCE's host, port, user and password, and pg_hba.conf")
+        }
+        ClusterError::NotReady { .. } | ClusterError::Refused { .. } => {
+            SqlError::wrong_state(e.to_string())
+        }
+    })
 }
 
 fn check_postgres_uri(uri: &str) -> SqlResult<()> {

@@ -41,7 +41,7 @@ use super::reader::{Reader, ReaderOutcome};
 use super::repository::{Repository, TenantRef};
 use super::set::{BackupType, ObjectRef, SetDescriptor, write_set};
 use super::throttle::Throttle;
-use crate::source::scan_totals;
+use crate::source::{TreeRules, scan_totals};
 use crate::storage::{Backend, commit_staged, staging_channel};
 
 /// What to back up, where it goes, and how.
@@ -67,6 +67,20 @@ pub struct BackupRequest {
     pub resume: bool,
     /// Bytes per second written to the destination (`backup_net_limit`); 0 = no limit.
     pub net_limit: u64,
+    /// What of the tree is copied: everything, or a PostgreSQL data directory's files.
+    pub rules: TreeRules,
+    /// Verify PostgreSQL page checksums of relation files while reading them; pages written
+    /// since this LSN (the backup's start) are not judged.
+    pub verify_pages_before: Option<u64>,
+}
+
+/// A PostgreSQL page that failed its checksum, read twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedPage {
+    /// The relation file, relative to the data directory.
+    pub file: String,
+    /// The block number within the relation (counted across its segment files).
+    pub block: u64,
 }
 
 /// What happened to a file that changed during the backup.
@@ -103,6 +117,8 @@ pub struct BackupSummary {
     pub skipped_unreadable: Vec<SkippedFile>,
     /// Devices, FIFOs and sockets, which are not backed up.
     pub skipped_special: Vec<PathBuf>,
+    /// PostgreSQL pages whose checksum failed (when `verify_pages_before` asked for checks).
+    pub damaged_pages: Vec<DamagedPage>,
     /// Entries in the set.
     pub file_count: u64,
     /// Logical bytes of the files in the set.
@@ -271,6 +287,24 @@ pub fn backup(
     cancel: &CancellationToken,
     on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
 ) -> Result<BackupSummary, EngineError> {
+    backup_sealed(repo, req, progress, cancel, on_checkpoint, &mut |_| Ok(None))
+}
+
+/// What a source adds to its set once every file is stored, before the set is made visible:
+/// for a PostgreSQL cluster, the end of its backup mode and what recovery needs.
+pub type Seal<'a> =
+    dyn FnMut(&[DamagedPage]) -> Result<Option<super::set::PostgresBackup>, EngineError> + 'a;
+
+/// [`backup`], with `seal` called after the last file is durable and before the set descriptor
+/// is written; an error from it leaves the set invisible (its checkpoint stays).
+pub fn backup_sealed(
+    repo: &Repository,
+    req: &BackupRequest,
+    progress: &Progress,
+    cancel: &CancellationToken,
+    on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
+    seal: &mut Seal<'_>,
+) -> Result<BackupSummary, EngineError> {
     let backend = repo.backend();
     check_can_back_up(repo, req)?;
     let start_time = chrono::Utc::now();
@@ -325,12 +359,13 @@ pub fn backup(
         packer_tx: packer_tx.clone(),
         needed_index_files: HashSet::new(),
         outcome: ReaderOutcome::default(),
+        pages: None,
     };
     let mut checkpoints = 0u32;
     let (packer_outcome, outcome, reader_index_files) = std::thread::scope(|scope| {
         let prescan_stop = shared.stop.clone();
         scope.spawn(move || {
-            let (bytes, files) = scan_totals(&req.source, &prescan_stop);
+            let (bytes, files) = scan_totals(&req.source, req.rules, &prescan_stop);
             progress.total_bytes.store(bytes, Ordering::Relaxed);
             progress.total_files.store(files, Ordering::Relaxed);
         });
@@ -413,7 +448,11 @@ pub fn backup(
         file_count: packer_outcome.files,
         manifest: packer_outcome.segments,
         index_files,
+        postgres: seal(&outcome.damaged_pages)?,
     };
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
     // The descriptor makes the set visible: it is written last, after everything it names.
     let descriptor_bytes = write_set(backend, &descriptor)?;
     descriptor.output_bytes += descriptor_bytes;
@@ -429,6 +468,7 @@ pub fn backup(
         changed_files: outcome.changed_files,
         skipped_unreadable: outcome.skipped_unreadable,
         skipped_special: outcome.skipped_special,
+        damaged_pages: outcome.damaged_pages,
         bytes_read: outcome.bytes_read,
         files_read: outcome.files_read,
         files_unchanged: outcome.files_unchanged,

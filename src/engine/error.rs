@@ -117,6 +117,29 @@ pub enum EngineError {
     #[error("operation cancelled")]
     Cancelled,
 
+    #[error(
+        "{count} page(s) of the cluster fail their checksum: {pages}; the set is not kept: \
+         repair or restore the relation, or SET BACKUP_IGNORE_CHECKSUM_FAILURES = true to keep \
+         backing it up as it is"
+    )]
+    DamagedPages { count: usize, pages: String },
+
+    /// The PostgreSQL cluster being backed up refused or could not be reached.
+    #[error("{detail}")]
+    Cluster { detail: String, retryable: bool },
+
+    #[error(
+        "WAL segment {segment}, which this set needs to be consistent, was not archived within \
+         {waited_secs} s: check that archive_command calls `backstop archive-push --tenant \
+         {tenant} %p` and that archive log is on (CDB_OB_ARCHIVELOG), or back up PLUS \
+         ARCHIVELOG to keep the WAL beside the set"
+    )]
+    WalNotArchived {
+        tenant: String,
+        segment: String,
+        waited_secs: u64,
+    },
+
     #[error("{operation} {} failed: {source}", path.display())]
     Io {
         operation: &'static str,
@@ -147,6 +170,13 @@ impl EngineError {
                 ErrorKind::InvalidState
             }
             EngineError::Cancelled => ErrorKind::Cancelled,
+            EngineError::DamagedPages { .. } => ErrorKind::CorruptObject,
+            EngineError::Cluster {
+                retryable: true, ..
+            } => ErrorKind::Io,
+            EngineError::Cluster { .. } | EngineError::WalNotArchived { .. } => {
+                ErrorKind::InvalidState
+            }
             EngineError::Io { .. } | EngineError::Destination(_) => ErrorKind::Io,
         }
     }

@@ -31,11 +31,14 @@ mod writeback;
 #[cfg(test)]
 mod testkit;
 
-pub use backup::{BackupRequest, BackupSummary, ChangedFile, FileOutcome, SkippedFile, backup};
+pub use backup::{
+    BackupRequest, BackupSummary, ChangedFile, DamagedPage, FileOutcome, Seal, SkippedFile, backup,
+    backup_sealed,
+};
 pub use checkpoint::{Checkpoint, CheckpointInfo};
 pub use error::{EngineError, ErrorKind};
 pub use progress::{Progress, ProgressSnapshot};
 pub use repository::{Repository, TenantRef};
 pub use restore::{RestoreMethod, RestoreSummary, restore};
-pub use set::{BackupType, SetDescriptor};
+pub use set::{BackupType, PostgresBackup, SetDescriptor};
 pub use validate::{Damage, ValidateLevel, ValidateReport, validate};

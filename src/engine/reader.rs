@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::backup::{
-    BackupRequest, BatchChunk, ChangedFile, ChunkBatch, FileOutcome, PackerMsg, PendingEntry,
-    Shared, SkippedFile,
+    BackupRequest, BatchChunk, ChangedFile, ChunkBatch, DamagedPage, FileOutcome, PackerMsg,
+    PendingEntry, Shared, SkippedFile,
 };
 use super::checkpoint::CheckpointInfo;
 use super::chunker::{Chunker, ContentId, MAX_CHUNK, is_zero};
@@ -21,7 +21,11 @@ use super::error::EngineError;
 use super::index::RepositoryIndex;
 use super::manifest::{Extent, ManifestCursor, ManifestEntry};
 use super::progress::Progress;
-use crate::source::{DirectoryWalk, EntryKind, Metadata, SourceFile, WalkEntry, WalkErrorKind};
+use crate::source::postgres::layout::{holds_relations, relation_of};
+use crate::source::postgres::pages::{PAGE, PageVerifier};
+use crate::source::{
+    DirectoryWalk, EntryKind, Metadata, SourceFile, TreeRules, WalkEntry, WalkErrorKind,
+};
 
 /// How many times a file that changes while it is read is read in all.
 pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
@@ -29,6 +33,8 @@ pub(super) const MAX_READ_ATTEMPTS: u32 = 3;
 /// no cut in what is left, and that tail (the start of a chunk, under a maximal one) moves to
 /// the front first: about a tenth of what is read.
 const READ_BUFFER: usize = 2 * MAX_CHUNK;
+/// Damaged PostgreSQL pages listed at most (the task's COMMENT names the first few).
+const MAX_DAMAGED_PAGES: usize = 1000;
 /// A batch of chunks goes to the workers once it holds this many bytes.
 const BATCH_BYTES: usize = 1 << 20;
 /// Entries go to the packer this many at a time.
@@ -39,6 +45,7 @@ pub(super) struct ReaderOutcome {
     pub(super) changed_files: Vec<ChangedFile>,
     pub(super) skipped_unreadable: Vec<SkippedFile>,
     pub(super) skipped_special: Vec<PathBuf>,
+    pub(super) damaged_pages: Vec<DamagedPage>,
     pub(super) bytes_read: u64,
     pub(super) files_read: u64,
     pub(super) files_unchanged: u64,
@@ -79,6 +86,8 @@ pub(super) struct Reader<'a> {
     pub(super) packer_tx: SyncSender<PackerMsg>,
     pub(super) needed_index_files: HashSet<u32>,
     pub(super) outcome: ReaderOutcome,
+    /// The page checks of the relation file being read, when pages are verified.
+    pub(super) pages: Option<PageVerifier>,
 }
 
 impl Reader<'_> {
@@ -89,7 +98,7 @@ impl Reader<'_> {
         on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
         events: &Receiver<CheckpointInfo>,
     ) -> Result<(), EngineError> {
-        for walked in DirectoryWalk::new(&self.req.source) {
+        for walked in DirectoryWalk::with_rules(&self.req.source, self.req.rules) {
             for info in events.try_iter() {
                 on_checkpoint(&info);
             }
@@ -241,7 +250,9 @@ impl Reader<'_> {
             }
         };
         self.outcome.files_read += 1;
-        if read.attempts > 1 || !read.consistent {
+        // A PostgreSQL file written while it was read is normal (recovery replays it): not
+        // worth a line in the COMMENT.
+        if (read.attempts > 1 || !read.consistent) && self.req.rules == TreeRules::Everything {
             let outcome = if read.consistent {
                 FileOutcome::ReadAgain {
                     attempts: read.attempts,
@@ -270,21 +281,62 @@ impl Reader<'_> {
     }
 
     fn read_consistently(&mut self, walked: &WalkEntry) -> Result<FileRead, ReadFailure> {
+        // A PostgreSQL data file changing while it is read is the normal case: recovery makes
+        // it consistent from the WAL, so it is read once.
+        let max_attempts = match self.req.rules {
+            TreeRules::PostgresData => 1,
+            TreeRules::Everything => MAX_READ_ATTEMPTS,
+        };
         let mut attempts = 0;
         loop {
             attempts += 1;
             let file = SourceFile::open(&walked.full_path).map_err(classify_open_error)?;
             let first_chunk = self.seq;
+            self.pages = self.page_verifier(walked);
             let extents = self.read_extents(&file)?;
+            if let Some(pages) = self.pages.take() {
+                self.recheck_pages(walked, &file, &pages);
+            }
             let change = file.change_since_open().map_err(ReadFailure::Unreadable)?;
             let consistent = change.is_none();
-            if consistent || attempts >= MAX_READ_ATTEMPTS {
+            if consistent || attempts >= max_attempts {
                 return Ok(FileRead {
                     meta: *file.metadata(),
                     extents,
                     first_chunk,
                     attempts,
                     consistent,
+                });
+            }
+        }
+    }
+
+    /// A verifier for `walked` when pages are verified and it is a relation file.
+    fn page_verifier(&self, walked: &WalkEntry) -> Option<PageVerifier> {
+        let start_lsn = self.req.verify_pages_before?;
+        let (dir, name) = match walked.path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&walked.path[..i], &walked.path[i + 1..]),
+            None => (&[][..], walked.path.as_slice()),
+        };
+        if !holds_relations(dir) {
+            return None;
+        }
+        let relation = relation_of(name)?;
+        Some(PageVerifier::new(relation.segment, start_lsn))
+    }
+
+    /// Reads each page that failed its check once more (a page being written can be torn in
+    /// one read) and lists those that fail again.
+    fn recheck_pages(&mut self, walked: &WalkEntry, file: &SourceFile, pages: &PageVerifier) {
+        let mut page = vec![0u8; PAGE];
+        for &block in pages.suspects() {
+            let passes = file
+                .read_at(&mut page, block * PAGE as u64)
+                .is_ok_and(|n| n == PAGE && pages.passes_on_reread(block, &page));
+            if !passes && self.outcome.damaged_pages.len() < MAX_DAMAGED_PAGES {
+                self.outcome.damaged_pages.push(DamagedPage {
+                    file: String::from_utf8_lossy(&walked.path).into_owned(),
+                    block: pages.relation_block(block),
                 });
             }
         }
@@ -349,6 +401,9 @@ impl Reader<'_> {
                     let n = file
                         .read_at(&mut self.buffer[filled..filled + want], read_pos)
                         .map_err(ReadFailure::Unreadable)?;
+                    if let Some(pages) = self.pages.as_mut() {
+                        pages.feed(read_pos, &self.buffer[filled..filled + n]);
+                    }
                     filled += n;
                     read_pos += n as u64;
                     if n < want {

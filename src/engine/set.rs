@@ -63,6 +63,29 @@ pub struct SetDescriptor {
     pub manifest: Vec<SegmentRef>,
     /// The index files that locate every chunk the manifest references.
     pub index_files: Vec<ObjectRef>,
+    /// For a PostgreSQL cluster's set: what `pg_backup_stop` returned and recovery needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresBackup>,
+}
+
+/// The PostgreSQL part of a set: where its backup started and ended, and the `backup_label`
+/// and `tablespace_map` a restore writes into the data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostgresBackup {
+    /// `server_version_num` of the cluster.
+    pub version_num: i32,
+    /// The cluster's system identifier, as text (it does not fit JSON's numbers).
+    pub system_identifier: String,
+    pub start_lsn: String,
+    pub stop_lsn: String,
+    /// The first and last WAL segments recovery needs to reach consistency.
+    pub start_wal: String,
+    pub stop_wal: String,
+    pub wal_segment_size: u64,
+    pub backup_label: String,
+    pub tablespace_map: String,
+    /// `(oid, location)` of each tablespace when the backup ran.
+    pub tablespaces: Vec<(String, String)>,
 }
 
 /// The object name of a set descriptor.

@@ -181,6 +181,8 @@ pub fn request(set_id: i64, source: &Path) -> BackupRequest {
         skip_unreadable: false,
         resume: false,
         net_limit: 0,
+        rules: crate::source::TreeRules::Everything,
+        verify_pages_before: None,
     }
 }
 

@@ -511,9 +511,7 @@ impl Executor {
         )))
     }
 
-    /// `archive-push`: archives the segment at `path` for `tenant`. Under BINDING=MANDATORY it
-    /// fails unless the round is DOING (PostgreSQL keeps the WAL and retries); under OPTIONAL it
-    /// lets the source go on.
+    /// `archive-push`: archives the segment at `path` (on this host) for `tenant`.
     pub fn push_segment(&self, tenant: &Tenant, path: &Path) -> SqlResult<PushOutcome> {
         let name = path
             .file_name()
@@ -526,28 +524,8 @@ impl Executor {
                 ))
             })?
             .to_string();
-        let dest = self.archive_dest(tenant)?;
-        let round = self.catalog.latest_round(tenant.id)?;
-        let running = round.as_ref().filter(|r| {
-            matches!(
-                RoundStatus::parse(&r.status),
-                Some(RoundStatus::Doing | RoundStatus::Interrupted)
-            )
-        });
-        let Some(round) = running else {
-            if dest.binding == Binding::Optional {
-                return Ok(PushOutcome::Skipped);
-            }
-            let state = round.map_or("not started".to_string(), |r| {
-                format!("round {} is {}", r.round_id, r.status)
-            });
-            return Err(SqlError::wrong_state(format!(
-                "segment {name} was not archived: archive log of tenant {} is not DOING ({state}) \
-                 and BINDING=MANDATORY keeps the source waiting",
-                tenant.name
-            ))
-            .with_hint("start it with ALTER SYSTEM ARCHIVELOG, or ENABLE a deferred destination"));
-        };
+        // Refused before the file is read when the round cannot take it.
+        self.round_taking_pushes(tenant, &name)?;
         let read = (|| -> std::io::Result<(Vec<u8>, i64)> {
             let meta = std::fs::metadata(path)?;
             let close_scn = meta
@@ -567,11 +545,60 @@ impl Executor {
                 format!("cannot read log segment {}: {e}", path.display()),
             )
         })?;
-        let outcome = self.store_segment(round, &name, &data, close_scn)?;
+        self.receive_segment(tenant, &name, &data, close_scn)
+    }
+
+    /// `archive-push` over the connection: archives segment `name` of `tenant` from its bytes.
+    /// Its SCN is the time it arrived. Under BINDING=MANDATORY it fails unless the round is
+    /// DOING (PostgreSQL keeps the WAL and retries); under OPTIONAL it lets the source go on.
+    pub fn receive_segment(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        data: &[u8],
+        close_scn: i64,
+    ) -> SqlResult<PushOutcome> {
+        if !valid_segment_name(name) {
+            return Err(SqlError::invalid_value(format!(
+                "'{name}' does not name a log segment: a plain file name is expected"
+            )));
+        }
+        let Some(round) = self.round_taking_pushes(tenant, name)? else {
+            return Ok(PushOutcome::Skipped);
+        };
+        let outcome = self.store_segment(&round, name, data, close_scn)?;
         if outcome == PushOutcome::Archived {
-            self.note_pushed_gap(round, &name, data.len() as u64)?;
+            self.note_pushed_gap(&round, name, data.len() as u64)?;
         }
         Ok(outcome)
+    }
+
+    /// The round a push goes into: DOING or INTERRUPTED. `None` when there is none and
+    /// BINDING=OPTIONAL lets the source go on; an error under MANDATORY.
+    fn round_taking_pushes(&self, tenant: &Tenant, name: &str) -> SqlResult<Option<Round>> {
+        let dest = self.archive_dest(tenant)?;
+        let round = self.catalog.latest_round(tenant.id)?;
+        let running = round.as_ref().filter(|r| {
+            matches!(
+                RoundStatus::parse(&r.status),
+                Some(RoundStatus::Doing | RoundStatus::Interrupted)
+            )
+        });
+        if let Some(round) = running {
+            return Ok(Some(round.clone()));
+        }
+        if dest.binding == Binding::Optional {
+            return Ok(None);
+        }
+        let state = round.map_or("not started".to_string(), |r| {
+            format!("round {} is {}", r.round_id, r.status)
+        });
+        Err(SqlError::wrong_state(format!(
+            "segment {name} was not archived: archive log of tenant {} is not DOING ({state}) \
+             and BINDING=MANDATORY keeps the source waiting",
+            tenant.name
+        ))
+        .with_hint("start it with ALTER SYSTEM ARCHIVELOG, or ENABLE a deferred destination"))
     }
 
     /// A pushed segment that does not follow the round's previous one (PostgreSQL skipped
@@ -615,20 +642,50 @@ impl Executor {
 
     /// `archive-get`: writes an archived segment of `tenant` to `to`, verified. Blocking.
     pub fn get_archived_segment(&self, tenant: &Tenant, name: &str, to: &Path) -> SqlResult<()> {
-        let Some(segment) = self.catalog.segment(tenant.id, name)? else {
-            return Err(SqlError::undefined(format!(
+        let data = self.archived_segment(tenant, name)?;
+        write_durably(to, &data)
+            .map_err(|e| from_engine(&EngineError::io("write", to, e)))
+    }
+
+    /// The bytes of an archived segment of `tenant`, verified: from the archive, or else from
+    /// beside the tenant's sets in its data destination (a PostgreSQL set made PLUS ARCHIVELOG
+    /// keeps the WAL it needs there). Blocking.
+    pub fn archived_segment(&self, tenant: &Tenant, name: &str) -> SqlResult<Vec<u8>> {
+        let uri = match self.catalog.segment(tenant.id, name)? {
+            Some(segment) => match self.catalog.round(tenant.id, segment.round_id)? {
+                Some(round) => Some(round.path),
+                None => Some(self.archive_dest(tenant)?.location),
+            },
+            None => None,
+        };
+        let not_archived = || {
+            SqlError::undefined(format!(
                 "log segment {name} of tenant {} is not in the archive",
                 tenant.name
-            )));
+            ))
         };
-        let uri = match self.catalog.round(tenant.id, segment.round_id)? {
-            Some(round) => round.path,
-            None => self.archive_dest(tenant)?.location,
+        let Some(uri) = uri else {
+            let kept = self
+                .catalog
+                .parameter(tenant.id, "data_backup_dest")?
+                .map(|dest| -> Result<Option<Vec<u8>>, EngineError> {
+                    let backend = open_destination(&dest)?;
+                    if crate::engine::archive::segment_header(backend.as_ref(), tenant.id, name)?
+                        .is_none()
+                    {
+                        return Ok(None);
+                    }
+                    get_segment(backend.as_ref(), tenant.id, name).map(|(_, data)| Some(data))
+                })
+                .transpose()
+                .map_err(|e| from_engine(&e))?
+                .flatten();
+            return kept.ok_or_else(not_archived);
         };
-        (|| -> Result<(), EngineError> {
+        (|| -> Result<Vec<u8>, EngineError> {
             let backend = open_destination(&uri)?;
             let (_, data) = get_segment(backend.as_ref(), tenant.id, name)?;
-            write_durably(to, &data).map_err(|e| EngineError::io("write", to, e))
+            Ok(data)
         })()
         .map_err(|e| from_engine(&e))
     }

@@ -81,13 +81,6 @@ fn in_progress(tenant: &Tenant, job_id: i64) -> SqlError {
 impl Executor {
     /// Where a tenant's data backups go.
     pub fn backup_target(&self, tenant: &Tenant) -> SqlResult<Target> {
-        if tenant.kind != TenantKind::Directory {
-            return Err(SqlError::not_supported(format!(
-                "tenant {} is a {} tenant; this release backs up directory tenants only",
-                tenant.name,
-                tenant.kind.as_str()
-            )));
-        }
         let dest_uri = self
             .catalog
             .parameter(tenant.id, "data_backup_dest")?
@@ -439,7 +432,14 @@ impl Executor {
         let mut attempt = 0;
         let outcome = loop {
             let outcome = self
-                .backup_once(task, target, incremental, resume || attempt > 0, control)
+                .backup_once(
+                    task,
+                    target,
+                    incremental,
+                    resume || attempt > 0,
+                    plus_archivelog,
+                    control,
+                )
                 .await;
             match &outcome {
                 Err(e)
@@ -456,7 +456,8 @@ impl Executor {
             }
         };
         let outcome = match outcome {
-            Ok(done) if plus_archivelog => {
+            // A PostgreSQL set keeps the WAL it needs as it is sealed.
+            Ok(done) if plus_archivelog && target.tenant.kind != TenantKind::Postgres => {
                 let (tenant, dest, cancel) = (
                     target.tenant.clone(),
                     target.dest_uri.clone(),
@@ -678,16 +679,20 @@ impl Executor {
             skip_unreadable,
             resume,
             net_limit: self.net_limit(tenant.id),
+            rules: crate::source::TreeRules::Everything,
+            verify_pages_before: None,
         }
     }
 
-    /// One attempt at the backup; `resume` goes on from the task's checkpoint.
+    /// One attempt at the backup; `resume` goes on from the task's checkpoint. A PostgreSQL
+    /// tenant's attempt is one PostgreSQL backup, from `pg_backup_start` to `pg_backup_stop`.
     async fn backup_once(
         &self,
         task: &TaskRecord,
         target: &Target,
         incremental: bool,
         resume: bool,
+        plus_archivelog: bool,
         control: &JobControl,
     ) -> Result<(engine::BackupSummary, Arc<Progress>, Option<i64>), EngineError> {
         let catalog: Arc<Catalog> = self.catalog.clone();
@@ -700,7 +705,19 @@ impl Executor {
             }
         };
         let installation = catalog.installation_id().to_string();
-        let request = self.backup_request(task, target, incremental, resume);
+        let mut request = self.backup_request(task, target, incremental, resume);
+        let mut postgres = None;
+        if target.tenant.kind == TenantKind::Postgres {
+            let pg = tokio::select! {
+                pg = self.begin_pg_backup(target, request.set_id) => pg?,
+                _ = control.cancel.cancelled() => return Err(EngineError::Cancelled),
+            };
+            request.source = pg.pgdata.clone();
+            request.rules = crate::source::TreeRules::PostgresData;
+            request.verify_pages_before = pg.start.data_checksums.then_some(pg.start.lsn);
+            postgres = Some(pg);
+        }
+        let (seal_target, runtime) = (target.clone(), self.runtime.clone());
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(catalog.clone(), task.task_id, progress.clone());
         let cancel = control.cancel.clone();
@@ -732,12 +749,19 @@ impl Executor {
                     tracing::warn!(task_id, error = %e, "cannot record a checkpoint");
                 }
             };
-            engine::backup(
+            let mut seal = |damaged: &[engine::DamagedPage]| match postgres.as_mut() {
+                Some(pg) => pg
+                    .seal(&catalog, &runtime, &seal_target, plus_archivelog, damaged, &cancel)
+                    .map(Some),
+                None => Ok(None),
+            };
+            engine::backup_sealed(
                 &repo,
                 &request,
                 &engine_progress,
                 &cancel,
                 &mut on_checkpoint,
+                &mut seal,
             )
             .map(|s| (s, parent))
         })

@@ -9,6 +9,7 @@ pub mod control;
 pub mod copy;
 pub mod destination;
 pub mod log_copy;
+pub mod postgres;
 pub mod restore;
 pub mod validate;
 
@@ -83,6 +84,8 @@ pub struct Executor {
     /// The parent of every worker's token (jobs, archivers, the log copier, the restart
     /// scheduler): cancelled when the server shuts down, so that shutdown reaches them all.
     shutdown: CancellationToken,
+    /// Where the server listens, for the `restore_command` a PostgreSQL restore writes.
+    address: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Executor {
@@ -95,7 +98,19 @@ impl Executor {
             ended,
             archivers: archive::Archivers::default(),
             shutdown: CancellationToken::new(),
+            address: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records where the server listens (once, when it has bound its socket).
+    pub fn set_address(&self, address: std::net::SocketAddr) {
+        // Set once at start; a second call would be the same address.
+        self.address.get_or_init(|| address);
+    }
+
+    /// Where the server listens, once it does.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.address.get().copied()
     }
 
     /// Whether the server is shutting down: no new work starts.

@@ -131,18 +131,32 @@ impl Executor {
     }
 
     /// Starts a restore of `spec` as tenant `new_name` into `target`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_restore(
         self: &Arc<Self>,
         new_name: &str,
         spec: &RestoreSpec,
         target_uri: &str,
         method: RestoreMethod,
+        tablespace_map: &[(String, String)],
+        user: &str,
         description: Option<String>,
     ) -> SqlResult<i64> {
         let target = self.check_restore_target(new_name, target_uri, method)?;
         let plan = self.plan_restore(spec)?;
+        let recovery = self.plan_recovery(spec, &plan, tablespace_map, user)?;
+        if recovery.is_none() && !tablespace_map.is_empty() {
+            return Err(SqlError::invalid_value(format!(
+                "tablespace_map applies to PostgreSQL sets, and set {} of {} is a directory tree",
+                plan.set.set_id, spec.from
+            )));
+        }
         let job = self.restore_job(new_name, spec, &plan, target_uri, method, description)?;
-        let log_plan = self.plan_log_restore(spec, &plan, &target)?;
+        let log_plan = match recovery {
+            // PostgreSQL fetches its WAL itself, through restore_command.
+            Some(_) => None,
+            None => self.plan_log_restore(spec, &plan, &target)?,
+        };
         let (job_id, _) = self.catalog.create_job(JobKind::Restore, &job, &[])?;
         let run = RestoreRun {
             job_id,
@@ -152,6 +166,7 @@ impl Executor {
             method,
             plan,
             log_plan,
+            recovery,
         };
         let control = self.register(job_id);
         let executor = self.clone();
@@ -160,6 +175,57 @@ impl Executor {
             executor.finished(job_id);
         });
         Ok(job_id)
+    }
+
+    /// How a restored PostgreSQL set recovers, when the set is one.
+    fn plan_recovery(
+        self: &Arc<Self>,
+        spec: &RestoreSpec,
+        plan: &RestorePlan,
+        tablespace_map: &[(String, String)],
+        user: &str,
+    ) -> SqlResult<Option<PgRestore>> {
+        let Some(pg) = &plan.set.postgres else {
+            return Ok(None);
+        };
+        let map: HashMap<String, PathBuf> = tablespace_map
+            .iter()
+            .map(|(oid, path)| (oid.clone(), PathBuf::from(path)))
+            .collect();
+        if let Some((oid, _)) = tablespace_map
+            .iter()
+            .find(|(oid, _)| !pg.tablespaces.iter().any(|(o, _)| o == oid))
+        {
+            return Err(SqlError::invalid_value(format!(
+                "set {} has no tablespace {oid}; its tablespaces are: {}",
+                plan.set.set_id,
+                pg.tablespaces
+                    .iter()
+                    .map(|(o, l)| format!("{o} ({l})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let locations = super::postgres::tablespace_locations(&plan.set, &map)
+            .map_err(SqlError::wrong_state)?;
+        let target_time = match &spec.until {
+            Some(RestorePoint::Time(text)) => Some(
+                parse_until_time(text)?
+                    .format("%Y-%m-%d %H:%M:%S%.6f")
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        Ok(Some(PgRestore {
+            backup: pg.clone(),
+            locations,
+            recovery: super::postgres::Recovery {
+                restore_command: super::postgres::restore_command(self, &spec.from, user),
+                target_time,
+                immediate: matches!(spec.until, Some(RestorePoint::BackupSet(_))),
+                tablespace_map: map,
+            },
+        }))
     }
 
     /// A restore needs a free tenant name, a target that is a directory (empty unless
@@ -260,11 +326,12 @@ impl Executor {
         let cancel = control.cancel.clone();
         let tenant = TenantRef::Name(run.plan.set.tenant_name.clone());
         let set_id = run.plan.set.set_id;
-        let (root, target, method, logs) = (
+        let (root, target, method, logs, recovery) = (
             run.plan.root.clone(),
             run.target.clone(),
             run.method,
             run.log_plan,
+            run.recovery,
         );
         let engine_progress = progress.clone();
         let result = super::on_blocking_thread("restore", move || {
@@ -281,6 +348,14 @@ impl Executor {
             )?;
             if let Some(logs) = logs {
                 summary.entries += restore_log_segments(&logs, &cancel)?;
+            }
+            if let Some(pg) = recovery {
+                super::postgres::prepare_recovery(
+                    &target,
+                    &pg.backup,
+                    &pg.locations,
+                    &pg.recovery,
+                )?;
             }
             Ok(summary)
         })
@@ -503,6 +578,14 @@ struct RestoreRun {
     method: RestoreMethod,
     plan: RestorePlan,
     log_plan: Option<LogRestore>,
+    recovery: Option<PgRestore>,
+}
+
+/// How a PostgreSQL set's restore ends: the recovery files and the tablespaces' places.
+struct PgRestore {
+    backup: crate::engine::PostgresBackup,
+    locations: Vec<(String, PathBuf)>,
+    recovery: super::postgres::Recovery,
 }
 
 /// The archived log segments a restore UNTIL TIME brings back, and where they go.

@@ -26,8 +26,8 @@ use super::encode;
 use super::session::Session;
 use crate::control::{Caller, Outcome};
 use crate::error::{SqlError, SqlResult, from_datafusion};
-use crate::sql::ast::{Command, Role};
-use crate::sql::{self, Parsed};
+use crate::sql::ast::{ArchiveStatement, Command, Role, Statement};
+use crate::sql::{self, Parsed, SegmentBytes};
 
 /// A statement prepared with the extended protocol.
 #[derive(Clone)]
@@ -333,6 +333,12 @@ impl QueryParser for StatementParser {
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        if let Prepared::Backstop(command) = stmt {
+            return Ok(match command.statement {
+                Statement::Archive(ArchiveStatement::ReceiveArchivelog { .. }) => vec![Type::BYTEA],
+                _ => vec![],
+            });
+        }
         let Prepared::Query { plan, .. } = stmt else {
             return Ok(vec![]);
         };
@@ -433,8 +439,17 @@ impl ExtendedQueryHandler for Backend {
         let format = &portal.result_column_format;
         match &portal.statement.statement {
             Prepared::Backstop(command) => {
+                let mut command = command.clone();
+                if let Statement::Archive(ArchiveStatement::ReceiveArchivelog { data, .. }) =
+                    &mut command.statement
+                {
+                    let bytes = portal.parameter::<Vec<u8>>(0, &Type::BYTEA)?.ok_or_else(|| {
+                        SqlError::invalid_value("PUSH ARCHIVELOG ... DATA $1 needs the segment's bytes, not NULL")
+                    })?;
+                    *data = SegmentBytes(Some(Arc::new(bytes)));
+                }
                 self.shared
-                    .run_command(client, &session, command.clone(), format)
+                    .run_command(client, &session, command, format)
                     .await
             }
             Prepared::Compat(sql) => self

@@ -180,6 +180,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         addr: config.listen,
         source,
     })?;
+    executor.set_address(addr);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let connections = Arc::new(connections::Connections::new(tls.is_some()));

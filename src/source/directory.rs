@@ -16,6 +16,31 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
+/// Which entries of a tree a backup copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TreeRules {
+    /// Every entry; symlinks are never followed.
+    #[default]
+    Everything,
+    /// A PostgreSQL data directory: PostgreSQL's own exclusions, tablespace links followed
+    /// (see [`crate::source::postgres::layout`]).
+    PostgresData,
+}
+
+impl TreeRules {
+    /// Removes from `names`, the children of folder `dir`, what the backup leaves out.
+    pub fn prune(self, dir: &[u8], names: &mut Vec<Vec<u8>>) {
+        if self == TreeRules::PostgresData {
+            super::postgres::layout::prune(dir, names);
+        }
+    }
+
+    /// Whether the symlink at `path` is followed as the folder it points to.
+    pub fn follows_symlink(self, path: &[u8]) -> bool {
+        self == TreeRules::PostgresData && super::postgres::layout::follows_symlink(path)
+    }
+}
+
 /// The kind of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
@@ -125,6 +150,7 @@ struct Folder {
 /// A deterministic, sorted, depth-first walk of a directory tree that never follows symlinks.
 pub struct DirectoryWalk {
     root: PathBuf,
+    rules: TreeRules,
     started: bool,
     folders: Vec<Folder>,
 }
@@ -132,18 +158,25 @@ pub struct DirectoryWalk {
 impl DirectoryWalk {
     /// A walk of the tree under `root` (the root itself is the first entry).
     pub fn new(root: &Path) -> DirectoryWalk {
+        DirectoryWalk::with_rules(root, TreeRules::Everything)
+    }
+
+    /// A walk that leaves out what `rules` say a backup of this kind of tree does not copy.
+    pub fn with_rules(root: &Path, rules: TreeRules) -> DirectoryWalk {
         DirectoryWalk {
             root: root.to_path_buf(),
+            rules,
             started: false,
             folders: Vec::new(),
         }
     }
 
-    fn read_folder(path: Vec<u8>, full_path: PathBuf) -> io::Result<Folder> {
+    fn read_folder(&self, path: Vec<u8>, full_path: PathBuf) -> io::Result<Folder> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&full_path)? {
             names.push(entry?.file_name().as_bytes().to_vec());
         }
+        self.rules.prune(&path, &mut names);
         names.sort_unstable_by(|a, b| b.cmp(a));
         Ok(Folder {
             path,
@@ -160,8 +193,9 @@ impl DirectoryWalk {
             source,
         };
         // The root may be a symlink to the tree (a common way to point at a data directory);
-        // below it, symlinks are entries of their own and never followed.
-        let looked_up = if path.is_empty() {
+        // below it, symlinks are entries of their own and never followed, but for those the
+        // rules name (a PostgreSQL tablespace).
+        let looked_up = if path.is_empty() || self.rules.follows_symlink(&path) {
             fs::metadata(&full_path)
         } else {
             fs::symlink_metadata(&full_path)
@@ -181,7 +215,8 @@ impl DirectoryWalk {
         let mut symlink_target = None;
         match meta.kind {
             EntryKind::Directory => {
-                let folder = Self::read_folder(path.clone(), full_path.clone())
+                let folder = self
+                    .read_folder(path.clone(), full_path.clone())
                     .map_err(|e| fail(WalkErrorKind::Unreadable, e))?;
                 self.folders.push(folder);
             }
@@ -235,10 +270,10 @@ impl Iterator for DirectoryWalk {
 
 /// Counts the bytes of regular files and the entries under `root`, for progress totals.
 /// Entries that cannot be read are left out; the backup itself reports them.
-pub fn scan_totals(root: &Path, cancel: &CancellationToken) -> (u64, u64) {
+pub fn scan_totals(root: &Path, rules: TreeRules, cancel: &CancellationToken) -> (u64, u64) {
     let mut bytes = 0;
     let mut entries = 0;
-    for entry in DirectoryWalk::new(root).flatten() {
+    for entry in DirectoryWalk::with_rules(root, rules).flatten() {
         if cancel.is_cancelled() {
             break;
         }

@@ -28,7 +28,43 @@ pub enum ArchiveStatement {
         tenant: String,
         to: String,
     },
+    /// `archive-push` over the connection: archive segment `name`, whose bytes are bound to
+    /// `$1` (a bytea parameter of the extended protocol), so the client may run on another host
+    /// or under another account.
+    ReceiveArchivelog {
+        name: String,
+        tenant: String,
+        data: SegmentBytes,
+    },
+    /// `archive-get` over the connection: the archived segment `name` as a row whose `data`
+    /// column holds its bytes.
+    SendArchivelog {
+        name: String,
+        tenant: String,
+    },
 }
+
+/// The bytes bound to a [`ArchiveStatement::ReceiveArchivelog`]: none until the extended
+/// protocol binds them. Shown and compared by length only (a segment is megabytes).
+#[derive(Clone, Default)]
+pub struct SegmentBytes(pub Option<std::sync::Arc<Vec<u8>>>);
+
+impl fmt::Debug for SegmentBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(bytes) => write!(f, "<{} bytes>", bytes.len()),
+            None => f.write_str("$1"),
+        }
+    }
+}
+
+impl PartialEq for SegmentBytes {
+    fn eq(&self, other: &SegmentBytes) -> bool {
+        self.0.as_ref().map(|b| b.len()) == other.0.as_ref().map(|b| b.len())
+    }
+}
+
+impl Eq for SegmentBytes {}
 
 impl ArchiveStatement {
     /// The role a session needs to run the statement (SPEC §2.8).
@@ -43,7 +79,8 @@ impl ArchiveStatement {
             Archivelog { .. } => "ALTER SYSTEM ARCHIVELOG",
             NoArchivelog { .. } => "ALTER SYSTEM NOARCHIVELOG",
             PushArchivelog { .. } => "ALTER SYSTEM PUSH ARCHIVELOG",
-            GetArchivelog { .. } => "ALTER SYSTEM GET ARCHIVELOG",
+            GetArchivelog { .. } | SendArchivelog { .. } => "ALTER SYSTEM GET ARCHIVELOG",
+            ReceiveArchivelog { .. } => "ALTER SYSTEM PUSH ARCHIVELOG",
         }
     }
 
@@ -85,6 +122,18 @@ impl fmt::Display for ArchiveStatement {
                 Ident(tenant),
                 Literal(to)
             ),
+            ReceiveArchivelog { name, tenant, .. } => write!(
+                f,
+                "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {} DATA $1",
+                Literal(name),
+                Ident(tenant)
+            ),
+            SendArchivelog { name, tenant } => write!(
+                f,
+                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {}",
+                Literal(name),
+                Ident(tenant)
+            ),
         }
     }
 }
@@ -112,10 +161,17 @@ pub(super) const HEADS: &[Head] = &[
             let path = c.parse_string()?;
             c.expect_keyword("TENANT")?;
             c.eat_eq();
-            Ok(Statement::Archive(ArchiveStatement::PushArchivelog {
-                path,
-                tenant: c.parse_name()?,
-            }))
+            let tenant = c.parse_name()?;
+            if c.eat_keyword("DATA") {
+                c.eat_eq();
+                c.expect_first_parameter()?;
+                return Ok(Statement::Archive(ArchiveStatement::ReceiveArchivelog {
+                    name: path,
+                    tenant,
+                    data: SegmentBytes::default(),
+                }));
+            }
+            Ok(Statement::Archive(ArchiveStatement::PushArchivelog { path, tenant }))
         },
     },
     Head {
@@ -125,7 +181,9 @@ pub(super) const HEADS: &[Head] = &[
             c.expect_keyword("TENANT")?;
             c.eat_eq();
             let tenant = c.parse_name()?;
-            c.expect_keyword("TO")?;
+            if !c.eat_keyword("TO") {
+                return Ok(Statement::Archive(ArchiveStatement::SendArchivelog { name, tenant }));
+            }
             Ok(Statement::Archive(ArchiveStatement::GetArchivelog {
                 name,
                 tenant,

@@ -143,6 +143,17 @@ impl<'a> Cursor<'a> {
         Ok(value)
     }
 
+    /// The bound parameter `$1` (of the extended protocol).
+    pub fn expect_first_parameter(&mut self) -> Result<()> {
+        match self.peek_token() {
+            Some(Token::Placeholder(p)) if p == "$1" => {
+                self.advance(1);
+                Ok(())
+            }
+            _ => Err(self.expected(&["$1"])),
+        }
+    }
+
     /// A comma-separated list of string literals.
     pub fn parse_string_list(&mut self) -> Result<Vec<String>> {
         let mut values = vec![self.parse_string()?];

@@ -5,6 +5,7 @@
 pub mod ast;
 
 mod archive;
+pub use archive::SegmentBytes;
 mod backup;
 mod backup_backup;
 mod cursor;
@@ -287,6 +288,7 @@ mod tests {
                     until: None,
                     to: "dir:///x".into(),
                     method: None,
+                    tablespace_map: Vec::new(),
                     description: None,
                 })
             };
@@ -620,6 +622,7 @@ mod tests {
                             until,
                             to,
                             method,
+                            tablespace_map: Vec::new(),
                             description,
                         })
                     },

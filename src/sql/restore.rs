@@ -17,6 +17,8 @@ pub enum RestoreStatement {
         until: Option<RestoreUntil>,
         to: String,
         method: Option<RestoreMethod>,
+        /// `tablespace_map=oid=/path[,oid=/path]`: where a PostgreSQL set's tablespaces go.
+        tablespace_map: Vec<(String, String)>,
         description: Option<String>,
     },
     RestorePreview {
@@ -73,6 +75,7 @@ impl fmt::Display for RestoreStatement {
                 until,
                 to,
                 method,
+                tablespace_map,
                 description,
             } => {
                 write!(
@@ -88,8 +91,17 @@ impl fmt::Display for RestoreStatement {
                     write!(f, " {until}")?;
                 }
                 write!(f, " TO {}", Literal(to))?;
+                let mut options = Vec::new();
                 if let Some(method) = method {
-                    write!(f, " WITH 'method={method}'")?;
+                    options.push(format!("method={method}"));
+                }
+                if !tablespace_map.is_empty() {
+                    let map: Vec<String> =
+                        tablespace_map.iter().map(|(o, p)| format!("{o}={p}")).collect();
+                    options.push(format!("tablespace_map={}", map.join(",")));
+                }
+                if !options.is_empty() {
+                    write!(f, " WITH {}", Literal(&options.join("&")))?;
                 }
                 string_clause(f, "DESCRIPTION", description)
             }
@@ -171,10 +183,10 @@ fn restore(c: &mut Cursor) -> Result<Statement> {
     };
     c.expect_keyword("TO")?;
     let to = c.parse_string()?;
-    let method = if c.eat_keyword("WITH") {
-        Some(parse_method(c)?)
+    let (method, tablespace_map) = if c.eat_keyword("WITH") {
+        parse_options(c)?
     } else {
-        None
+        (None, Vec::new())
     };
     let description = c.parse_string_clause("DESCRIPTION")?;
     Ok(Statement::Restore(RestoreStatement::Restore {
@@ -184,6 +196,7 @@ fn restore(c: &mut Cursor) -> Result<Statement> {
         until,
         to,
         method,
+        tablespace_map,
         description,
     }))
 }
@@ -211,23 +224,60 @@ fn parse_until(c: &mut Cursor) -> Result<RestoreUntil> {
     }
 }
 
-/// The string after `WITH`: `'method=full'` or `'method=delta'`.
-fn parse_method(c: &mut Cursor) -> Result<RestoreMethod> {
+/// The string after `WITH`: options `key=value` joined by `&`, as OceanBase writes them:
+/// `method=full|delta` and `tablespace_map=oid=/path[,oid=/path]`.
+#[allow(clippy::type_complexity)]
+fn parse_options(c: &mut Cursor) -> Result<(Option<RestoreMethod>, Vec<(String, String)>)> {
     let (position, near) = (c.position(), c.text_here());
-    let option = c.parse_string()?;
-    let method = option
-        .split_once('=')
-        .filter(|(key, _)| key.trim().eq_ignore_ascii_case("method"))
-        .map(|(_, value)| value.trim().to_ascii_lowercase());
-    match method.as_deref() {
-        Some("full") => Ok(RestoreMethod::Full),
-        Some("delta") => Ok(RestoreMethod::Delta),
-        _ => Err(c.error_at(
-            position,
-            near,
-            "unknown restore option: expected 'method=full' or 'method=delta'",
-        )),
+    let text = c.parse_string()?;
+    let mut method = None;
+    let mut map = Vec::new();
+    for option in text.split('&').filter(|o| !o.trim().is_empty()) {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let value = value.trim();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "method" => match value.to_ascii_lowercase().as_str() {
+                "full" => method = Some(RestoreMethod::Full),
+                "delta" => method = Some(RestoreMethod::Delta),
+                _ => {
+                    return Err(c.error_at(
+                        position,
+                        near,
+                        "unknown restore method: expected 'method=full' or 'method=delta'",
+                    ));
+                }
+            },
+            "tablespace_map" => {
+                for pair in value.split(',') {
+                    match pair.split_once('=') {
+                        Some((oid, path))
+                            if !oid.trim().is_empty()
+                                && oid.trim().bytes().all(|b| b.is_ascii_digit())
+                                && path.trim().starts_with('/') =>
+                        {
+                            map.push((oid.trim().to_string(), path.trim().to_string()));
+                        }
+                        _ => {
+                            return Err(c.error_at(
+                                position,
+                                near,
+                                "tablespace_map takes oid=/absolute/path pairs joined by commas",
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(c.error_at(
+                    position,
+                    near,
+                    "unknown restore option: expected method=full|delta or \
+                     tablespace_map=oid=/path, joined by &",
+                ));
+            }
+        }
     }
+    Ok((method, map))
 }
 
 /// `VALIDATE {DATABASE | BACKUPSET [=] n | ARCHIVELOG_PIECE [=] n} [AT 'uri']
@@ -291,6 +341,7 @@ mod tests {
                 until: None,
                 to: "dir:///restore".into(),
                 method: None,
+                tablespace_map: Vec::new(),
                 description: None,
             })
         );
@@ -301,7 +352,8 @@ mod tests {
         assert_eq!(
             command(
                 "ALTER SYSTEM RESTORE n FROM t AT 'file:///d,file:///a' \
-                 UNTIL TIME = '2024-05-01 12:00:00.5' TO 'dir:///x' WITH 'method=delta' \
+                 UNTIL TIME = '2024-05-01 12:00:00.5' TO 'dir:///x' \
+                 WITH 'method=delta&tablespace_map=16390=/ts/a,16391=/ts/b' \
                  DESCRIPTION = 'drill' WAIT"
             ),
             Command {
@@ -312,6 +364,10 @@ mod tests {
                     until: Some(RestoreUntil::Time("2024-05-01 12:00:00.5".into())),
                     to: "dir:///x".into(),
                     method: Some(RestoreMethod::Delta),
+                    tablespace_map: vec![
+                        ("16390".into(), "/ts/a".into()),
+                        ("16391".into(), "/ts/b".into())
+                    ],
                     description: Some("drill".into()),
                 }),
                 wait: true,
@@ -329,6 +385,7 @@ mod tests {
                 until: Some(RestoreUntil::BackupSet(4)),
                 to: "dir:///x".into(),
                 method: Some(RestoreMethod::Full),
+                tablespace_map: Vec::new(),
                 description: Some("x".into()),
             })
         );

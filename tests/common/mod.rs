@@ -253,3 +253,4 @@ pub fn psql(port: u16, args: &[&str]) -> std::process::Output {
         .expect("psql is installed (run scripts/setup-test-env.sh)")
 }
 pub mod tree;
+pub mod pg;
