@@ -225,11 +225,7 @@ async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the
     writer.join().unwrap();
     let set = newest_set(&backstop).await;
     assert_ne!(set, "NULL", "a set was recorded");
-    assert_eq!(
-        cluster.backup_sessions().await,
-        0,
-        "the backup mode ended with the backup"
-    );
+    wait_sessions(&cluster, 0).await;
 
     write_ledger(&client, 150, 200).await;
     let target: String = client
@@ -335,11 +331,16 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
     let client = cluster.client().await;
     client
         .batch_execute(&format!(
-            "CREATE TABLESPACE outside LOCATION '{}';
-             CREATE TABLE far (id int PRIMARY KEY, pad text) TABLESPACE outside;
-             INSERT INTO far SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;",
+            "CREATE TABLESPACE outside LOCATION '{}'",
             space.display()
         ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE far (id int PRIMARY KEY, pad text) TABLESPACE outside;
+             INSERT INTO far SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;",
+        )
         .await
         .unwrap();
     let oid: u32 = client
@@ -509,7 +510,7 @@ async fn a_damaged_page_is_named_and_fails_the_backup_unless_told_to_go_on() {
     .await;
     assert!(comment.contains(&named), "{comment}");
     assert_eq!(newest_set(&backstop).await, "NULL", "no set is kept");
-    assert_eq!(cluster.backup_sessions().await, 0, "backup mode ended");
+    wait_sessions(&cluster, 0).await;
 
     backstop
         .batch_execute("ALTER SYSTEM SET backup_ignore_checksum_failures = true TENANT = pg; ALTER SYSTEM BACKUP TENANT = pg WAIT")
@@ -579,7 +580,7 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
     until(
         &backstop,
         "SELECT count(*) > 0 FROM backstop.archive_segment WHERE name LIKE '%.backup'",
-        "true",
+        "t",
         MINUTE,
     )
     .await;
@@ -587,48 +588,69 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancel_and_kill_release_the_backup_mode_and_the_context_resumes_to_a_set_that_starts() {
+async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_set_that_starts() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog");
     let server = ChildServer::start(&catalog);
     let backstop = connect_as(server.port, "admin", common::ADMIN_PASSWORD).await;
     let mut cluster = started_cluster(server.port).await;
     cluster.pgbench(&["-i", "-q", "-s", "12"]);
+    // Forty tables of random rows, which compress only about twice: they fill packs, so
+    // checkpoints (which cover whole files) come while the copy still has megabytes to write.
+    // pgbench's tables compress about fortyfold and fill none.
+    let noise = |prefix: &str| {
+        format!(
+            "DO $$ BEGIN FOR i IN 1..40 LOOP EXECUTE format('CREATE TABLE %I AS SELECT g AS id, \
+             md5(random()::text) || md5(random()::text) AS pad \
+             FROM generate_series(1, 25000) g', '{prefix}' || i); END LOOP; END $$"
+        )
+    };
+    cluster
+        .client()
+        .await
+        .batch_execute(&noise("noise"))
+        .await
+        .unwrap();
     let root = cluster.root.clone();
     protect(&backstop, &cluster, &root).await;
-    // Slow enough to be stopped mid-copy: about 4 MB/s to the destination.
+    // Slow enough to be stopped mid-copy: 1 MB/s to the destination (pgbench's tables compress
+    // about tenfold, random rows twice); checkpoints every second; a failed task's context
+    // (past 1 MB stored) restarts a second after the server comes back.
     backstop
-        .batch_execute("ALTER SYSTEM SET backup_net_limit = '4MB'; ALTER SYSTEM SET backup_checkpoint_interval = '1s'; ALTER SYSTEM SET backup_restart_delay = '1s'")
+        .batch_execute(
+            "ALTER SYSTEM SET backup_net_limit = '1MB';
+             ALTER SYSTEM SET backup_checkpoint_interval = '1s';
+             ALTER SYSTEM SET backup_restart_delay = '1s';
+             ALTER SYSTEM SET backup_checkpoint_min_bytes = '1MB'",
+        )
         .await
         .unwrap();
 
+    // Killed while writing, past a checkpoint: PostgreSQL ends the backup mode when the
+    // connection drops.
     backstop
         .batch_execute("ALTER SYSTEM BACKUP TENANT = pg")
         .await
         .unwrap();
-    until(&backstop, "SELECT count(*) > 0 FROM oceanbase.cdb_ob_backup_tasks WHERE output_bytes > 2000000", "true", MINUTE).await;
+    until(
+        &backstop,
+        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
+         AND checkpoint_bytes > 0 AND input_bytes < total_bytes",
+        "1",
+        MINUTE,
+    )
+    .await;
     assert_eq!(cluster.backup_sessions().await, 1, "the copy holds one backup mode");
-    backstop
-        .batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until(&backstop, "SELECT count(*) FROM oceanbase.cdb_ob_backup_jobs", "0", MINUTE).await;
-    let client = cluster.client().await;
-    wait_sessions(&cluster, 0).await;
-
-    // Killed while writing: PostgreSQL ends the backup mode when the connection drops.
-    backstop
-        .batch_execute("ALTER SYSTEM BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until(&backstop, "SELECT count(*) > 0 FROM oceanbase.cdb_ob_backup_tasks WHERE checkpoint_bytes > 2000000", "true", MINUTE).await;
     drop(backstop);
+    let port = server.port;
     server.kill();
     wait_sessions(&cluster, 0).await;
+    let client = cluster.client().await;
     write_ledger(&client, 0, 30).await;
 
-    // The next start goes on from the checkpoint with a new backup label.
-    let server = ChildServer::start(&catalog);
+    // The next start, at the same address, goes on from the checkpoint as a new PostgreSQL
+    // backup.
+    let server = ChildServer::start_at(&catalog, port);
     let backstop = connect_as(server.port, "admin", common::ADMIN_PASSWORD).await;
     backstop
         .batch_execute("ALTER SYSTEM SET backup_net_limit = '0'")
@@ -642,6 +664,18 @@ async fn cancel_and_kill_release_the_backup_mode_and_the_context_resumes_to_a_se
     )
     .await;
     let set = newest_set(&backstop).await;
+    // The set comes from a restart of the killed job's context, which skipped what the
+    // checkpoint held.
+    assert_eq!(
+        value(
+            &backstop,
+            "SELECT string_agg(status || ' ' || restart_pass || ' ' || coalesce(comment, ''), '; ' \
+             ORDER BY job_id) FROM oceanbase.cdb_ob_backup_job_history"
+        )
+        .await,
+        "FAILED 0 SERVER_RESTART: the server stopped while the job ran; \
+         COMPLETED 1 resumed from checkpoint"
+    );
     let restored = root.join("restored");
     backstop
         .batch_execute(&format!(
@@ -663,6 +697,38 @@ async fn cancel_and_kill_release_the_backup_mode_and_the_context_resumes_to_a_se
     assert_eq!(accounts, 1_200_000);
     copy.amcheck().await;
     copy.stop();
+
+    // Cancelled while copying data the repository does not have yet: the backup mode ends
+    // with the job.
+    client
+        .batch_execute(&noise("later"))
+        .await
+        .unwrap();
+    backstop
+        .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
+        .await
+        .unwrap();
+    until(
+        &backstop,
+        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
+         AND input_bytes > 0 AND input_bytes < total_bytes",
+        "1",
+        MINUTE,
+    )
+    .await;
+    assert_eq!(cluster.backup_sessions().await, 1);
+    backstop
+        .batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = pg")
+        .await
+        .unwrap();
+    until(
+        &backstop,
+        "SELECT status FROM oceanbase.cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1",
+        "CANCELED",
+        MINUTE,
+    )
+    .await;
+    wait_sessions(&cluster, 0).await;
     cluster.stop();
 }
 

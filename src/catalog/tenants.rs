@@ -39,6 +39,21 @@ pub struct Tenant {
     pub log_mode: String,
 }
 
+impl Tenant {
+    /// The folder a data backup of this tenant copies: a directory tenant's SOURCE, a
+    /// PostgreSQL tenant's PGDATA.
+    pub fn tree(&self) -> Option<std::path::PathBuf> {
+        match self.kind {
+            TenantKind::Directory => self
+                .source
+                .as_deref()
+                .and_then(crate::source::uri::dir_path),
+            TenantKind::Postgres => self.pgdata.as_deref().map(std::path::PathBuf::from),
+            TenantKind::System => None,
+        }
+    }
+}
+
 /// What `CREATE TENANT` records.
 #[derive(Debug, Clone)]
 pub struct NewTenant {

@@ -644,11 +644,7 @@ impl Executor {
         } else {
             None
         };
-        let source = tenant
-            .source
-            .as_deref()
-            .and_then(crate::source::uri::dir_path)
-            .unwrap_or_default();
+        let source = tenant.tree().unwrap_or_default();
         let compression = catalog
             .parameter(tenant.id, "backup_compression")
             .ok()
@@ -718,6 +714,10 @@ impl Executor {
             postgres = Some(pg);
         }
         let (seal_target, runtime) = (target.clone(), self.runtime.clone());
+        // Shared with the engine's thread, and taken back here: an attempt that ends before
+        // its seal ends its backup mode before the task ends.
+        let postgres = Arc::new(std::sync::Mutex::new(postgres));
+        let in_backup_mode = postgres.clone();
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(catalog.clone(), task.task_id, progress.clone());
         let cancel = control.cancel.clone();
@@ -749,11 +749,14 @@ impl Executor {
                     tracing::warn!(task_id, error = %e, "cannot record a checkpoint");
                 }
             };
-            let mut seal = |damaged: &[engine::DamagedPage]| match postgres.as_mut() {
-                Some(pg) => pg
-                    .seal(&catalog, &runtime, &seal_target, plus_archivelog, damaged, &cancel)
-                    .map(Some),
-                None => Ok(None),
+            let mut seal = |damaged: &[engine::DamagedPage]| {
+                let mut held = in_backup_mode.lock().unwrap_or_else(|p| p.into_inner());
+                match held.as_mut() {
+                    Some(pg) => pg
+                        .seal(&catalog, &runtime, &seal_target, plus_archivelog, damaged, &cancel)
+                        .map(Some),
+                    None => Ok(None),
+                }
             };
             engine::backup_sealed(
                 &repo,
@@ -767,6 +770,10 @@ impl Executor {
         })
         .await;
         ticker.cancel();
+        let unsealed = postgres.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(pg) = unsealed {
+            pg.abort().await;
+        }
         result.map(|(summary, parent)| (summary, progress, parent))
     }
 
@@ -906,6 +913,13 @@ fn summary_comment(summary: &engine::BackupSummary) -> String {
             } else {
                 ""
             }
+        ));
+    }
+    if !summary.damaged_pages.is_empty() {
+        parts.push(format!(
+            "{} page(s) fail their checksum (kept as read, BACKUP_IGNORE_CHECKSUM_FAILURES): {}",
+            summary.damaged_pages.len(),
+            super::postgres::name_pages(&summary.damaged_pages)
         ));
     }
     if !summary.skipped_special.is_empty() {

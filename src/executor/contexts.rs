@@ -37,8 +37,7 @@ impl Executor {
         let tenant = catalog.tenant_by_id(task.tenant_id)?;
         let source_there = tenant
             .as_ref()
-            .and_then(|t| t.source.as_deref())
-            .and_then(crate::source::uri::dir_path)
+            .and_then(|t| t.tree())
             .is_some_and(|p| p.is_dir());
         // A suspend (by a user or by the shutdown) keeps whatever was stored: the job waits
         // SUSPENDED to go on. A failure keeps a context only past the minimum.

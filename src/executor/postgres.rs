@@ -90,6 +90,21 @@ impl Executor {
 }
 
 impl PgBackup {
+    /// Ends the backup mode of an attempt that did not reach its seal (failed, cancelled,
+    /// suspended), so that PostgreSQL is out of backup mode before the task ends. Closing the
+    /// session would end it too, a moment later; a session already gone needs nothing.
+    pub(super) async fn abort(mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let stopped = tokio::time::timeout(Duration::from_secs(10), session.stop()).await;
+        match stopped {
+            Ok(Ok(_)) => tracing::info!("PostgreSQL backup mode ended for an unfinished attempt"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot end the backup mode; closing its session ends it"),
+            Err(_) => tracing::warn!("pg_backup_stop did not answer in 10 s; closing its session ends the backup mode"),
+        }
+    }
+
     /// What the engine calls once every file is stored: ends the backup mode, makes sure the
     /// WAL the set needs is kept, and returns what the set descriptor records. Blocking (the
     /// session's calls run on `runtime`).

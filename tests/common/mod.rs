@@ -180,8 +180,16 @@ impl ChildServer {
         ChildServer::spawn(data_dir, &[("BACKSTOP_LOG", "debug")], Stdio::from(file))
     }
 
+    /// Starts the server on `port` (a restarted server keeps its address).
+    pub fn start_at(data_dir: &Path, port: u16) -> ChildServer {
+        ChildServer::spawn_at(data_dir, &[], Stdio::inherit(), port)
+    }
+
     fn spawn(data_dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> ChildServer {
-        let port = free_port();
+        ChildServer::spawn_at(data_dir, env, stderr, free_port())
+    }
+
+    fn spawn_at(data_dir: &Path, env: &[(&str, &str)], stderr: Stdio, port: u16) -> ChildServer {
         let child = Command::new(env!("CARGO_BIN_EXE_backstop"))
             .args([
                 "server",
