@@ -241,12 +241,26 @@ async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the
     archive_current_wal(&client).await;
 
     let restored = cluster.root.join("restored");
-    let preview = value(
-        &backstop,
-        &format!("ALTER SYSTEM RESTORE FROM pg UNTIL TIME = '{target}' PREVIEW"),
-    )
-    .await;
-    assert_eq!(preview, "pg");
+    // PREVIEW names the set, then every WAL segment recovery will replay.
+    let preview: Vec<(String, Option<String>)> = backstop
+        .simple_query(&format!(
+            "ALTER SYSTEM RESTORE FROM pg UNTIL TIME = '{target}' PREVIEW"
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some((
+                r.get("backup_type").unwrap().to_string(),
+                r.get("wal_segment").map(str::to_string),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(preview[0], ("FULL".to_string(), None));
+    let wal: Vec<String> = preview[1..].iter().filter_map(|(_, w)| w.clone()).collect();
+    assert_eq!(wal.len(), preview.len() - 1, "{preview:?}");
+    let last_wal = wal.last().expect("WAL to replay").clone();
     backstop
         .batch_execute(&format!(
             "ALTER SYSTEM RESTORE pgr FROM pg UNTIL TIME = '{target}' TO 'dir://{}' WAIT",
@@ -273,6 +287,12 @@ async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the
         ledger_ids(&recovered).await,
         (0..200).collect::<Vec<i64>>(),
         "exactly the rows committed before {target}"
+    );
+    assert!(
+        copy.log()
+            .contains(&format!("restored log file \"{last_wal}\" from archive")),
+        "recovery replayed up to the last segment PREVIEW named ({last_wal}):\n{}",
+        copy.log()
     );
     let accounts: i64 = recovered
         .query_one("SELECT count(*) FROM pgbench_accounts", &[])

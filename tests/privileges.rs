@@ -297,7 +297,9 @@ async fn an_operator_names_only_the_folders_it_is_given() {
 }
 
 /// Every place a secret can be given, each with its own secret.
-fn secret_statements(root: &Path) -> Vec<(&'static str, String)> {
+/// Statements that carry a secret; `pg` is a running cluster the PostgreSQL SOURCE names (its
+/// trust authentication ignores the password, which registration must still never show).
+fn secret_statements(root: &Path, pg: &common::pg::Cluster) -> Vec<(&'static str, String)> {
     let s3 = |key: &str| {
         format!(
             "s3://bucket/prefix?endpoint=http://127.0.0.1:9&region=r&access_id=AKID&access_key={key}"
@@ -307,8 +309,9 @@ fn secret_statements(root: &Path) -> Vec<(&'static str, String)> {
         (
             "S3CR3T-source",
             format!(
-                "CREATE TENANT pg SOURCE = 'postgres://backup:S3CR3T-source@127.0.0.1:5432/postgres' PGDATA = '{}'",
-                root.join("pgdata").display()
+                "CREATE TENANT pg SOURCE = 'postgres://postgres:S3CR3T-source@127.0.0.1:{}/postgres' PGDATA = '{}'",
+                pg.port,
+                pg.data.display()
             ),
         ),
         (
@@ -383,8 +386,9 @@ async fn a_secret_given_anywhere_never_shows_in_a_view_a_notice_an_error_or_the_
     let root = tmp.path();
     fidelity_tree(&root.join("source"));
     std::fs::create_dir_all(root.join("allowed")).unwrap();
-    std::fs::create_dir_all(root.join("pgdata")).unwrap();
-    std::fs::write(root.join("pgdata/PG_VERSION"), "16\n").unwrap();
+    let mut cluster = common::pg::Cluster::init(false);
+    cluster.configure("wal_level = replica");
+    cluster.start();
     let log = root.join("server.log");
     let server = ChildServer::start_logging_to(&root.join("data"), &log);
     let dsn = format!(
@@ -416,7 +420,7 @@ async fn a_secret_given_anywhere_never_shows_in_a_view_a_notice_an_error_or_the_
         .await
         .unwrap();
 
-    let statements = secret_statements(root);
+    let statements = secret_statements(root, &cluster);
     let mut said = Vec::new();
     for (_, sql) in &statements {
         match client.simple_query(sql).await {
@@ -507,7 +511,7 @@ async fn a_secret_given_anywhere_never_shows_in_a_view_a_notice_an_error_or_the_
     }
     // The masked forms are there, so the scan read what it should have.
     assert!(
-        shown.contains("postgres://backup:***@127.0.0.1:5432/postgres"),
+        shown.contains(&format!("postgres://postgres:***@127.0.0.1:{}/postgres", cluster.port)),
         "{shown}"
     );
 }

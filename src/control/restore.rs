@@ -55,7 +55,7 @@ pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
 }
 
 /// The columns of `RESTORE ... PREVIEW`.
-const PREVIEW_COLUMNS: [(&str, DataType); 8] = [
+const PREVIEW_COLUMNS: [(&str, DataType); 9] = [
     ("tenant_name", DataType::Utf8),
     ("backup_set_id", DataType::Int64),
     ("backup_type", DataType::Utf8),
@@ -64,6 +64,8 @@ const PREVIEW_COLUMNS: [(&str, DataType); 8] = [
     ("input_bytes", DataType::Int64),
     ("file_count", DataType::Int64),
     ("backup_dest", DataType::Utf8),
+    // A PostgreSQL set's rows after the first: each WAL segment recovery replays.
+    ("wal_segment", DataType::Utf8),
 ];
 
 /// What `RESTORE ... PREVIEW` returns, for describing it before it runs.
@@ -83,21 +85,34 @@ pub fn preview(
     at: Option<&str>,
     until: &RestoreUntil,
 ) -> SqlResult<Outcome> {
-    let plan = executor.plan_restore(&spec(from, at, Some(until)))?;
+    let spec = spec(from, at, Some(until));
+    let plan = executor.plan_restore(&spec)?;
     let set = &plan.set;
-    let batch = crate::views::rows(
-        &PREVIEW_COLUMNS,
-        vec![vec![
+    let mut rows = vec![vec![
+        Some(set.tenant_name.clone()),
+        Some(set.set_id.to_string()),
+        Some(set.backup_type.as_str().to_string()),
+        Some(set.start_time.clone()),
+        Some(set.end_time.clone()),
+        Some(set.input_bytes.to_string()),
+        Some(set.file_count.to_string()),
+        Some(crate::catalog::mask_secrets(&plan.dest_uri)),
+        None,
+    ]];
+    for segment in executor.wal_needed(&spec, &plan)? {
+        rows.push(vec![
             Some(set.tenant_name.clone()),
             Some(set.set_id.to_string()),
-            Some(set.backup_type.as_str().to_string()),
-            Some(set.start_time.clone()),
-            Some(set.end_time.clone()),
-            Some(set.input_bytes.to_string()),
-            Some(set.file_count.to_string()),
-            Some(crate::catalog::mask_secrets(&plan.dest_uri)),
-        ]],
-    )?;
+            Some("WAL".to_string()),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(segment),
+        ]);
+    }
+    let batch = crate::views::rows(&PREVIEW_COLUMNS, rows)?;
     Ok(Outcome::Rows(batch))
 }
 

@@ -256,6 +256,60 @@ fn keep_wal_with_set(
     Ok(())
 }
 
+impl Executor {
+    /// The WAL segments a restore of `plan` replays: from the set's first segment to its last
+    /// (`UNTIL BACKUPSET`), to the archived segment holding the target time (`UNTIL TIME`), or
+    /// to the newest archived one. Empty for a set that is not PostgreSQL's.
+    pub fn wal_needed(
+        &self,
+        spec: &super::restore::RestoreSpec,
+        plan: &super::restore::RestorePlan,
+    ) -> crate::error::SqlResult<Vec<String>> {
+        use super::restore::RestorePoint;
+        let Some(pg) = &plan.set.postgres else {
+            return Ok(Vec::new());
+        };
+        let is_wal = |name: &str| name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        let archived = |until_scn: i64| -> crate::error::SqlResult<Vec<String>> {
+            let Some(tenant) = self.catalog.tenant_by_name(&spec.from)? else {
+                return Ok(Vec::new());
+            };
+            Ok(self
+                .catalog
+                .segments_until(tenant.id, until_scn)?
+                .into_iter()
+                .map(|s| s.name)
+                .filter(|n| is_wal(n) && n.as_str() >= pg.start_wal.as_str())
+                .collect())
+        };
+        let last = match &spec.until {
+            Some(RestorePoint::BackupSet(_)) => pg.stop_wal.clone(),
+            Some(RestorePoint::Time(text)) => {
+                let until = super::restore::parse_until_time(text)?
+                    .timestamp_nanos_opt()
+                    .unwrap_or(i64::MAX);
+                let closed = archived(until)?;
+                // The segment being written at the target time closed after it: the next one.
+                let after = archived(i64::MAX)?
+                    .into_iter()
+                    .find(|n| closed.last().is_none_or(|c| n > c));
+                after
+                    .or_else(|| closed.last().cloned())
+                    .unwrap_or_else(|| pg.stop_wal.clone())
+                    .max(pg.stop_wal.clone())
+            }
+            None => archived(i64::MAX)?
+                .last()
+                .cloned()
+                .unwrap_or_else(|| pg.stop_wal.clone())
+                .max(pg.stop_wal.clone()),
+        };
+        let mut names = segments_between(&pg.start_wal, &last, pg.wal_segment_size);
+        names.truncate(100_000);
+        Ok(names)
+    }
+}
+
 /// How a restored PostgreSQL data directory recovers.
 #[derive(Debug, Clone)]
 pub struct Recovery {
@@ -312,6 +366,7 @@ pub fn prepare_recovery(
         let path = path.to_path_buf();
         move |e: std::io::Error| EngineError::io(what, path, e)
     };
+    let owner = std::fs::metadata(target).map_err(io("inspect", target))?;
     let mut map_lines = String::new();
     for (oid, location) in locations {
         let restored = target.join("pg_tblspc").join(oid);
@@ -321,11 +376,22 @@ pub fn prepare_recovery(
         }
         map_lines.push_str(&format!("{oid} {}\n", location.display()));
     }
-    write_file(&target.join("backup_label"), pg.backup_label.as_bytes())?;
+    // PostgreSQL's own files: owned like the data directory, readable by its owner only.
+    let written = |name: &str, data: &[u8]| -> Result<(), EngineError> {
+        let path = target.join(name);
+        write_file(&path, data)?;
+        owned_like(&path, &owner, 0o600)
+    };
+    written("backup_label", pg.backup_label.as_bytes())?;
     if !map_lines.is_empty() {
-        write_file(&target.join("tablespace_map"), map_lines.as_bytes())?;
+        written("tablespace_map", map_lines.as_bytes())?;
     }
-    write_file(&target.join("recovery.signal"), b"")?;
+    written("recovery.signal", b"")?;
+    let status = target.join("pg_wal/archive_status");
+    if !status.is_dir() {
+        std::fs::create_dir_all(&status).map_err(io("create", &status))?;
+        owned_like(&status, &owner, 0o700)?;
+    }
     let mut settings = String::from("\n# Added by backstop's restore: recover from its archive.\n");
     settings.push_str(&format!(
         "restore_command = '{}'\n",
@@ -349,6 +415,19 @@ pub fn prepare_recovery(
     std::fs::File::open(target)
         .and_then(|dir| dir.sync_all())
         .map_err(io("fsync", target))
+}
+
+/// Gives `path` the owner and group of `like` (when the server may: it runs as root, or as
+/// that owner already) and `mode`.
+fn owned_like(path: &Path, like: &std::fs::Metadata, mode: u32) -> Result<(), EngineError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mine = std::fs::metadata(path).map_err(|e| EngineError::io("inspect", path, e))?;
+    if (mine.uid(), mine.gid()) != (like.uid(), like.gid()) {
+        std::os::unix::fs::chown(path, Some(like.uid()), Some(like.gid()))
+            .map_err(|e| EngineError::io("chown", path, e))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| EngineError::io("chmod", path, e))
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<(), EngineError> {

@@ -414,9 +414,15 @@ mod tests {
         assert_eq!(e.position, 50);
         assert_eq!(
             e.message,
-            "syntax error at or near \"'method=quick'\": unknown restore option: expected \
+            "syntax error at or near \"'method=quick'\": unknown restore method: expected \
              'method=full' or 'method=delta'"
         );
+        let e = error("ALTER SYSTEM RESTORE n FROM t TO 'dir:///x' WITH 'speed=max'");
+        assert!(e.message.contains("unknown restore option"), "{}", e.message);
+        let e = error(
+            "ALTER SYSTEM RESTORE n FROM t TO 'dir:///x' WITH 'tablespace_map=16390=relative'",
+        );
+        assert!(e.message.contains("oid=/absolute/path"), "{}", e.message);
     }
 
     #[test]
