@@ -172,7 +172,12 @@ fn main() -> std::process::ExitCode {
             };
             let data = match std::fs::read(&path) {
                 Ok(data) => data,
-                Err(e) => return fail("archive-push", &format!("cannot read {}: {e}", path.display())),
+                Err(e) => {
+                    return fail(
+                        "archive-push",
+                        &format!("cannot read {}: {e}", path.display()),
+                    );
+                }
             };
             let sql = format!(
                 "ALTER SYSTEM PUSH ARCHIVELOG {} TENANT = {} DATA $1",

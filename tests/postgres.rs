@@ -364,7 +364,10 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         .await
         .unwrap();
     let oid: u32 = client
-        .query_one("SELECT oid FROM pg_tablespace WHERE spcname = 'outside'", &[])
+        .query_one(
+            "SELECT oid FROM pg_tablespace WHERE spcname = 'outside'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -383,7 +386,9 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         "one set per tenant, from one job"
     );
     client
-        .batch_execute("UPDATE far SET pad = 'changed' WHERE id <= 100; INSERT INTO far VALUES (9001, 'new')")
+        .batch_execute(
+            "UPDATE far SET pad = 'changed' WHERE id <= 100; INSERT INTO far VALUES (9001, 'new')",
+        )
         .await
         .unwrap();
     write_ledger(&client, 0, 20).await;
@@ -449,7 +454,9 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         // The restored cluster moves on; a delta restore brings it back to the set.
         let moved_on = copy.client().await;
         moved_on
-            .batch_execute("INSERT INTO ledger (id, note) VALUES (777, 'later'); TRUNCATE far; CHECKPOINT")
+            .batch_execute(
+                "INSERT INTO ledger (id, note) VALUES (777, 'later'); TRUNCATE far; CHECKPOINT",
+            )
             .await
             .unwrap();
         copy.stop();
@@ -509,7 +516,11 @@ async fn a_damaged_page_is_named_and_fails_the_backup_unless_told_to_go_on() {
     {
         use std::os::unix::fs::FileExt;
         let path = cluster.data.join(&file);
-        let handle = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         let mut byte = [0u8; 1];
         handle.read_at(&mut byte, 2 * 8192 + 4000).unwrap();
         byte[0] ^= 0x55;
@@ -554,7 +565,10 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
     let push = "ALTER SYSTEM PUSH ARCHIVELOG '00000099.history' TENANT = pg DATA $1";
     let first = b"1\t0/3000000\tno recovery target specified\n".to_vec();
     let status = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, String>("status");
-    assert_eq!(status(backstop.query(push, &[&first]).await.unwrap()), "ARCHIVED");
+    assert_eq!(
+        status(backstop.query(push, &[&first]).await.unwrap()),
+        "ARCHIVED"
+    );
     assert_eq!(
         status(backstop.query(push, &[&first]).await.unwrap()),
         "ALREADY_ARCHIVED"
@@ -563,7 +577,10 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
     let err = backstop.query(push, &[&other]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "55000", "{err:?}");
     let row = backstop
-        .query_one("ALTER SYSTEM GET ARCHIVELOG '00000099.history' TENANT = pg", &[])
+        .query_one(
+            "ALTER SYSTEM GET ARCHIVELOG '00000099.history' TENANT = pg",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, Vec<u8>>("data"), first);
@@ -572,7 +589,13 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
     let (exe, password) = tool();
     let out = cluster.root.join("fetched.history");
     let fetched = as_postgres(&exe)
-        .args(["archive-get", "--tenant", "pg", "--port", &server.port().to_string()])
+        .args([
+            "archive-get",
+            "--tenant",
+            "pg",
+            "--port",
+            &server.port().to_string(),
+        ])
         .arg("--password-file")
         .arg(&password)
         .arg("00000099.history")
@@ -582,7 +605,13 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
     assert!(fetched.status.success(), "{fetched:?}");
     assert_eq!(std::fs::read(&out).unwrap(), first);
     let missing = as_postgres(&exe)
-        .args(["archive-get", "--tenant", "pg", "--port", &server.port().to_string()])
+        .args([
+            "archive-get",
+            "--tenant",
+            "pg",
+            "--port",
+            &server.port().to_string(),
+        ])
         .arg("--password-file")
         .arg(&password)
         .args(["0000009A.history"])
@@ -660,7 +689,11 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
         MINUTE,
     )
     .await;
-    assert_eq!(cluster.backup_sessions().await, 1, "the copy holds one backup mode");
+    assert_eq!(
+        cluster.backup_sessions().await,
+        1,
+        "the copy holds one backup mode"
+    );
     drop(backstop);
     let port = server.port;
     server.kill();
@@ -720,10 +753,7 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
 
     // Cancelled while copying data the repository does not have yet: the backup mode ends
     // with the job.
-    client
-        .batch_execute(&noise("later"))
-        .await
-        .unwrap();
+    client.batch_execute(&noise("later")).await.unwrap();
     backstop
         .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
         .await

@@ -511,7 +511,10 @@ async fn a_secret_given_anywhere_never_shows_in_a_view_a_notice_an_error_or_the_
     }
     // The masked forms are there, so the scan read what it should have.
     assert!(
-        shown.contains(&format!("postgres://postgres:***@127.0.0.1:{}/postgres", cluster.port)),
+        shown.contains(&format!(
+            "postgres://postgres:***@127.0.0.1:{}/postgres",
+            cluster.port
+        )),
         "{shown}"
     );
 }

@@ -94,9 +94,12 @@ impl Control {
                          does)",
                     )
                 })?;
-                let outcome =
-                    self.executor
-                        .receive_segment(&tenant, name, data, crate::catalog::now_nanos())?;
+                let outcome = self.executor.receive_segment(
+                    &tenant,
+                    name,
+                    data,
+                    crate::catalog::now_nanos(),
+                )?;
                 pushed(Some(name.clone()), outcome)
             }
             ArchiveStatement::SendArchivelog { name, tenant } => {

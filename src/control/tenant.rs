@@ -143,10 +143,7 @@ fn absolute_dir(what: &str, path: &str) -> SqlResult<PathBuf> {
 
 /// Connects to the cluster and checks it can be backed up (see
 /// [`crate::source::postgres::inspect`]); every problem in one error.
-fn inspect_cluster(
-    source: &str,
-    pgdata: &Path,
-) -> SqlResult<crate::source::postgres::ClusterInfo> {
+fn inspect_cluster(source: &str, pgdata: &Path) -> SqlResult<crate::source::postgres::ClusterInfo> {
     use crate::source::postgres::ClusterError;
     let inspected = tokio::runtime::Handle::current()
         .block_on(crate::source::postgres::inspect(source, pgdata));

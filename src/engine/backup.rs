@@ -287,7 +287,9 @@ pub fn backup(
     cancel: &CancellationToken,
     on_checkpoint: &mut dyn FnMut(&CheckpointInfo),
 ) -> Result<BackupSummary, EngineError> {
-    backup_sealed(repo, req, progress, cancel, on_checkpoint, &mut |_| Ok(None))
+    backup_sealed(repo, req, progress, cancel, on_checkpoint, &mut |_| {
+        Ok(None)
+    })
 }
 
 /// What a source adds to its set once every file is stored, before the set is made visible:

@@ -643,8 +643,7 @@ impl Executor {
     /// `archive-get`: writes an archived segment of `tenant` to `to`, verified. Blocking.
     pub fn get_archived_segment(&self, tenant: &Tenant, name: &str, to: &Path) -> SqlResult<()> {
         let data = self.archived_segment(tenant, name)?;
-        write_durably(to, &data)
-            .map_err(|e| from_engine(&EngineError::io("write", to, e)))
+        write_durably(to, &data).map_err(|e| from_engine(&EngineError::io("write", to, e)))
     }
 
     /// The bytes of an archived segment of `tenant`, verified: from the archive, or else from

@@ -753,7 +753,14 @@ impl Executor {
                 let mut held = in_backup_mode.lock().unwrap_or_else(|p| p.into_inner());
                 match held.as_mut() {
                     Some(pg) => pg
-                        .seal(&catalog, &runtime, &seal_target, plus_archivelog, damaged, &cancel)
+                        .seal(
+                            &catalog,
+                            &runtime,
+                            &seal_target,
+                            plus_archivelog,
+                            damaged,
+                            &cancel,
+                        )
                         .map(Some),
                     None => Ok(None),
                 }

@@ -58,15 +58,15 @@ impl Executor {
         set_id: i64,
     ) -> Result<PgBackup, EngineError> {
         let tenant = &target.tenant;
-        let (Some(uri), Some(pgdata)) = (tenant.source.as_deref(), tenant.pgdata.as_deref())
-        else {
+        let (Some(uri), Some(pgdata)) = (tenant.source.as_deref(), tenant.pgdata.as_deref()) else {
             return Err(EngineError::Cluster {
                 detail: format!("tenant {} has no SOURCE or PGDATA", tenant.name),
                 retryable: false,
             });
         };
         let pgdata = PathBuf::from(pgdata);
-        let found = tablespaces(&pgdata).map_err(|e| EngineError::io("list tablespaces", &pgdata, e))?;
+        let found =
+            tablespaces(&pgdata).map_err(|e| EngineError::io("list tablespaces", &pgdata, e))?;
         let (session, start) = BackupSession::start(uri, &label(tenant, set_id))
             .await
             .map_err(cluster_error)?;
@@ -86,7 +86,6 @@ impl Executor {
                 .collect(),
         })
     }
-
 }
 
 impl PgBackup {
@@ -100,8 +99,12 @@ impl PgBackup {
         let stopped = tokio::time::timeout(Duration::from_secs(10), session.stop()).await;
         match stopped {
             Ok(Ok(_)) => tracing::info!("PostgreSQL backup mode ended for an unfinished attempt"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot end the backup mode; closing its session ends it"),
-            Err(_) => tracing::warn!("pg_backup_stop did not answer in 10 s; closing its session ends the backup mode"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot end the backup mode; closing its session ends it")
+            }
+            Err(_) => tracing::warn!(
+                "pg_backup_stop did not answer in 10 s; closing its session ends the backup mode"
+            ),
         }
     }
 
@@ -137,9 +140,20 @@ impl PgBackup {
         })?;
         let stop = runtime.block_on(session.stop()).map_err(cluster_error)?;
         tracing::info!(tenant = %tenant.name, stop_wal = %stop.wal_file, "PostgreSQL backup stopped");
-        let needed = segments_between(&pg.start.wal_file, &stop.wal_file, pg.start.wal_segment_size);
+        let needed = segments_between(
+            &pg.start.wal_file,
+            &stop.wal_file,
+            pg.start.wal_segment_size,
+        );
         if plus_archivelog {
-            keep_wal_with_set(catalog, tenant, &target.dest_uri, &pg.pgdata, &needed, cancel)?;
+            keep_wal_with_set(
+                catalog,
+                tenant,
+                &target.dest_uri,
+                &pg.pgdata,
+                &needed,
+                cancel,
+            )?;
         } else {
             let timeout = catalog
                 .parameter(tenant.id, "pg_archive_timeout")
@@ -197,7 +211,13 @@ fn wait_for_archive(
             }
             let archived = catalog
                 .segment(tenant.id, name)
-                .map_err(|e| EngineError::io("read the catalog", "archive_segment", std::io::Error::other(e.to_string())))?
+                .map_err(|e| {
+                    EngineError::io(
+                        "read the catalog",
+                        "archive_segment",
+                        std::io::Error::other(e.to_string()),
+                    )
+                })?
                 .is_some();
             if archived {
                 break;
@@ -241,7 +261,8 @@ fn keep_wal_with_set(
             continue;
         }
         let file = pgdata.join("pg_wal").join(name);
-        let data = std::fs::read(&file).map_err(|e| EngineError::io("read WAL segment", &file, e))?;
+        let data =
+            std::fs::read(&file).map_err(|e| EngineError::io("read WAL segment", &file, e))?;
         let hash = *blake3::hash(&data).as_bytes();
         if segment_header(to.as_ref(), tenant.id, name)?.is_some_and(|h| h.hash == hash) {
             continue;
@@ -478,14 +499,16 @@ pub fn restore_command(executor: &Arc<Executor>, tenant: &str, user: &str) -> St
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "backstop".into())
     });
-    let (host, port) = executor.address().map_or(("127.0.0.1".to_string(), 5433), |a| {
-        let host = if a.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            a.ip().to_string()
-        };
-        (host, a.port())
-    });
+    let (host, port) = executor
+        .address()
+        .map_or(("127.0.0.1".to_string(), 5433), |a| {
+            let host = if a.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                a.ip().to_string()
+            };
+            (host, a.port())
+        });
     let password_file = executor
         .catalog
         .parameter(crate::catalog::SYS_TENANT_ID, "pg_tool_password_file")

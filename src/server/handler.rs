@@ -443,9 +443,13 @@ impl ExtendedQueryHandler for Backend {
                 if let Statement::Archive(ArchiveStatement::ReceiveArchivelog { data, .. }) =
                     &mut command.statement
                 {
-                    let bytes = portal.parameter::<Vec<u8>>(0, &Type::BYTEA)?.ok_or_else(|| {
-                        SqlError::invalid_value("PUSH ARCHIVELOG ... DATA $1 needs the segment's bytes, not NULL")
-                    })?;
+                    let bytes = portal
+                        .parameter::<Vec<u8>>(0, &Type::BYTEA)?
+                        .ok_or_else(|| {
+                            SqlError::invalid_value(
+                                "PUSH ARCHIVELOG ... DATA $1 needs the segment's bytes, not NULL",
+                            )
+                        })?;
                     *data = SegmentBytes(Some(Arc::new(bytes)));
                 }
                 self.shared

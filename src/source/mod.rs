@@ -11,6 +11,6 @@ pub mod postgres;
 pub mod uri;
 
 pub use directory::{
-    DirectoryWalk, EntryKind, FileChange, Metadata, SourceFile, WalkEntry, WalkError,
-    TreeRules, WalkErrorKind, compare_paths, scan_totals,
+    DirectoryWalk, EntryKind, FileChange, Metadata, SourceFile, TreeRules, WalkEntry, WalkError,
+    WalkErrorKind, compare_paths, scan_totals,
 };

@@ -171,7 +171,10 @@ pub(super) const HEADS: &[Head] = &[
                     data: SegmentBytes::default(),
                 }));
             }
-            Ok(Statement::Archive(ArchiveStatement::PushArchivelog { path, tenant }))
+            Ok(Statement::Archive(ArchiveStatement::PushArchivelog {
+                path,
+                tenant,
+            }))
         },
     },
     Head {
@@ -182,7 +185,10 @@ pub(super) const HEADS: &[Head] = &[
             c.eat_eq();
             let tenant = c.parse_name()?;
             if !c.eat_keyword("TO") {
-                return Ok(Statement::Archive(ArchiveStatement::SendArchivelog { name, tenant }));
+                return Ok(Statement::Archive(ArchiveStatement::SendArchivelog {
+                    name,
+                    tenant,
+                }));
             }
             Ok(Statement::Archive(ArchiveStatement::GetArchivelog {
                 name,

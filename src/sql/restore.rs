@@ -96,8 +96,10 @@ impl fmt::Display for RestoreStatement {
                     options.push(format!("method={method}"));
                 }
                 if !tablespace_map.is_empty() {
-                    let map: Vec<String> =
-                        tablespace_map.iter().map(|(o, p)| format!("{o}={p}")).collect();
+                    let map: Vec<String> = tablespace_map
+                        .iter()
+                        .map(|(o, p)| format!("{o}={p}"))
+                        .collect();
                     options.push(format!("tablespace_map={}", map.join(",")));
                 }
                 if !options.is_empty() {
@@ -418,7 +420,11 @@ mod tests {
              'method=full' or 'method=delta'"
         );
         let e = error("ALTER SYSTEM RESTORE n FROM t TO 'dir:///x' WITH 'speed=max'");
-        assert!(e.message.contains("unknown restore option"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown restore option"),
+            "{}",
+            e.message
+        );
         let e = error(
             "ALTER SYSTEM RESTORE n FROM t TO 'dir:///x' WITH 'tablespace_map=16390=relative'",
         );

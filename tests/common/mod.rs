@@ -260,5 +260,5 @@ pub fn psql(port: u16, args: &[&str]) -> std::process::Output {
         .output()
         .expect("psql is installed (run scripts/setup-test-env.sh)")
 }
-pub mod tree;
 pub mod pg;
+pub mod tree;

@@ -19,7 +19,9 @@ fn bin_dir() -> PathBuf {
         .filter(|p| p.join("initdb").exists())
         .collect();
     versions.sort();
-    versions.pop().expect("a PostgreSQL server version is installed")
+    versions
+        .pop()
+        .expect("a PostgreSQL server version is installed")
 }
 
 fn is_root() -> bool {
@@ -114,10 +116,15 @@ impl Cluster {
         let data = root.join("data");
         let bin = bin_dir();
         let mut initdb = as_postgres(&bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        initdb.arg("-D").arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ]);
         if checksums {
             initdb.arg("--data-checksums");
         }
@@ -191,7 +198,9 @@ impl Cluster {
     /// A fast shutdown (a checkpoint, then exit).
     pub fn stop(&mut self) {
         let mut stop = as_postgres(&self.bin.join("pg_ctl"));
-        stop.arg("-D").arg(&self.data).args(["-m", "fast", "-w", "stop"]);
+        stop.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]);
         run(stop, "pg_ctl stop");
         self.running = false;
     }
@@ -222,7 +231,14 @@ impl Cluster {
     pub fn pgbench(&self, args: &[&str]) {
         let mut pgbench = Command::new("pgbench");
         pgbench
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(args)
             .arg("postgres");
         run(pgbench, "pgbench");

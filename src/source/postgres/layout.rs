@@ -46,8 +46,7 @@ const TEMP_PREFIX: &[u8] = b"pgsql_tmp";
 /// Whether the walk follows the symlink at `path` (relative to the data directory): the
 /// tablespace links `pg_tblspc/<oid>`.
 pub fn follows_symlink(path: &[u8]) -> bool {
-    path.strip_prefix(b"pg_tblspc/")
-        .is_some_and(|oid| is_digits(oid))
+    path.strip_prefix(b"pg_tblspc/").is_some_and(is_digits)
 }
 
 /// Removes from `names` (the children of folder `dir`, relative to the data directory) every
@@ -226,10 +225,19 @@ mod tests {
                     "pg_filenode.map",
                 ]
             ),
-            ["1259", "1259_fsm", "16500_init", "PG_VERSION", "pg_filenode.map"]
+            [
+                "1259",
+                "1259_fsm",
+                "16500_init",
+                "PG_VERSION",
+                "pg_filenode.map"
+            ]
         );
         assert_eq!(
-            pruned("pg_tblspc/16390/PG_15_202209061/5", &["16500", "16500_init", "9"]),
+            pruned(
+                "pg_tblspc/16390/PG_15_202209061/5",
+                &["16500", "16500_init", "9"]
+            ),
             ["16500_init", "9"]
         );
     }

@@ -366,9 +366,7 @@ pub fn tablespaces(pgdata: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.bytes().all(|b| b.is_ascii_digit())
-            && entry.file_type()?.is_symlink()
-        {
+        if name.bytes().all(|b| b.is_ascii_digit()) && entry.file_type()?.is_symlink() {
             found.push((name, std::fs::read_link(entry.path())?));
         }
     }
@@ -404,7 +402,11 @@ mod tests {
         assert_eq!(parse_size("16MB"), Some(16 << 20));
         assert_eq!(parse_size("1GB"), Some(1 << 30));
         assert_eq!(
-            segments_between("000000010000000000000002", "000000010000000000000004", 16 << 20),
+            segments_between(
+                "000000010000000000000002",
+                "000000010000000000000004",
+                16 << 20
+            ),
             [
                 "000000010000000000000002",
                 "000000010000000000000003",
@@ -412,7 +414,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            segments_between("0000000100000000000000FF", "000000010000000100000000", 16 << 20),
+            segments_between(
+                "0000000100000000000000FF",
+                "000000010000000100000000",
+                16 << 20
+            ),
             ["0000000100000000000000FF", "000000010000000100000000"]
         );
     }

@@ -35,12 +35,8 @@ pub fn page_checksum(page: &[u8], block: u32) -> u16 {
     for (row, words) in page.chunks_exact(4 * N_SUMS).enumerate() {
         for (j, sum) in sums.iter_mut().enumerate() {
             let at = 4 * j;
-            let mut word = u32::from_le_bytes([
-                words[at],
-                words[at + 1],
-                words[at + 2],
-                words[at + 3],
-            ]);
+            let mut word =
+                u32::from_le_bytes([words[at], words[at + 1], words[at + 2], words[at + 3]]);
             // The checksum field (bytes 8..10 of the page) counts as zero.
             if row == 0 && j == 2 {
                 word &= 0xFFFF_0000;
