@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests talk to: PostgreSQL (server and psql) and openssl, from Debian's
+# Installs what the tests talk to: PostgreSQL (server, psql, and with the server pgbench and
+# amcheck, which the PostgreSQL-tenant tests run) and openssl, from Debian's
 # packages. Safe to run again; does nothing when everything is present.
 set -euo pipefail
 

@@ -279,9 +279,7 @@ async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the
             .all(|e| e.file_type().unwrap().is_dir()),
         "no WAL segment is restored: recovery fetches them from the archive"
     );
-    let mut copy = Cluster::on(&cluster.root, &restored);
-    copy.start();
-    copy.until_promoted().await;
+    let copy = Cluster::recovered(&cluster.root, &restored).await;
     let recovered = copy.client().await;
     assert_eq!(
         ledger_ids(&recovered).await,
@@ -446,9 +444,7 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         assert_eq!(far, (5001, 100, 1));
     };
     {
-        let mut copy = Cluster::on(&root, &restored);
-        copy.start();
-        copy.until_promoted().await;
+        let mut copy = Cluster::recovered(&root, &restored).await;
         check(copy.client().await).await;
         copy.amcheck().await;
         // The restored cluster moves on; a delta restore brings it back to the set.
@@ -483,9 +479,7 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         ))
         .await
         .unwrap();
-    let mut again = Cluster::on(&root, &restored);
-    again.start();
-    again.until_promoted().await;
+    let mut again = Cluster::recovered(&root, &restored).await;
     check(again.client().await).await;
     again.amcheck().await;
     again.stop();
@@ -681,19 +675,7 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
         .batch_execute("ALTER SYSTEM BACKUP TENANT = pg")
         .await
         .unwrap();
-    until(
-        &backstop,
-        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
-         AND checkpoint_bytes > 0 AND input_bytes < total_bytes",
-        "1",
-        MINUTE,
-    )
-    .await;
-    assert_eq!(
-        cluster.backup_sessions().await,
-        1,
-        "the copy holds one backup mode"
-    );
+    until_copying(&backstop, &cluster, "checkpoint_bytes > 0").await;
     drop(backstop);
     let port = server.port;
     server.kill();
@@ -737,9 +719,7 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
         ))
         .await
         .unwrap();
-    let mut copy = Cluster::on(&root, &restored);
-    copy.start();
-    copy.until_promoted().await;
+    let mut copy = Cluster::recovered(&root, &restored).await;
     let recovered = copy.client().await;
     assert_eq!(ledger_ids(&recovered).await, (0..30).collect::<Vec<i64>>());
     let accounts: i64 = recovered
@@ -758,15 +738,7 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
         .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
         .await
         .unwrap();
-    until(
-        &backstop,
-        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
-         AND input_bytes > 0 AND input_bytes < total_bytes",
-        "1",
-        MINUTE,
-    )
-    .await;
-    assert_eq!(cluster.backup_sessions().await, 1);
+    until_copying(&backstop, &cluster, "input_bytes > 0").await;
     backstop
         .batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = pg")
         .await
@@ -780,6 +752,26 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
     .await;
     wait_sessions(&cluster, 0).await;
     cluster.stop();
+}
+
+/// Waits until the backup task is DOING, meets `condition`, and still has input to read; then
+/// the cluster must be in backup mode for it.
+async fn until_copying(backstop: &Client, cluster: &Cluster, condition: &str) {
+    until(
+        backstop,
+        &format!(
+            "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
+             AND {condition} AND input_bytes < total_bytes"
+        ),
+        "1",
+        MINUTE,
+    )
+    .await;
+    assert_eq!(
+        cluster.backup_sessions().await,
+        1,
+        "the copy holds one backup mode"
+    );
 }
 
 async fn wait_sessions(cluster: &Cluster, expected: i64) {

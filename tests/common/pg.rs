@@ -152,6 +152,15 @@ impl Cluster {
         }
     }
 
+    /// Starts PostgreSQL on a restored data directory and waits until it has recovered and
+    /// promoted.
+    pub async fn recovered(root: &Path, data: &Path) -> Cluster {
+        let mut cluster = Cluster::on(root, data);
+        cluster.start();
+        cluster.until_promoted().await;
+        cluster
+    }
+
     /// Appends settings to postgresql.conf.
     pub fn configure(&self, lines: &str) {
         use std::io::Write;
