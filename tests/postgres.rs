@@ -479,6 +479,19 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
         ))
         .await
         .unwrap();
+    // The delta wrote only what the cluster changed since: a small part of the full restore.
+    let written = |name: &str| {
+        format!(
+            "SELECT finish_bytes FROM oceanbase.cdb_ob_restore_history \
+             WHERE restore_tenant_name = '{name}'"
+        )
+    };
+    let full: i64 = value(&backstop, &written("pgr")).await.parse().unwrap();
+    let delta: i64 = value(&backstop, &written("pgr2")).await.parse().unwrap();
+    assert!(
+        delta * 4 < full,
+        "a delta restore wrote {delta} bytes, a full one {full}"
+    );
     let mut again = Cluster::recovered(&root, &restored).await;
     check(again.client().await).await;
     again.amcheck().await;
@@ -756,6 +769,73 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
 
 /// Waits until the backup task is DOING, meets `condition`, and still has input to read; then
 /// the cluster must be in backup mode for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_set_made_plus_archivelog_keeps_its_wal_and_recovers_without_an_archive() {
+    let server = TestServer::start().await;
+    let backstop = server.connect().await;
+    // No archiving at all: the set must carry the WAL it needs.
+    let mut cluster = Cluster::init(true);
+    cluster.configure("wal_level = replica\nfsync = off");
+    cluster.start();
+    let client = cluster.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL, \
+             at timestamptz NOT NULL DEFAULT clock_timestamp())",
+        )
+        .await
+        .unwrap();
+    cluster.pgbench(&["-i", "-q", "-s", "1"]);
+    write_ledger(&client, 0, 25).await;
+    let root = cluster.root.clone();
+    let (exe, password) = tool();
+    backstop
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{root}/backup';
+             ALTER SYSTEM SET pg_tool_path = '{exe}';
+             ALTER SYSTEM SET pg_tool_password_file = '{password}';
+             CREATE TENANT pg SOURCE = '{uri}' PGDATA = '{data}'",
+            root = root.display(),
+            exe = exe.display(),
+            password = password.display(),
+            uri = cluster.uri(),
+            data = cluster.data.display(),
+        ))
+        .await
+        .unwrap();
+    // Without PLUS ARCHIVELOG the set cannot be made consistent: refused after the wait.
+    let err = backstop
+        .batch_execute(
+            "ALTER SYSTEM SET pg_archive_timeout = '1s'; ALTER SYSTEM BACKUP TENANT = pg WAIT",
+        )
+        .await
+        .unwrap_err();
+    let message = err.as_db_error().unwrap().message().to_string();
+    assert!(message.contains("was not archived within 1 s"), "{message}");
+    backstop
+        .batch_execute("ALTER SYSTEM BACKUP TENANT = pg PLUS ARCHIVELOG WAIT")
+        .await
+        .unwrap();
+    write_ledger(&client, 25, 40).await;
+    let set = newest_set(&backstop).await;
+    let restored = root.join("restored");
+    backstop
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE pgr FROM pg UNTIL BACKUPSET = {set} TO 'dir://{}' WAIT",
+            restored.display()
+        ))
+        .await
+        .unwrap();
+    let copy = Cluster::recovered(&root, &restored).await;
+    assert_eq!(
+        ledger_ids(&copy.client().await).await,
+        (0..25).collect::<Vec<i64>>()
+    );
+    copy.amcheck().await;
+    drop(copy);
+    cluster.stop();
+}
+
 async fn until_copying(backstop: &Client, cluster: &Cluster, condition: &str) {
     until(
         backstop,

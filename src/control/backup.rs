@@ -35,7 +35,12 @@ pub fn start(
             (tenants, false)
         }
     };
-    if plus_archivelog && let Some(t) = tenants.iter().find(|t| t.log_source.is_none()) {
+    // A PostgreSQL tenant's log is its WAL, which the set keeps from its cluster.
+    if plus_archivelog
+        && let Some(t) = tenants.iter().find(|t| {
+            t.log_source.is_none() && t.kind != crate::catalog::tenants::TenantKind::Postgres
+        })
+    {
         return Err(SqlError::wrong_state(format!(
             "BACKUP ... PLUS ARCHIVELOG needs a log source, and tenant {} has none",
             t.name
