@@ -1,153 +1,330 @@
 #!/usr/bin/env bash
-# backstop against restic and borg (Debian's packages) on the same data in the same run:
-# full backup, unchanged incremental, incremental after 5% of the files changed, restore (the
-# faster of two rounds; also counted with the `sync` that makes it durable).
-# Prints wall time, CPU seconds, repository size and peak RSS, with ratios to restic and borg.
-# Not a test: these machines are shared and noisy, so only ratios measured together mean much.
+# backstop against restic and borg (Debian's packages) on real data, in the same run.
 #
-#   bench/backup-vs-restic-borg.sh            # dataset in bench/work/data (made if missing)
-#   SCALE=2 bench/backup-vs-restic-borg.sh    # a bigger dataset (remove bench/work first)
+# The data set (bench/work/realdata, built once and reused):
+#   pgdata/     a PostgreSQL data directory after `pgbench -i -s 40` (SCALE), cleanly stopped
+#   rust-lib/   the Rust toolchain's lib folder    ($(rustc --print sysroot)/lib)
+#   rust-doc/   the Rust toolchain's share/doc     ($(rustc --print sysroot)/share/doc)
+# Each run backs up a copy of it (bench/work/runs/data); the copy's cluster is put back to the
+# built one at the start of every round, so every round sees the same bytes.
+#
+# Steps, each ROUNDS times (default 3), every round into fresh repositories:
+#   full        the first backup
+#   unchanged   an incremental with nothing changed
+#   changed     an incremental after `pgbench -T 30` ran against the copy's cluster (started for
+#               it, then stopped cleanly, so the tree is static while it is read)
+#   restore     the newest backup into an empty folder, followed by `sync` INSIDE the timed
+#               region for every tool: restores are compared durable with durable
+# and the physical floor of a restore: `cp -a` of the data set plus `sync`, on the same disk.
+# The tools take turns in an order that rotates each round, so that none always runs first.
+#
+# Prints, per step and tool, the median wall time with min and max over the rounds, CPU
+# seconds, peak RSS (medians), the repository size after the last incremental, and the ratios
+# backstop/restic and backstop/borg of the medians. Not a test: these machines are shared and
+# noisy, so only ratios measured together mean much.
+#
+#   bench/backup-vs-restic-borg.sh                   # SCALE=40, ROUNDS=3
+#   SCALE=100 ROUNDS=5 bench/backup-vs-restic-borg.sh  # another SCALE rebuilds the data set
+#   SKIP_BACKSTOP=1 bench/backup-vs-restic-borg.sh   # restic, borg and the floor only; no build
+#   BACKSTOP=path/to/backstop bench/backup-vs-restic-borg.sh   # that binary, no build
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work=$root/bench/work
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
+scale=${SCALE:-40}
+rounds=${ROUNDS:-3}
+skip_backstop=${SKIP_BACKSTOP:-0}
+[ "$rounds" -ge 1 ] || { echo "ROUNDS must be at least 1" >&2; exit 1; }
 
 scripts/setup-test-env.sh
-if ! command -v restic >/dev/null || ! command -v borg >/dev/null || [ ! -x /usr/bin/time ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic borgbackup time
-fi
-build_backstop
+scripts/setup-bench-env.sh
+[ "$skip_backstop" = 1 ] || build_backstop
 
-data=$work/data
-[ -d "$data" ] || bench/make-dataset.sh "$data"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_owned() { if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$@"; fi; }
+
+# A private socket folder for the short-lived PostgreSQL servers (no TCP port needed).
+pgsock=$(mktemp -d /tmp/bench-pgsock-XXXX)
+pg_owned "$pgsock"
+pgport=55439
+pg_running=
+cleanup() {
+    [ -z "$pg_running" ] || as_pg "$pgbin/pg_ctl" -D "$pg_running" -m immediate -w stop >/dev/null 2>&1 || true
+    [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true
+    rm -rf "$pgsock"
+}
+trap cleanup EXIT
+pg_start() { # pg_start DATADIR
+    as_pg "$pgbin/pg_ctl" -D "$1" -o "-p $pgport -k $pgsock -c listen_addresses=" \
+        -l "$pgsock/log" -w start >/dev/null
+    pg_running=$1
+}
+pg_stop() { # a clean stop: a checkpoint, then the files are static
+    as_pg "$pgbin/pg_ctl" -D "$1" -m fast -w stop >/dev/null
+    pg_running=
+}
+
+# --- The data set: built once, reused while its SCALE matches.
+src=$work/realdata
+if [ ! -d "$src" ] || [ "$(cat "$work/realdata.scale" 2>/dev/null)" != "$scale" ]; then
+    echo "building the data set in $src (pgbench -i -s $scale, the Rust toolchain's lib and share/doc)"
+    rm -rf "$src" "$src.tmp" "$work/realdata.scale"
+    mkdir -p "$src.tmp/pgdata"
+    pg_owned "$src.tmp/pgdata"
+    chmod 700 "$src.tmp/pgdata"
+    as_pg "$pgbin/initdb" -D "$src.tmp/pgdata" -A trust -U postgres --no-sync >/dev/null
+    pg_start "$src.tmp/pgdata"
+    as_pg "$pgbin/pgbench" -h "$pgsock" -p $pgport -U postgres -i -q -s "$scale" postgres >/dev/null 2>&1
+    pg_stop "$src.tmp/pgdata"
+    sysroot=$(rustc --print sysroot)
+    cp -a "$sysroot/lib" "$src.tmp/rust-lib"
+    cp -a "$sysroot/share/doc" "$src.tmp/rust-doc"
+    mv "$src.tmp" "$src"  # only a complete data set gets the name
+    echo "$scale" > "$work/realdata.scale"
+fi
+src_bytes=$(du -sb "$src" | cut -f1)
+echo "data set: $src, $((src_bytes >> 20)) MiB, $(find "$src" -type f | wc -l) files (pgbench scale $scale)"
+
 rm -rf "$work/runs"
 mkdir -p "$work/runs"
-results=$work/runs/results.tsv
+runs=$work/runs
+data=$runs/data
+cp -a "$src" "$data"
+results=$runs/results.tsv
 : > "$results"
 
-# record TOOL STEP WALL CPU RSS_KB
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$results"; }
+# Restored trees are kept until the end of the run when the disk has room for them: ext4
+# without a journal (this machine's) creates files several times slower for minutes after a
+# large delete. Without the room, each round's are deleted when it ends.
+avail=$(df -B1 --output=avail "$work" | tail -1)
+need=$((src_bytes * (rounds * 6 + 2)))
+if [ "$avail" -gt "$need" ]; then keep_restores=1; else keep_restores=; fi
 
-timed() { # timed TOOL STEP command...: wall, user+sys CPU and peak RSS of a command
-    local tool=$1 step=$2; shift 2
+# --- The tools, with their exact flags.
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$runs/restic-cache
+export BORG_BASE_DIR=$runs/borg-home BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+compression=zstd:1
+restic_init=(restic init -q --repository-version 2)
+restic_backup=(restic backup -q --compression auto)
+restic_restore=(restic restore -q latest)
+borg_init=(borg init --encryption=none)
+borg_create=(borg create --compression zstd,1)
+borg_extract=(borg extract)
+echo
+echo "restic $(restic version | cut -d' ' -f2), $(borg --version), $(nproc) cores"
+echo "restic: ${restic_init[*]} -r REPO (RESTIC_PASSWORD set: encryption is always on in restic)"
+echo "        ${restic_backup[*]} -r REPO DATA;  ${restic_restore[*]} -r REPO --target DIR"
+echo "borg:   ${borg_init[*]} REPO (no encryption);  ${borg_create[*]} REPO::STEP DATA"
+echo "        ${borg_extract[*]} REPO::changed (in DIR)"
+if [ "$skip_backstop" = 1 ]; then
+    echo "backstop: skipped (SKIP_BACKSTOP=1)"
+else
+    echo "backstop: $backstop, ALTER SYSTEM SET backup_compression = '$compression';"
+    echo "        ALTER SYSTEM BACKUP [INCREMENTAL] TENANT t WAIT;  ALTER SYSTEM RESTORE r FROM t TO 'dir://DIR' WAIT"
+fi
+echo "floor:  cp -a DATA DIR && sync"
+echo "restore steps of every tool: the restore, then sync, in one timed region"
+echo
+
+# record TOOL STEP ROUND WALL CPU RSS_KB
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$results"; }
+
+timed() { # timed TOOL STEP DIR SYNC command...: wall, user+sys CPU and peak RSS of a command run
+          # in DIR; SYNC=1 counts a sync after it in the same timed region
+    local tool=$1 step=$2 dir=$3 dosync=$4; shift 4
     sync  # no step pays for writing back what the one before it left dirty
-    /usr/bin/time -f '%e %U %S %M' -o "$work/runs/time" "$@" >/dev/null 2>"$work/runs/err" || {
-        cat "$work/runs/err" >&2; exit 1; }
-    read -r wall user sys rss < "$work/runs/time"
-    record "$tool" "$step" "$wall" "$(echo "$user + $sys" | bc)" "$rss"
+    SYNC=$dosync /usr/bin/time -f '%e %U %S %M' -o "$runs/time" \
+        sh -c 'cd "$0" && "$@" && if [ "$SYNC" = 1 ]; then sync; fi' "$dir" "$@" \
+        >/dev/null 2>"$runs/err" < /dev/null || {
+        cat "$runs/err" >&2; echo "$tool $step failed: $*" >&2; exit 1; }
+    read -r wall user sys rss < "$runs/time"
+    record "$tool" "$step" "$round" "$wall" "$(echo "$user + $sys" | bc)" "$rss"
 }
-
-# Every tool runs with a warm page cache, as the figures in the issue were taken.
-find "$data" -type f -exec cat {} + >/dev/null
 
 # --- backstop: a server on loopback, driven by psql; CPU and RSS read from /proc of the server.
-bdir=$work/runs/backstop
-mkdir -p "$bdir"
-port=55433
-start_backstop "$backstop" $port "$bdir"
-sqlb() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>>"$bdir/psql.log" || {
-    tail -5 "$bdir/psql.log" >&2; exit 1; }; }
-cpu_of() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
-bstep() { # bstep STEP SQL
-    local c0 t0 c1 t1
-    sync
-    # Peak RSS of this step only: "5" resets the kernel's high-water mark (VmHWM).
-    echo 5 > /proc/$server/clear_refs 2>/dev/null || true
-    c0=$(cpu_of); t0=$(date +%s.%N)
-    sqlb "$2"
-    t1=$(date +%s.%N); c1=$(cpu_of)
-    record backstop "$1" "$(echo "$t1 - $t0" | bc)" "$(echo "$c1 - $c0" | bc)" "$(awk '/VmHWM/ {print $2}' /proc/$server/status)"
-}
-sqlb "CREATE TENANT bench SOURCE = 'dir://$data'"
-sqlb "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$bdir/repo'"
-
-# --- restic and borg repositories.
-export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$work/runs/restic BORG_REPO=$work/runs/borg
-export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-restic init -q
-borg init -e none "$BORG_REPO"
-
-run_all() { # run_all STEP
-    bstep "$1" "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench WAIT"
-    timed restic "$1" restic backup -q "$data"
-    timed borg "$1" borg create "::$1" "$data"
-}
-
-run_all full
-run_all unchanged
-python3 - "$data" <<'PY'
-import os, sys
-files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs)
-for path in files[::20]:
-    with open(path, "ab") as f:
-        f.write(b"changed by the benchmark\n")
-PY
-run_all changed5
-
-for tool in backstop restic borg; do
-    case $tool in
-        backstop) size=$(du -sb "$bdir/repo" | cut -f1) ;;
-        *) size=$(du -sb "$work/runs/$tool" | cut -f1) ;;
-    esac
-    record "$tool" repo_bytes "$size" 0 0
-done
-
-# Restores run twice, the tools taking turns, and the faster of each tool's two counts: ext4
-# without a journal (this machine's) creates files several times slower for minutes after a
-# large delete, and the first restore comes soon after this run deleted the previous one.
-# The restored trees are kept until the end for the same reason (about 16 GB at SCALE=1).
-# Each tool's repository is read into the page cache before its restore, as the source is
-# before a backup: backstop drops its packs from the cache once they are durable, restic and
-# borg leave theirs there, and a restore from disk would measure the disk instead.
-# A backstop restore ends only once what it wrote is durable (syncfs); restic and borg return
-# with the restored tree still dirty in the page cache. So each restore is also counted with the
-# `sync` after it: "restore+sync" compares restores that survive a power loss.
-warm() { find "$1" -type f -exec cat {} + >/dev/null; }
-synced() { # synced: the restore just recorded, plus the sync that makes it durable
-    local t0 t1
-    t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
-    tail -1 "$results" | awk -F'\t' -v s="$(echo "$t1 - $t0" | bc)" -v OFS='\t' \
-        '{print $1, "restore+sync", $3 + s, $4, $5}' >> "$results"
-}
-for round in 1 2; do
-    warm "$bdir/repo"
-    bstep restore "ALTER SYSTEM RESTORE r$round FROM bench TO 'dir://$work/runs/r$round-backstop' WAIT"
-    synced
-    mkdir -p "$work/runs/r$round-restic" "$work/runs/r$round-borg"
-    warm "$RESTIC_REPOSITORY"
-    timed restic restore restic restore -q latest --target "$work/runs/r$round-restic"
-    synced
-    warm "$BORG_REPO"
-    (cd "$work/runs/r$round-borg" && timed borg restore borg extract ::changed5)
-    synced
-done
-if diff -rq "$data" "$work/runs/r1-backstop" >/dev/null && diff -rq "$data" "$work/runs/r2-backstop" >/dev/null; then
-    echo "backstop restores identical to the source"
-else
-    echo "backstop restores DIFFER from the source" >&2
+if [ "$skip_backstop" != 1 ]; then
+    bdir=$runs/backstop
+    mkdir -p "$bdir"
+    port=55433
+    start_backstop "$backstop" $port "$bdir"
+    trap cleanup EXIT  # start_backstop set its own; cleanup kills the server too
+    sqlb() {
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>>"$bdir/psql.log" || {
+            tail -5 "$bdir/psql.log" >&2; echo "backstop statement failed: $1" >&2; exit 1; }
+    }
+    ticks=$(getconf CLK_TCK)
+    cpu_of() { awk -v t="$ticks" '{print ($14 + $15) / t}' /proc/$server/stat; }
+    bstep() { # bstep STEP SQL [sync]: the statement (and a sync after it) timed on this side
+        local c0 t0 c1 t1
+        sync
+        # Peak RSS of this step only: "5" resets the kernel's high-water mark (VmHWM).
+        echo 5 > /proc/$server/clear_refs 2>/dev/null || true
+        c0=$(cpu_of); t0=$(date +%s.%N)
+        sqlb "$2"
+        [ -z "${3:-}" ] || sync
+        t1=$(date +%s.%N); c1=$(cpu_of)
+        record backstop "$1" "$round" "$(echo "$t1 - $t0" | bc)" "$(echo "$c1 - $c0" | bc)" \
+            "$(awk '/VmHWM/ {print $2}' /proc/$server/status)"
+    }
+    sqlb "ALTER SYSTEM SET backup_compression = '$compression'"
 fi
-rm -rf "$work/runs/r"[12]-*
 
-python3 - "$results" <<'PY'
-import sys, collections
-rows = collections.defaultdict(dict)
+warm() { find "$1" -type f -exec cat {} + >/dev/null; }
+
+backup() { # backup TOOL STEP: one backup of $data into this round's repository
+    case $1 in
+        backstop)
+            if [ "$2" = full ]; then bstep "$2" "ALTER SYSTEM BACKUP TENANT bench$round WAIT"
+            else bstep "$2" "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench$round WAIT"; fi ;;
+        restic) timed restic "$2" "$runs" 0 "${restic_backup[@]}" -r "$rdir/restic" "$data" ;;
+        borg) timed borg "$2" "$runs" 0 "${borg_create[@]}" "$rdir/borg::$2" "$data" ;;
+    esac
+}
+
+restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync, timed together
+    local target=$rdir/restore-$1
+    case $1 in
+        backstop)
+            warm "$rdir/backstop"
+            bstep restore "ALTER SYSTEM RESTORE rb$round FROM bench$round TO 'dir://$target' WAIT" sync ;;
+        restic)
+            warm "$rdir/restic"; mkdir -p "$target"
+            timed restic restore "$runs" 1 "${restic_restore[@]}" -r "$rdir/restic" --target "$target" ;;
+        borg)
+            warm "$rdir/borg"; mkdir -p "$target"
+            timed borg restore "$target" 1 "${borg_extract[@]}" "$rdir/borg::changed" ;;
+        floor)
+            warm "$data"
+            timed floor restore "$runs" 1 cp -a "$data" "$target" ;;
+    esac
+}
+
+restored_tree() { # where each tool put the data set inside its target
+    case $1 in
+        backstop) echo "$rdir/restore-backstop" ;;
+        restic) echo "$rdir/restore-restic$data" ;;
+        borg) echo "$rdir/restore-borg/${data#/}" ;;
+    esac
+}
+
+change_cluster() { # pgbench -T 30 against the copy's cluster, then a clean stop
+    pg_start "$data/pgdata"
+    as_pg "$pgbin/pgbench" -h "$pgsock" -p $pgport -U postgres -T 30 postgres > "$runs/pgbench.out" 2>&1 || {
+        cat "$runs/pgbench.out" >&2; exit 1; }
+    pg_stop "$data/pgdata"
+    echo "  round $round: pgbench -T 30: $(awk -F': ' '/actually processed/ {print $2}' "$runs/pgbench.out") transactions"
+}
+
+tools=(restic borg)
+[ "$skip_backstop" = 1 ] || tools=(backstop restic borg)
+rotate() { # rotate N WORD...: the words, starting at the Nth (modulo their count)
+    local n=$1; shift
+    local all=("$@") i
+    for i in $(seq 0 $(($# - 1))); do echo "${all[$(((n + i) % $#))]}"; done
+}
+
+for round in $(seq 1 "$rounds"); do
+    rdir=$runs/r$round
+    mkdir -p "$rdir"
+    if [ "$round" -gt 1 ]; then  # the copy's cluster back to the built one
+        rm -rf "$data/pgdata"
+        cp -a "$src/pgdata" "$data/pgdata"
+    fi
+    # Every tool reads a warm page cache, as a source in use would be.
+    warm "$data"
+
+    # Fresh repositories for this round.
+    "${restic_init[@]}" -r "$rdir/restic"
+    "${borg_init[@]}" "$rdir/borg"
+    if [ "$skip_backstop" != 1 ]; then
+        [ "$round" -eq 1 ] || sqlb "DROP TENANT bench$((round - 1))"
+        sqlb "CREATE TENANT bench$round SOURCE = 'dir://$data'"
+        sqlb "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$rdir/backstop' TENANT = bench$round"
+    fi
+
+    order=$(rotate $((round - 1)) "${tools[@]}")
+    for step in full unchanged; do
+        for tool in $order; do backup "$tool" $step; done
+    done
+    change_cluster
+    warm "$data"
+    for tool in $order; do backup "$tool" changed; done
+
+    for tool in "${tools[@]}"; do
+        record "$tool" repo_bytes "$round" "$(du -sb "$rdir/$tool" | cut -f1)" 0 0
+    done
+
+    # Each repository is read into the page cache before its restore, as the source is before a
+    # backup; the floor reads the data set.
+    for tool in $(rotate $((round - 1)) "${tools[@]}" floor); do restore "$tool"; done
+
+    for tool in "${tools[@]}"; do
+        if diff -rq "$data" "$(restored_tree "$tool")" > "$rdir/diff-$tool" 2>&1; then
+            echo "  round $round: $tool's restore is identical to the source"
+        else
+            echo "  round $round: $tool's restore DIFFERS from the source (first lines of $rdir/diff-$tool):" >&2
+            head -5 "$rdir/diff-$tool" >&2
+        fi
+    done
+    [ -n "$keep_restores" ] || rm -rf "$rdir"/restore-*
+done
+rm -rf "$runs"/r*/restore-*
+
+echo
+python3 - "$results" "$rounds" <<'PY'
+import collections, statistics, sys
+runs = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(sys.argv[1]):
-    tool, step, wall, cpu, rss = line.split("\t")
-    row = (float(wall), float(cpu), int(rss))
-    if tool not in rows[step] or row[0] < rows[step][tool][0]:  # the faster of repeated steps
-        rows[step][tool] = row
+    tool, step, _round, wall, cpu, rss = line.rstrip("\n").split("\t")
+    runs[step][tool].append((float(wall), float(cpu), int(rss)))
+def med(step, tool, i):
+    rows = runs[step].get(tool)
+    return statistics.median(r[i] for r in rows) if rows else None
 def ratio(a, b):
-    return f"{a / b:.2f}" if b else "-"
-print(f"{'step':<12} {'tool':<9} {'wall s':>8} {'cpu s':>8} {'peak RSS MB':>12} {'wall/restic':>12} {'wall/borg':>10}")
-for step in ["full", "unchanged", "changed5", "restore", "restore+sync"]:
-    for tool in ["backstop", "restic", "borg"]:
-        wall, cpu, rss = rows[step][tool]
-        print(f"{step:<12} {tool:<9} {wall:8.2f} {cpu:8.2f} {rss / 1024:12.0f} "
-              f"{ratio(wall, rows[step]['restic'][0]):>12} {ratio(wall, rows[step]['borg'][0]):>10}")
+    return f"{a / b:.2f}" if a is not None and b else "-"
+print(f"{sys.argv[2]} rounds; medians, wall time's min-max in brackets; restore = restore + sync")
+print(f"{'step':<10} {'tool':<9} {'wall s':>8} {'[min - max]':>17} {'cpu s':>8} {'peak RSS MB':>12}"
+      f" {'backstop/restic':>16} {'backstop/borg':>14}")
+for step in ["full", "unchanged", "changed", "restore"]:
+    for tool in ["backstop", "restic", "borg", "floor"]:
+        rows = runs[step].get(tool)
+        if not rows:
+            continue
+        walls = [r[0] for r in rows]
+        label = "cp -a" if tool == "floor" else tool
+        b = med(step, "backstop", 0)
+        ratios = (f" {ratio(b, med(step, 'restic', 0)):>16} {ratio(b, med(step, 'borg', 0)):>14}"
+                  if tool == "backstop" else "")
+        print(f"{step:<10} {label:<9} {statistics.median(walls):8.2f} "
+              f"{'[' + f'{min(walls):.2f} - {max(walls):.2f}' + ']':>17} {med(step, tool, 1):8.2f} "
+              f"{med(step, tool, 2) / 1024:12.0f}{ratios}")
+floor = med("restore", "floor", 0)
+print("restore / physical floor (cp -a + sync): " + ", ".join(
+    f"{t} {ratio(med('restore', t, 0), floor)}" for t in ["backstop", "restic", "borg"] if runs["restore"].get(t)))
 print()
 for tool in ["backstop", "restic", "borg"]:
-    size = rows["repo_bytes"][tool][0]
-    print(f"repository {tool:<9} {size / 2**20:10.1f} MB  /restic {ratio(size, rows['repo_bytes']['restic'][0])}  /borg {ratio(size, rows['repo_bytes']['borg'][0])}")
+    if tool in runs["repo_bytes"]:
+        size = med("repo_bytes", tool, 0)
+        vs = "" if tool == "backstop" else f"  backstop/{tool} {ratio(med('repo_bytes', 'backstop', 0), size)}"
+        print(f"repository {tool:<9} {size / 2**20:10.1f} MiB (median; after the changed incremental){vs}")
 PY
+
+cat <<EOF
+
+What each tool does that the others do not:
+* restic always encrypts its repository (AES-256 and Poly1305 over every blob), and each run
+  derives the key from the password with scrypt as it opens the repository; its compression
+  here is --compression auto (zstd at restic's default speed).
+* borg runs here without encryption (--encryption=none) and with --compression zstd,1; it
+  keeps a files cache and a chunks index per repository (in BORG_BASE_DIR, under this run's folder).
+* backstop is a resident server: its start is not in the timings (restic and borg start a
+  process per step, and load their indexes each time). Its CPU seconds and peak RSS are read
+  from /proc of the server process (utime + stime; VmHWM reset before each step), and include
+  its SQL engine and catalog. Its compression is backup_compression = '$compression'. Its
+  restore ends with a syncfs of its own; the sync after it is counted as for the others.
+* Every restore is counted with the sync that makes it durable; the floor is cp -a + sync.
+EOF
