@@ -65,6 +65,10 @@ enum Command {
         /// Let the server write the file itself (same host, its own account).
         #[arg(long)]
         server_writes_path: bool,
+        /// Read the segment from these destinations (comma-separated URIs), for a restore on
+        /// a server whose catalog does not know the tenant.
+        #[arg(long)]
+        at: Option<String>,
         #[command(flatten)]
         server: ServerAddress,
     },
@@ -191,6 +195,7 @@ fn main() -> std::process::ExitCode {
             name,
             path,
             server_writes_path,
+            at,
             server,
         } => {
             let path = match std::path::absolute(&path) {
@@ -206,11 +211,14 @@ fn main() -> std::process::ExitCode {
                 );
                 return runtime.block_on(run_tool("archive-get", &server, Tool::Statement(sql)));
             }
-            let sql = format!(
+            let mut sql = format!(
                 "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {}",
                 literal(&name),
                 ident(&tenant)
             );
+            if let Some(at) = at {
+                sql.push_str(&format!(" AT {}", literal(&at)));
+            }
             runtime.block_on(run_tool("archive-get", &server, Tool::Get(sql, path)))
         }
     }

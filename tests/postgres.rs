@@ -300,6 +300,32 @@ async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the
     assert_eq!(accounts, 200_000);
     copy.amcheck().await;
 
+    // A new server that knows nothing restores the same point from the destinations alone:
+    // the restored cluster fetches its WAL through `archive-get --at`.
+    {
+        let fresh = TestServer::start().await;
+        let lost = fresh.connect().await;
+        let (exe, password) = tool();
+        let again = cluster.root.join("restored-elsewhere");
+        lost.batch_execute(&format!(
+            "ALTER SYSTEM SET pg_tool_path = '{}';
+             ALTER SYSTEM SET pg_tool_password_file = '{}';
+             ALTER SYSTEM RESTORE pg FROM pg AT 'file://{root}/backup,file://{root}/archive'
+                 UNTIL TIME = '{target}' TO 'dir://{}' WAIT",
+            exe.display(),
+            password.display(),
+            again.display(),
+            root = cluster.root.display(),
+        ))
+        .await
+        .unwrap();
+        let elsewhere = Cluster::recovered(&cluster.root, &again).await;
+        assert_eq!(
+            ledger_ids(&elsewhere.client().await).await,
+            (0..200).collect::<Vec<i64>>()
+        );
+    }
+
     // The restored cluster archives its new timeline into the same tenant, not as a gap.
     recovered
         .batch_execute("CREATE TABLE after_promotion AS SELECT 1 AS x")
@@ -644,7 +670,8 @@ async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_set_that_starts() {
+async fn kill_suspend_and_cancel_release_the_backup_mode_and_a_killed_backup_resumes_to_a_set_that_starts()
+ {
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("catalog");
     let server = ChildServer::start(&catalog);
@@ -744,9 +771,44 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
     copy.amcheck().await;
     copy.stop();
 
-    // Cancelled while copying data the repository does not have yet: the backup mode ends
-    // with the job.
+    // Suspended while copying data the repository does not have yet: the backup mode ends
+    // with the suspend, and RESUME is a new PostgreSQL backup that completes a set.
     client.batch_execute(&noise("later")).await.unwrap();
+    backstop
+        .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
+        .await
+        .unwrap();
+    until_copying(&backstop, &cluster, "input_bytes > 0").await;
+    backstop
+        .batch_execute("ALTER SYSTEM SUSPEND BACKUP TENANT = pg")
+        .await
+        .unwrap();
+    until(
+        &backstop,
+        "SELECT status FROM oceanbase.cdb_ob_backup_jobs",
+        "SUSPENDED",
+        MINUTE,
+    )
+    .await;
+    wait_sessions(&cluster, 0).await;
+    backstop
+        .batch_execute(
+            "ALTER SYSTEM SET backup_net_limit = '0'; ALTER SYSTEM RESUME BACKUP TENANT = pg WAIT",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &backstop,
+            "SELECT count(*) FROM oceanbase.cdb_ob_backup_set_files WHERE status = 'COMPLETED'"
+        )
+        .await,
+        "2"
+    );
+    wait_sessions(&cluster, 0).await;
+
+    // Cancelled the same way: the backup mode ends with the job.
+    client.batch_execute(&noise("more")).await.unwrap();
     backstop
         .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
         .await
@@ -767,8 +829,6 @@ async fn kill_and_cancel_release_the_backup_mode_and_the_context_resumes_to_a_se
     cluster.stop();
 }
 
-/// Waits until the backup task is DOING, meets `condition`, and still has input to read; then
-/// the cluster must be in backup mode for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_set_made_plus_archivelog_keeps_its_wal_and_recovers_without_an_archive() {
     let server = TestServer::start().await;
@@ -836,6 +896,8 @@ async fn a_set_made_plus_archivelog_keeps_its_wal_and_recovers_without_an_archiv
     cluster.stop();
 }
 
+/// Waits until the backup task is DOING, meets `condition`, and still has input to read; then
+/// the cluster must be in backup mode for it.
 async fn until_copying(backstop: &Client, cluster: &Cluster, condition: &str) {
     until(
         backstop,

@@ -102,9 +102,14 @@ impl Control {
                 )?;
                 pushed(Some(name.clone()), outcome)
             }
-            ArchiveStatement::SendArchivelog { name, tenant } => {
-                let tenant = super::tenant::find(&self.catalog, tenant)?;
-                let data = self.executor.archived_segment(&tenant, name)?;
+            ArchiveStatement::SendArchivelog { name, tenant, at } => {
+                let data = match at {
+                    Some(at) => self.executor.archived_segment_at(tenant, name, at)?,
+                    None => {
+                        let tenant = super::tenant::find(&self.catalog, tenant)?;
+                        self.executor.archived_segment(&tenant, name)?
+                    }
+                };
                 let size = data.len() as i64;
                 let batch = RecordBatch::try_new(
                     Arc::new(segment_schema()),

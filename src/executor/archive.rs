@@ -690,6 +690,64 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// `archive-get ... --at`: segment `name` of tenant `tenant_name` from the destinations
+    /// `at` (comma-separated URIs: a data destination, an archive, a copy), for a restore on a
+    /// server whose catalog may not know the tenant. The tenant's id comes from the catalog or
+    /// else from the set descriptors of the first destination that has its sets. Blocking.
+    pub fn archived_segment_at(
+        &self,
+        tenant_name: &str,
+        name: &str,
+        at: &str,
+    ) -> SqlResult<Vec<u8>> {
+        let uris: Vec<&str> = at
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let known = self.catalog.tenant_by_name(tenant_name)?;
+        let tenant_id = match &known {
+            Some(tenant) => Some(tenant.id),
+            None => uris.iter().find_map(|uri| {
+                let root = super::destination_root(uri).ok()?;
+                let sets = crate::engine::Repository::open(&root)
+                    .ok()?
+                    .list_sets()
+                    .ok()?;
+                sets.iter()
+                    .find(|s| s.tenant_name == tenant_name)
+                    .map(|s| s.tenant_id)
+            }),
+        };
+        let Some(tenant_id) = tenant_id else {
+            return Err(SqlError::unknown_tenant(tenant_name));
+        };
+        for uri in &uris {
+            let found = (|| -> Result<Option<Vec<u8>>, EngineError> {
+                let backend = open_destination(uri)?;
+                if crate::engine::archive::segment_header(backend.as_ref(), tenant_id, name)?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                get_segment(backend.as_ref(), tenant_id, name).map(|(_, data)| Some(data))
+            })()
+            .map_err(|e| from_engine(&e))?;
+            if let Some(data) = found {
+                return Ok(data);
+            }
+        }
+        match known {
+            Some(tenant) => self.archived_segment(&tenant, name),
+            None => Err(SqlError::undefined(format!(
+                "log segment {name} of tenant {tenant_name} is in none of {}",
+                crate::catalog::mask_secrets(at)
+            ))),
+        }
+    }
+}
+
 /// `BACKUP ... PLUS ARCHIVELOG` of a directory tenant: copies every segment of its log folder
 /// (the one still being written too, as it is now) into the data destination beside the set, so
 /// that the set restores on its own with the log up to its end. A segment already there with the

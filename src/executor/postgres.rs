@@ -418,10 +418,14 @@ pub fn prepare_recovery(
         "restore_command = '{}'\n",
         recovery.restore_command.replace('\'', "''")
     ));
+    // A target is a point of the backup's own timeline: a later restore that was promoted
+    // (a newer timeline in the archive) must not lead recovery away from it.
     if let Some(time) = &recovery.target_time {
         settings.push_str(&format!("recovery_target_time = '{time}+00'\n"));
+        settings.push_str("recovery_target_timeline = 'current'\n");
     } else if recovery.immediate {
         settings.push_str("recovery_target = 'immediate'\n");
+        settings.push_str("recovery_target_timeline = 'current'\n");
     }
     settings.push_str("recovery_target_action = 'promote'\n");
     let auto = target.join("postgresql.auto.conf");
@@ -487,7 +491,12 @@ fn move_tree(from: &Path, to: &Path) -> Result<(), EngineError> {
 }
 
 /// The `restore_command` a restored cluster runs: this server's `backstop archive-get`.
-pub fn restore_command(executor: &Arc<Executor>, tenant: &str, user: &str) -> String {
+pub fn restore_command(
+    executor: &Arc<Executor>,
+    tenant: &str,
+    user: &str,
+    at: Option<&str>,
+) -> String {
     let configured = executor
         .catalog
         .parameter(crate::catalog::SYS_TENANT_ID, "pg_tool_path")
@@ -517,7 +526,14 @@ pub fn restore_command(executor: &Arc<Executor>, tenant: &str, user: &str) -> St
         .filter(|p| !p.is_empty())
         .map(|p| format!(" --password-file \"{p}\""))
         .unwrap_or_default();
+    // A restore `AT` destinations fetches its WAL from them: the catalog may not know them.
+    // A URI holding a secret is not written into postgresql.auto.conf: that restore fetches
+    // through the catalog, as others do.
+    let at = at
+        .filter(|uris| crate::catalog::mask_secrets(uris) == *uris)
+        .map(|uris| format!(" --at \"{uris}\""))
+        .unwrap_or_default();
     format!(
-        "\"{exe}\" archive-get --tenant \"{tenant}\" --host {host} --port {port} --user \"{user}\"{password_file} %f \"%p\""
+        "\"{exe}\" archive-get --tenant \"{tenant}\" --host {host} --port {port} --user \"{user}\"{password_file}{at} %f \"%p\""
     )
 }

@@ -220,7 +220,12 @@ impl Executor {
             backup: pg.clone(),
             locations,
             recovery: super::postgres::Recovery {
-                restore_command: super::postgres::restore_command(self, &spec.from, user),
+                restore_command: super::postgres::restore_command(
+                    self,
+                    &spec.from,
+                    user,
+                    spec.at.as_deref(),
+                ),
                 target_time,
                 immediate: matches!(spec.until, Some(RestorePoint::BackupSet(_))),
                 tablespace_map: map,

@@ -37,10 +37,12 @@ pub enum ArchiveStatement {
         data: SegmentBytes,
     },
     /// `archive-get` over the connection: the archived segment `name` as a row whose `data`
-    /// column holds its bytes.
+    /// column holds its bytes; `AT 'uri[,uri]'` reads it from those destinations (a restore on a
+    /// server whose catalog does not know the tenant).
     SendArchivelog {
         name: String,
         tenant: String,
+        at: Option<String>,
     },
 }
 
@@ -128,12 +130,18 @@ impl fmt::Display for ArchiveStatement {
                 Literal(name),
                 Ident(tenant)
             ),
-            SendArchivelog { name, tenant } => write!(
-                f,
-                "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {}",
-                Literal(name),
-                Ident(tenant)
-            ),
+            SendArchivelog { name, tenant, at } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM GET ARCHIVELOG {} TENANT = {}",
+                    Literal(name),
+                    Ident(tenant)
+                )?;
+                match at {
+                    Some(at) => write!(f, " AT {}", Literal(at)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -185,9 +193,11 @@ pub(super) const HEADS: &[Head] = &[
             c.eat_eq();
             let tenant = c.parse_name()?;
             if !c.eat_keyword("TO") {
+                let at = c.parse_string_clause("AT")?;
                 return Ok(Statement::Archive(ArchiveStatement::SendArchivelog {
                     name,
                     tenant,
+                    at,
                 }));
             }
             Ok(Statement::Archive(ArchiveStatement::GetArchivelog {
