@@ -415,8 +415,8 @@ pub fn prepare_recovery(
     }
     let mut settings = String::from("\n# Added by backstop's restore: recover from its archive.\n");
     settings.push_str(&format!(
-        "restore_command = '{}'\n",
-        recovery.restore_command.replace('\'', "''")
+        "restore_command = {}\n",
+        conf_string(&recovery.restore_command)
     ));
     // A target is a point of the backup's own timeline: a later restore that was promoted
     // (a newer timeline in the archive) must not lead recovery away from it.
@@ -524,16 +524,54 @@ pub fn restore_command(
         .ok()
         .flatten()
         .filter(|p| !p.is_empty())
-        .map(|p| format!(" --password-file \"{p}\""))
+        .map(|p| format!(" --password-file {}", shell_word(&p)))
         .unwrap_or_default();
     // A restore `AT` destinations fetches its WAL from them: the catalog may not know them.
     // A URI holding a secret is not written into postgresql.auto.conf: that restore fetches
     // through the catalog, as others do.
     let at = at
         .filter(|uris| crate::catalog::mask_secrets(uris) == *uris)
-        .map(|uris| format!(" --at \"{uris}\""))
+        .map(|uris| format!(" --at {}", shell_word(uris)))
         .unwrap_or_default();
     format!(
-        "\"{exe}\" archive-get --tenant \"{tenant}\" --host {host} --port {port} --user \"{user}\"{password_file}{at} %f \"%p\""
+        "{} archive-get --tenant {} --host {host} --port {port} --user {}{password_file}{at} %f \"%p\"",
+        shell_word(&exe),
+        shell_word(tenant),
+        shell_word(user),
     )
+}
+
+/// `text` as one word of a POSIX shell command, taken literally: PostgreSQL runs
+/// `restore_command` through `sh -c`, and a tenant or user name may hold `"`, `$` or a
+/// backquote.
+fn shell_word(text: &str) -> String {
+    // A quote closes the word, is given double-quoted, and reopens it: no backslash, which
+    // postgresql.conf would read as an escape. `%` is doubled: PostgreSQL replaces `%f`, `%p`
+    // and `%%` in the command before the shell sees it.
+    format!("'{}'", text.replace('\'', "'\"'\"'").replace('%', "%%"))
+}
+
+/// `value` as a postgresql.conf string: quoted, its quotes doubled and its backslashes escaped
+/// (the configuration file reads backslash escapes in strings).
+fn conf_string(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reach_the_restore_command_literally_through_sh_and_the_configuration_file() {
+        let name = "a'b\"c$d`e\\f g%f";
+        // What PostgreSQL does with the command's `%%` before it runs it.
+        let substituted = shell_word(name).replace("%%", "%");
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {substituted}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), name);
+        assert_eq!(conf_string("it's a\\b"), "'it''s a\\\\b'");
+    }
 }
