@@ -310,7 +310,7 @@ pub fn backup_sealed(
     let backend = repo.backend();
     check_can_back_up(repo, req)?;
     let start_time = chrono::Utc::now();
-    let (repo_index, unreadable_index) = RepositoryIndex::load(backend)?;
+    let (repo_index, unreadable_index) = RepositoryIndex::load_for_backup(backend)?;
     for damaged in &unreadable_index {
         tracing::warn!(object = %damaged.object, error = %damaged.error, "index file ignored; its chunks will be stored again");
     }

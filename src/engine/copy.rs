@@ -65,15 +65,38 @@ pub fn copy_set(
     // What the set needs, in write order.
     let mut objects: Vec<(String, u64)> = Vec::new();
     let mut index_files = Vec::new();
+    // Packs the source's collector deleted are named by index files the set keeps, never by
+    // its chunks: they are not copied, and the destination learns they are gone before it
+    // holds an index file that names them.
+    let retired = super::gc::Retired::read(source.backend())?;
+    let mut skipped: Vec<(ContentId, String)> = Vec::new();
     for index in &set.index_files {
         let bytes = source.backend().get(&index.object)?;
         for pack in decode_index(&index.object, &bytes)? {
+            if retired.is_gone(&pack.id, &index.object) {
+                skipped.push((pack.id, index.object.clone()));
+                continue;
+            }
             let name = pack_object_name(&pack.id);
             if !objects.iter().any(|(n, _)| *n == name) {
                 objects.push((name, pack.size));
             }
         }
         index_files.push((index.object.clone(), index.size));
+    }
+    if !skipped.is_empty() {
+        let mut theirs = super::gc::Retired::read(target.backend())?;
+        let before = theirs.clone();
+        for (id, index) in &skipped {
+            theirs
+                .deleted_packs
+                .entry(id.to_hex())
+                .or_default()
+                .insert(index.clone());
+        }
+        if theirs != before {
+            theirs.write(target.backend())?;
+        }
     }
     // Packs first: an index file may only be written once the packs it lists are durable.
     let packs = objects.len();

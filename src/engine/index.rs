@@ -160,9 +160,34 @@ impl RepositoryIndex {
     /// Reads every index file of the destination. Damaged ones are returned beside the index
     /// (their chunks are simply not found) so a restore can name them and a validation report
     /// them.
+    ///
+    /// Packs the collector deleted are skipped (an index file a set keeps may still name one).
     pub fn load(
         backend: &dyn Backend,
     ) -> Result<(RepositoryIndex, Vec<UnreadableIndex>), EngineError> {
+        let retired = super::gc::Retired::read(backend)?;
+        RepositoryIndex::load_without(backend, &retired, false)
+    }
+
+    /// The index a new backup deduplicates against: also without the packs the collector
+    /// marked as garbage, so that no new set ever comes to depend on one.
+    pub fn load_for_backup(
+        backend: &dyn Backend,
+    ) -> Result<(RepositoryIndex, Vec<UnreadableIndex>), EngineError> {
+        let retired = super::gc::Retired::read(backend)?;
+        RepositoryIndex::load_without(backend, &retired, true)
+    }
+
+    fn load_without(
+        backend: &dyn Backend,
+        retired: &super::gc::Retired,
+        skip_marked: bool,
+    ) -> Result<(RepositoryIndex, Vec<UnreadableIndex>), EngineError> {
+        let marked = if skip_marked {
+            retired.marked_packs()
+        } else {
+            std::collections::HashSet::new()
+        };
         let mut index = RepositoryIndex::default();
         let mut unreadable = Vec::new();
         let mut objects = backend.list(INDEX_PREFIX)?;
@@ -173,7 +198,12 @@ impl RepositoryIndex {
                 .map_err(EngineError::from)
                 .and_then(|bytes| decode_index(&object.name, &bytes));
             match loaded {
-                Ok(packs) => index.add_index_file(&object.name, object.size, &packs),
+                Ok(mut packs) => {
+                    packs.retain(|p| {
+                        !marked.contains(&p.id) && !retired.is_gone(&p.id, &object.name)
+                    });
+                    index.add_index_file(&object.name, object.size, &packs)
+                }
                 Err(error) => unreadable.push(UnreadableIndex {
                     object: object.name,
                     error,

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod error;
 mod fastcdc;
 pub mod format;
+pub mod gc;
 pub mod index;
 pub mod manifest;
 pub mod pack;
