@@ -15,15 +15,18 @@ pub enum JobKind {
     BackupBackupset,
     /// Copies of archive log pieces to BACKUP_BACKUP_DEST.
     BackupBackuppiece,
+    /// Deletion of sets, and the collection of what they held.
+    Delete,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Backup,
         JobKind::Restore,
         JobKind::Validate,
         JobKind::BackupBackupset,
         JobKind::BackupBackuppiece,
+        JobKind::Delete,
     ];
 
     pub fn parse(word: &str) -> Option<JobKind> {
@@ -42,6 +45,7 @@ impl JobKind {
             JobKind::Validate => "VALIDATE",
             JobKind::BackupBackupset => "BACKUP_BACKUPSET",
             JobKind::BackupBackuppiece => "BACKUP_BACKUPPIECE",
+            JobKind::Delete => "DELETE",
         }
     }
 }
@@ -724,6 +728,54 @@ impl Catalog {
         Ok(())
     }
 
+    /// A running task's COMMENT (what it waits for).
+    pub fn set_task_comment(&self, task_id: i64, comment: &str) -> Result<(), CatalogError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE task SET comment = ? WHERE task_id = ?",
+                &[comment.into(), task_id.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The completed, not deleted original sets of a tenant in a destination, by id.
+    pub fn restorable_sets(&self, tenant_id: i64, path: &str) -> Result<Vec<i64>, CatalogError> {
+        let rows = self.read(
+            "SELECT backup_set_id FROM backup_set WHERE tenant_id = ? AND path = ? AND copy_id = 0 \
+             AND status = 'COMPLETED' AND file_status <> 'DELETED' ORDER BY backup_set_id",
+            &[tenant_id.into(), path.into()],
+        )?;
+        Ok(rows.iter().filter_map(|r| r[0].as_i64()).collect())
+    }
+
+    /// A live restore, validation or copy that reads set `set_id`: its job id and kind.
+    pub fn job_using_set(&self, set_id: i64) -> Result<Option<(i64, String)>, CatalogError> {
+        use super::status::{CopyStatus, StateMachine};
+        let live: Vec<&str> = JobStatus::live()
+            .into_iter()
+            .chain(CopyStatus::live())
+            .collect();
+        let marks = vec!["?"; live.len()].join(", ");
+        let mut params: Vec<Value> = vec![set_id.to_string().into(), set_id.into(), set_id.into()];
+        params.extend(live.iter().map(|s| (*s).into()));
+        let rows = self.read(
+            &format!(
+                "SELECT j.job_id, j.job_kind FROM job j WHERE j.job_kind IN \
+                 ('RESTORE', 'VALIDATE', 'BACKUP_BACKUPSET') AND (j.set_list = ? \
+                 OR j.backup_set_id = ? OR EXISTS (SELECT 1 FROM task t WHERE t.job_id = j.job_id \
+                 AND t.backup_set_id = ?)) AND j.status IN ({marks}) ORDER BY j.job_id LIMIT 1"
+            ),
+            &params,
+        )?;
+        Ok(rows.first().map(|r| {
+            (
+                r[0].as_i64().unwrap_or_default(),
+                r[1].as_str().unwrap_or_default().to_string(),
+            )
+        }))
+    }
+
     /// What an ended job's COMMENT adds once its end is recorded (the tenant a restore made).
     pub fn set_job_comment(&self, job_id: i64, comment: &str) -> Result<(), CatalogError> {
         self.write(|tx| {
@@ -829,7 +881,8 @@ impl Catalog {
         let rows = self.read(
             &format!(
                 "SELECT {SET_COLUMNS} FROM backup_set WHERE tenant_id = ? AND path = ? AND copy_id = 0 \
-                 AND status = 'COMPLETED' ORDER BY backup_set_id DESC LIMIT 1"
+                 AND status = 'COMPLETED' AND file_status <> 'DELETED' \
+                 ORDER BY backup_set_id DESC LIMIT 1"
             ),
             &[tenant_id.into(), path.into()],
         )?;
@@ -848,7 +901,7 @@ impl Catalog {
 
     pub fn backup_sets(&self) -> Result<Vec<BackupSetRecord>, CatalogError> {
         let rows = self.read(
-            &format!("SELECT {SET_COLUMNS} FROM backup_set WHERE copy_id = 0 AND status = 'COMPLETED' ORDER BY backup_set_id"),
+            &format!("SELECT {SET_COLUMNS} FROM backup_set WHERE copy_id = 0 AND status = 'COMPLETED' AND file_status <> 'DELETED' ORDER BY backup_set_id"),
             &[],
         )?;
         Ok(rows.iter().map(set_from).collect())

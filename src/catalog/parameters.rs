@@ -156,6 +156,16 @@ pub const PARAMETERS: &[ParameterDef] = &[
                       (they are named in the task's COMMENT) instead of failing the task",
     },
     ParameterDef {
+        name: "backup_gc_grace_period",
+        kind: Kind::Duration {
+            min: secs(0),
+            max: secs(7 * DAY),
+        },
+        default: Some("1h"),
+        description: "how long garbage the collector marked waits before it is deleted; 0 \
+                      deletes at once when no backup runs",
+    },
+    ParameterDef {
         name: "pg_archive_timeout",
         kind: Kind::Duration {
             min: secs(1),

@@ -10,9 +10,15 @@ impl Control {
         &self,
         _caller: &Caller,
         statement: &DeleteStatement,
-        _wait: bool,
+        wait: bool,
     ) -> SqlResult<Outcome> {
-        // Parsed completely, answered honestly: not run by this release.
-        Err(not_yet(statement.name()))
+        match statement {
+            DeleteStatement::DeleteBackupset { set_id, copy: None } => {
+                let job_id = self.executor.start_delete_set(*set_id, None)?;
+                Ok(Outcome::Job { job_id, wait })
+            }
+            // Parsed completely, answered honestly: not run by this release.
+            _ => Err(not_yet(statement.name())),
+        }
     }
 }

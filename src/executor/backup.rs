@@ -700,6 +700,9 @@ impl Executor {
                 });
             }
         };
+        // No collector sweeps this destination while the backup runs (it may deduplicate
+        // against anything it loads).
+        let _writing = self.destination_locks.of(&root).read_owned().await;
         let installation = catalog.installation_id().to_string();
         let mut request = self.backup_request(task, target, incremental, resume);
         let mut postgres = None;

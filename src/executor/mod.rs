@@ -7,6 +7,7 @@ pub mod backup;
 pub mod contexts;
 pub mod control;
 pub mod copy;
+pub mod delete;
 pub mod destination;
 pub mod log_copy;
 pub mod postgres;
@@ -86,6 +87,8 @@ pub struct Executor {
     shutdown: CancellationToken,
     /// Where the server listens, for the `restore_command` a PostgreSQL restore writes.
     address: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Backups read-lock their destination; the collector sweeps only with it write-locked.
+    destination_locks: delete::DestinationLocks,
 }
 
 impl Executor {
@@ -99,6 +102,7 @@ impl Executor {
             archivers: archive::Archivers::default(),
             shutdown: CancellationToken::new(),
             address: std::sync::OnceLock::new(),
+            destination_locks: delete::DestinationLocks::default(),
         })
     }
 
