@@ -175,4 +175,36 @@ async fn deleting_a_set_reclaims_what_only_it_held_and_keeps_the_others_restorab
         .await,
         "2"
     );
+
+    // What stays validates whole, and copies to a second destination that then restores on
+    // its own: the index files it keeps name packs that are gone, and neither trips on them.
+    let copies = tmp.path().join("copies");
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE DATABASE LEVEL = 'physical' WAIT;
+             ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://{}';
+             ALTER SYSTEM BACKUP BACKUPSET ALL WAIT",
+            copies.display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(DISTINCT file_status, ',') FROM oceanbase.cdb_ob_backup_set_files \
+             WHERE file_status <> 'DELETED'"
+        )
+        .await,
+        "AVAILABLE"
+    );
+    let from_copy = tmp.path().join("from-copy");
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE app3 FROM app AT 'file://{}' TO 'dir://{}' WAIT",
+            copies.display(),
+            from_copy.display()
+        ))
+        .await
+        .unwrap();
+    assert_same_tree(&source, &from_copy);
 }
