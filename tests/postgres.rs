@@ -773,24 +773,34 @@ async fn kill_suspend_and_cancel_release_the_backup_mode_and_a_killed_backup_res
 
     // Suspended while copying data the repository does not have yet: the backup mode ends
     // with the suspend, and RESUME is a new PostgreSQL backup that completes a set.
-    client.batch_execute(&noise("later")).await.unwrap();
-    backstop
-        .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until_copying(&backstop, &cluster, "input_bytes > 0").await;
-    backstop
-        .batch_execute("ALTER SYSTEM SUSPEND BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until(
-        &backstop,
-        "SELECT status FROM oceanbase.cdb_ob_backup_jobs",
+    let interrupt = |tables: &'static str, statement: &'static str, end: &'static str| {
+        let (backstop, cluster, client) = (&backstop, &cluster, &client);
+        async move {
+            client.batch_execute(&noise(tables)).await.unwrap();
+            backstop
+                .batch_execute(
+                    "ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg",
+                )
+                .await
+                .unwrap();
+            until_copying(backstop, cluster, "input_bytes > 0").await;
+            backstop.batch_execute(statement).await.unwrap();
+            until(
+                backstop,
+                "SELECT status FROM backstop.job ORDER BY job_id DESC LIMIT 1",
+                end,
+                MINUTE,
+            )
+            .await;
+            wait_sessions(cluster, 0).await;
+        }
+    };
+    interrupt(
+        "later",
+        "ALTER SYSTEM SUSPEND BACKUP TENANT = pg",
         "SUSPENDED",
-        MINUTE,
     )
     .await;
-    wait_sessions(&cluster, 0).await;
     backstop
         .batch_execute(
             "ALTER SYSTEM SET backup_net_limit = '0'; ALTER SYSTEM RESUME BACKUP TENANT = pg WAIT",
@@ -808,24 +818,7 @@ async fn kill_suspend_and_cancel_release_the_backup_mode_and_a_killed_backup_res
     wait_sessions(&cluster, 0).await;
 
     // Cancelled the same way: the backup mode ends with the job.
-    client.batch_execute(&noise("more")).await.unwrap();
-    backstop
-        .batch_execute("ALTER SYSTEM SET backup_net_limit = '1MB'; ALTER SYSTEM BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until_copying(&backstop, &cluster, "input_bytes > 0").await;
-    backstop
-        .batch_execute("ALTER SYSTEM CANCEL BACKUP TENANT = pg")
-        .await
-        .unwrap();
-    until(
-        &backstop,
-        "SELECT status FROM oceanbase.cdb_ob_backup_job_history ORDER BY job_id DESC LIMIT 1",
-        "CANCELED",
-        MINUTE,
-    )
-    .await;
-    wait_sessions(&cluster, 0).await;
+    interrupt("more", "ALTER SYSTEM CANCEL BACKUP TENANT = pg", "CANCELED").await;
     cluster.stop();
 }
 
