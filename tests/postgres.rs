@@ -48,16 +48,22 @@ async fn started_cluster(port: u16) -> Cluster {
     let mut cluster = Cluster::init(true);
     cluster.archive_to(port, "pg");
     cluster.start();
-    let client = cluster.client().await;
-    client
+    fill(&cluster, "2").await;
+    cluster
+}
+
+/// The ledger table, and pgbench's tables at `scale`.
+async fn fill(cluster: &Cluster, scale: &str) {
+    cluster
+        .client()
+        .await
         .batch_execute(
             "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL, \
              at timestamptz NOT NULL DEFAULT clock_timestamp())",
         )
         .await
         .unwrap();
-    cluster.pgbench(&["-i", "-q", "-s", "2"]);
-    cluster
+    cluster.pgbench(&["-i", "-q", "-s", scale]);
 }
 
 /// Inserts ledger rows `from..to`, each its own transaction.
@@ -830,15 +836,8 @@ async fn a_set_made_plus_archivelog_keeps_its_wal_and_recovers_without_an_archiv
     let mut cluster = Cluster::init(true);
     cluster.configure("wal_level = replica\nfsync = off");
     cluster.start();
+    fill(&cluster, "1").await;
     let client = cluster.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL, \
-             at timestamptz NOT NULL DEFAULT clock_timestamp())",
-        )
-        .await
-        .unwrap();
-    cluster.pgbench(&["-i", "-q", "-s", "1"]);
     write_ledger(&client, 0, 25).await;
     let root = cluster.root.clone();
     let (exe, password) = tool();
