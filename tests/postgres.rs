@@ -42,6 +42,16 @@ async fn protect(backstop: &Client, cluster: &Cluster, root: &std::path::Path) {
     .await;
 }
 
+/// A backstop server, and a started cluster registered on it as tenant `pg`, archiving, with
+/// destinations under the cluster's folder.
+async fn protected_cluster() -> (TestServer, Client, Cluster) {
+    let server = TestServer::start().await;
+    let backstop = server.connect().await;
+    let cluster = started_cluster(server.port()).await;
+    protect(&backstop, &cluster, &cluster.root.clone()).await;
+    (server, backstop, cluster)
+}
+
 /// A cluster with data checksums, archiving to tenant `pg` of the backstop at `port`, started,
 /// with a ledger table (one row per committed transaction, with its time).
 async fn started_cluster(port: u16) -> Cluster {
@@ -205,10 +215,7 @@ async fn registration_checks_the_cluster_and_shows_what_it_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn point_in_time_restore_brings_back_exactly_what_was_committed_before_the_target() {
-    let server = TestServer::start().await;
-    let backstop = server.connect().await;
-    let mut cluster = started_cluster(server.port()).await;
-    protect(&backstop, &cluster, &cluster.root.clone()).await;
+    let (_server, backstop, mut cluster) = protected_cluster().await;
     let client = cluster.client().await;
     write_ledger(&client, 0, 50).await;
 
@@ -533,10 +540,7 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_damaged_page_is_named_and_fails_the_backup_unless_told_to_go_on() {
-    let server = TestServer::start().await;
-    let backstop = server.connect().await;
-    let mut cluster = started_cluster(server.port()).await;
-    protect(&backstop, &cluster, &cluster.root.clone()).await;
+    let (_server, backstop, mut cluster) = protected_cluster().await;
     let client = cluster.client().await;
     client
         .batch_execute(
@@ -597,10 +601,7 @@ async fn a_damaged_page_is_named_and_fails_the_backup_unless_told_to_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wal_travels_over_the_connection_and_an_archived_name_keeps_its_bytes() {
-    let server = TestServer::start().await;
-    let backstop = server.connect().await;
-    let mut cluster = started_cluster(server.port()).await;
-    protect(&backstop, &cluster, &cluster.root.clone()).await;
+    let (server, backstop, mut cluster) = protected_cluster().await;
     let push = "ALTER SYSTEM PUSH ARCHIVELOG '00000099.history' TENANT = pg DATA $1";
     let first = b"1\t0/3000000\tno recovery target specified\n".to_vec();
     let status = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, String>("status");
