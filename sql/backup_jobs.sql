@@ -50,7 +50,8 @@ SELECT tenant_id, backup_set_id, dest_id, incarnation, backup_type,
        CAST(date_part('epoch', end_ts) - date_part('epoch', start_ts) AS BIGINT) AS elapsed_seconds,
        CASE WHEN plus_archivelog = 1 THEN 'ON' ELSE 'OFF' END AS plus_archivelog,
        input_bytes, output_bytes, file_count, encryption_mode, copy_id, chain_id,
-       result, comment, path
+       result, comment, path,
+       COALESCE(cleanup_pending, 0) = 1 AS is_cleanup_pending
 FROM backstop.backup_set;
 
 -- 3.x: one row per running task, with 3.x status words.

@@ -79,6 +79,8 @@ pub struct NewJob {
     /// The job this one resumes, when it restarts an interrupted task.
     pub initiator_job_id: Option<i64>,
     pub comment: Option<String>,
+    /// What a deletion was asked for (`PARAMETER`): the expiry time, or the ids.
+    pub parameter: Option<String>,
 }
 
 /// A new task row: one tenant's (or one set's) share of a job.
@@ -91,6 +93,8 @@ pub struct NewTask {
     pub backup_set_id: Option<i64>,
     /// The archive-log piece the task works on (piece validation).
     pub piece_id: Option<i64>,
+    /// The copy the task works on (0: the original; deletion of a copy).
+    pub copy_id: i64,
     pub path: Option<String>,
     pub total_bytes: Option<i64>,
 }
@@ -104,6 +108,9 @@ pub struct TaskRecord {
     pub seq: i64,
     pub status: TaskState,
     pub path: Option<String>,
+    /// The piece a piece task works on, and the copy (0: the original).
+    pub piece_id: Option<i64>,
+    pub copy_id: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -291,11 +298,13 @@ fn task_from(r: &Row, kind: JobKind) -> TaskRecord {
         seq: r[4].as_i64().unwrap_or_default(),
         status,
         path: text(&r[6]),
+        piece_id: r[8].as_i64(),
+        copy_id: r[9].as_i64().unwrap_or_default(),
     }
 }
 
 const TASK_COLUMNS: &str = "t.task_id, t.job_id, t.tenant_id, t.backup_set_id, t.seq, t.status, \
-    t.path, j.job_kind";
+    t.path, j.job_kind, t.piece_id, t.copy_id";
 const JOB_COLUMNS: &str = "job_id, job_kind, tenant_id, status, result, error_code, comment, \
     backup_type, plus_archivelog, restore_target, restore_tenant_name, restart_pass, description";
 
@@ -374,8 +383,8 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
          job_level, encryption_mode, start_ts, status, result, description, path, stop_mode, \
          restart_pass, job_type, validate_level, restore_tenant_name, backup_tenant_name, \
          backup_tenant_id, backup_dest, restore_target, restore_option, restore_until, set_list, \
-         total_bytes, finish_bytes, comment, piece_id) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, ?, ?, \
-         'NONE', ?, 'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+         total_bytes, finish_bytes, comment, piece_id, parameter) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, \
+         ?, ?, 'NONE', ?, 'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         &[
             job_id.into(),
             kind.as_str().into(),
@@ -403,6 +412,7 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
             job.total_bytes.into(),
             job.comment.clone().into(),
             job.piece_id.into(),
+            job.parameter.clone().into(),
         ],
     )?;
     Ok(job_id)
@@ -432,12 +442,13 @@ impl Catalog {
                      copy_id, seq, status, input_bytes, output_bytes, output_rate_bytes, \
                      file_count, finish_file_count, total_bytes, data_progress, result, path, \
                      restart_pass, piece_id) \
-                     VALUES (?, ?, ?, 1, ?, 0, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, ?, ?)",
+                     VALUES (?, ?, ?, 1, ?, ?, ?, 'INIT', 0, 0, 0, 0, 0, ?, 0, 0, ?, ?, ?)",
                     &[
                         task_id.into(),
                         job_id.into(),
                         task.tenant_id.into(),
                         set_id.into(),
+                        task.copy_id.into(),
                         (seq as i64).into(),
                         task.total_bytes.unwrap_or(0).into(),
                         task.path.clone().into(),
@@ -453,6 +464,8 @@ impl Catalog {
                     seq: seq as i64,
                     status: TaskState::Job(TaskStatus::Init),
                     path: task.path.clone(),
+                    piece_id: task.piece_id,
+                    copy_id: task.copy_id,
                 });
             }
             if out.len() == 1 && kind == JobKind::Backup && job.job_level == "USER_TENANT" {

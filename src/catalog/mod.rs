@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod contexts;
 pub mod copies;
+pub mod deletion;
 pub mod jobs;
 pub mod parameters;
 pub mod progress;

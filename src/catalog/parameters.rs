@@ -166,6 +166,32 @@ pub const PARAMETERS: &[ParameterDef] = &[
                       deletes at once when no backup runs",
     },
     ParameterDef {
+        name: "backup_gc_repack_threshold",
+        kind: Kind::Integer { min: 0, max: 100 },
+        default: Some("50"),
+        description: "the collector repacks a pack whose live bytes are under this percentage \
+                      of its size; 0 never repacks",
+    },
+    ParameterDef {
+        name: "backup_delete_policy_interval",
+        kind: Kind::Duration {
+            min: secs(1),
+            max: secs(7 * DAY),
+        },
+        default: Some("1h"),
+        description: "how often a delete policy runs its cleanup (DELETE OBSOLETE BACKUP)",
+    },
+    ParameterDef {
+        name: "_backup_clock_offset",
+        kind: Kind::Duration {
+            min: secs(0),
+            max: secs(3650 * DAY),
+        },
+        default: Some("0s"),
+        description: "hidden, for tests: moves the clock of retention and of the delete policy \
+                      forward; never set it in production",
+    },
+    ParameterDef {
         name: "pg_archive_timeout",
         kind: Kind::Duration {
             min: secs(1),

@@ -162,7 +162,7 @@ pub const TABLES: &[TableDef] = &[
             prev_inc_backup_set_id: Int, start_ts: Time, end_ts: Time, status: Text,
             file_status: Text, plus_archivelog: Int, input_bytes: Int, output_bytes: Int,
             file_count: Int, encryption_mode: Text, chain_id: Int, result: Int, comment: Text,
-            path: Text),
+            path: Text, cleanup_pending: Int),
         constraints: "PRIMARY KEY (backup_set_id, copy_id)",
         queryable: true,
     },
@@ -210,6 +210,16 @@ pub const TABLES: &[TableDef] = &[
             snapshot_name: Text, is_cleanup_pending: Int, is_restartable: Int, is_busy: Int,
             restart_pass: Int, bytes_done: Int, files_done: Int, checkpoint_time: Time,
             last_updated: Time, reason: Text, attempts: Int, next_restart_time: Time),
+        constraints: "PRIMARY KEY (context_id)",
+        queryable: true,
+    },
+    // Contexts dropped by DELETE BACKUP CONTEXT whose partial data the collector has not
+    // reclaimed yet (IS_CLEANUP_PENDING in the contexts view).
+    TableDef {
+        name: "released_context",
+        columns: cols!(context_id: Text, job_id: Int, task_id: Int, tenant_id: Int, path: Text,
+            snapshot_name: Text, restart_pass: Int, bytes_done: Int, files_done: Int,
+            checkpoint_time: Time, last_updated: Time, reason: Text),
         constraints: "PRIMARY KEY (context_id)",
         queryable: true,
     },

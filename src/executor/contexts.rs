@@ -209,7 +209,7 @@ impl Executor {
             ))
             .with_hint("try again once the job shows SUSPENDED or has ended"));
         }
-        self.catalog.drop_context(id)?;
+        self.catalog.release_context(id)?;
         if let (Some(task), Some(tenant)) = (&task, self.catalog.tenant_by_id(context.tenant_id)?)
             && let Ok(target) = self.backup_target(&tenant)
         {

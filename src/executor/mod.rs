@@ -12,6 +12,7 @@ pub mod destination;
 pub mod log_copy;
 pub mod postgres;
 pub mod restore;
+pub mod retention;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -89,6 +90,8 @@ pub struct Executor {
     address: std::sync::OnceLock<std::net::SocketAddr>,
     /// Backups read-lock their destination; the collector sweeps only with it write-locked.
     destination_locks: delete::DestinationLocks,
+    /// Held while a delete job is admitted: which sets it takes is decided and recorded as one.
+    delete_admission: Mutex<()>,
 }
 
 impl Executor {
@@ -103,6 +106,7 @@ impl Executor {
             shutdown: CancellationToken::new(),
             address: std::sync::OnceLock::new(),
             destination_locks: delete::DestinationLocks::default(),
+            delete_admission: Mutex::new(()),
         })
     }
 
@@ -186,6 +190,7 @@ impl Executor {
                 Status::Job(JobStatus::Suspended) => self.resume_after_shutdown(&job)?,
                 Status::Job(JobStatus::Canceling) => self.recover_canceling(&job)?,
                 Status::Copy(_) => self.recover_copy(&job)?,
+                Status::Job(_) if job.kind == JobKind::Delete => self.resume_delete(&job)?,
                 Status::Job(_) => self.recover_interrupted(&job)?,
             }
         }

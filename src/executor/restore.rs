@@ -492,6 +492,8 @@ impl Executor {
         };
         let mut segments: Vec<(String, i64, String)> = Vec::new();
         if let (Some(until), Some(source)) = (until_scn, &source) {
+            // Log of deleted pieces is gone from the archive (a copy may still hold it).
+            let deleted: HashSet<i64> = self.catalog.deleted_pieces(source.id)?.into_iter().collect();
             for segment in self.catalog.segments_until(source.id, until)? {
                 // Restoring `AT` a destination reads each archived segment from there when it
                 // holds the same bytes (a piece copy), so a copy restores with its log when
@@ -500,6 +502,9 @@ impl Executor {
                     && held
                         .get(&segment.name)
                         .is_some_and(|h| h.hash_hex() == segment.hash);
+                if deleted.contains(&segment.piece_id) && !at_holds {
+                    continue;
+                }
                 let uri = if at_holds {
                     plan.dest_uri.clone()
                 } else {

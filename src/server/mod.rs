@@ -139,6 +139,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Refused(format!("cannot resume archive log rounds: {e}")))?;
     executor.spawn_log_copier();
     executor.start_restart_scheduler();
+    executor.start_delete_policy_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor.clone()));
     let shared = Arc::new(Shared {
         catalog: catalog.clone(),

@@ -320,7 +320,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn eat_comma(&mut self) -> bool {
+    pub fn eat_comma(&mut self) -> bool {
         let found = self.peek_token() == Some(&Token::Comma);
         if found {
             self.advance(1);

@@ -11,14 +11,18 @@ use super::statement::Head;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteStatement {
     DeleteBackupset {
-        set_id: i64,
+        set_ids: Vec<i64>,
         copy: Option<i64>,
+        tenant: Option<String>,
     },
     DeleteBackuppiece {
         piece_id: i64,
         copy: Option<i64>,
+        tenant: Option<String>,
     },
-    DeleteObsoleteBackup,
+    DeleteObsoleteBackup {
+        tenant: Option<String>,
+    },
     AddDeleteBackupPolicy {
         name: String,
         recovery_window: String,
@@ -38,7 +42,7 @@ impl DeleteStatement {
         match self {
             DeleteBackupset { .. }
             | DeleteBackuppiece { .. }
-            | DeleteObsoleteBackup
+            | DeleteObsoleteBackup { .. }
             | CancelDeleteBackup => Role::Operator,
             AddDeleteBackupPolicy { .. } | DropDeleteBackupPolicy { .. } => Role::Admin,
         }
@@ -50,7 +54,7 @@ impl DeleteStatement {
         match self {
             DeleteBackupset { .. } => "ALTER SYSTEM DELETE BACKUPSET",
             DeleteBackuppiece { .. } => "ALTER SYSTEM DELETE BACKUPPIECE",
-            DeleteObsoleteBackup => "ALTER SYSTEM DELETE OBSOLETE BACKUP",
+            DeleteObsoleteBackup { .. } => "ALTER SYSTEM DELETE OBSOLETE BACKUP",
             AddDeleteBackupPolicy { .. } => "ALTER SYSTEM ADD DELETE BACKUP POLICY",
             DropDeleteBackupPolicy { .. } => "ALTER SYSTEM DROP DELETE BACKUP POLICY",
             CancelDeleteBackup => "ALTER SYSTEM CANCEL DELETE BACKUP",
@@ -62,7 +66,7 @@ impl DeleteStatement {
         use DeleteStatement::*;
         matches!(
             self,
-            DeleteBackupset { .. } | DeleteBackuppiece { .. } | DeleteObsoleteBackup
+            DeleteBackupset { .. } | DeleteBackuppiece { .. } | DeleteObsoleteBackup { .. }
         )
     }
 }
@@ -71,21 +75,33 @@ impl fmt::Display for DeleteStatement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use DeleteStatement::*;
         match self {
-            DeleteBackupset { set_id, copy } => {
-                write!(f, "ALTER SYSTEM DELETE BACKUPSET {set_id}")?;
-                match copy {
-                    Some(copy) => write!(f, " COPY {copy}"),
-                    None => Ok(()),
+            DeleteBackupset {
+                set_ids,
+                copy,
+                tenant,
+            } => {
+                let ids: Vec<String> = set_ids.iter().map(i64::to_string).collect();
+                write!(f, "ALTER SYSTEM DELETE BACKUPSET {}", ids.join(", "))?;
+                if let Some(copy) = copy {
+                    write!(f, " COPY {copy}")?;
                 }
+                tenant_clause(f, tenant)
             }
-            DeleteBackuppiece { piece_id, copy } => {
+            DeleteBackuppiece {
+                piece_id,
+                copy,
+                tenant,
+            } => {
                 write!(f, "ALTER SYSTEM DELETE BACKUPPIECE {piece_id}")?;
-                match copy {
-                    Some(copy) => write!(f, " COPY {copy}"),
-                    None => Ok(()),
+                if let Some(copy) = copy {
+                    write!(f, " COPY {copy}")?;
                 }
+                tenant_clause(f, tenant)
             }
-            DeleteObsoleteBackup => f.write_str("ALTER SYSTEM DELETE OBSOLETE BACKUP"),
+            DeleteObsoleteBackup { tenant } => {
+                f.write_str("ALTER SYSTEM DELETE OBSOLETE BACKUP")?;
+                tenant_clause(f, tenant)
+            }
             AddDeleteBackupPolicy {
                 name,
                 recovery_window,
@@ -116,26 +132,36 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "BACKUPSET"],
         parse: |c| {
-            let (set_id, copy) = parse_id_and_copy(c)?;
+            c.eat_eq();
+            let mut set_ids = vec![c.parse_integer()?];
+            while c.eat_comma() {
+                set_ids.push(c.parse_integer()?);
+            }
+            let copy = parse_copy(c)?;
+            let tenant = c.parse_tenant_clause()?;
             Ok(Statement::Delete(DeleteStatement::DeleteBackupset {
-                set_id,
+                set_ids,
                 copy,
+                tenant,
             }))
         },
     },
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "BACKUPPIECE"],
-        parse: |c| {
-            let (piece_id, copy) = parse_id_and_copy(c)?;
-            Ok(Statement::Delete(DeleteStatement::DeleteBackuppiece {
-                piece_id,
-                copy,
-            }))
-        },
+        parse: delete_piece,
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "DELETE", "ARCHIVELOG_PIECE"],
+        parse: delete_piece,
     },
     Head {
         words: &["ALTER", "SYSTEM", "DELETE", "OBSOLETE", "BACKUP"],
-        parse: |_| Ok(Statement::Delete(DeleteStatement::DeleteObsoleteBackup)),
+        parse: |c| {
+            let tenant = c.parse_tenant_clause()?;
+            Ok(Statement::Delete(DeleteStatement::DeleteObsoleteBackup {
+                tenant,
+            }))
+        },
     },
     Head {
         words: &["ALTER", "SYSTEM", "ADD", "DELETE", "BACKUP", "POLICY"],
@@ -151,17 +177,27 @@ pub(super) const HEADS: &[Head] = &[
     },
 ];
 
-/// `[=] n [COPY [=] c]`: copy 0 is the original, 1, 2, ... the backup-backup copies.
-fn parse_id_and_copy(c: &mut Cursor) -> Result<(i64, Option<i64>)> {
-    c.eat_eq();
-    let id = c.parse_integer()?;
-    let copy = if c.eat_keyword("COPY") {
+/// `[COPY [=] c]`: copy 0 is the original, 1, 2, ... the backup-backup copies.
+fn parse_copy(c: &mut Cursor) -> Result<Option<i64>> {
+    if c.eat_keyword("COPY") {
         c.eat_eq();
-        Some(c.parse_integer()?)
+        Ok(Some(c.parse_integer()?))
     } else {
-        None
-    };
-    Ok((id, copy))
+        Ok(None)
+    }
+}
+
+/// `DELETE {BACKUPPIECE | ARCHIVELOG_PIECE} [=] n [COPY [=] c] [TENANT [=] t]`
+fn delete_piece(c: &mut Cursor) -> Result<Statement> {
+    c.eat_eq();
+    let piece_id = c.parse_integer()?;
+    let copy = parse_copy(c)?;
+    let tenant = c.parse_tenant_clause()?;
+    Ok(Statement::Delete(DeleteStatement::DeleteBackuppiece {
+        piece_id,
+        copy,
+        tenant,
+    }))
 }
 
 /// `ADD DELETE BACKUP POLICY [=] 'name' RECOVERY_WINDOW [=] '7d' [TENANT [=] t]`
@@ -201,19 +237,38 @@ mod tests {
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUPSET 7"),
             Statement::Delete(DeleteStatement::DeleteBackupset {
-                set_id: 7,
-                copy: None
+                set_ids: vec![7],
+                copy: None,
+                tenant: None,
             })
         );
         assert_eq!(
             command("ALTER SYSTEM DELETE BACKUPSET 7 COPY 1 WAIT"),
             Command {
                 statement: Statement::Delete(DeleteStatement::DeleteBackupset {
-                    set_id: 7,
-                    copy: Some(1)
+                    set_ids: vec![7],
+                    copy: Some(1),
+                    tenant: None,
                 }),
                 wait: true,
             }
+        );
+    }
+
+    #[test]
+    fn delete_several_backupsets_of_a_tenant() {
+        let parsed = statement("ALTER SYSTEM DELETE BACKUPSET 1, 2,3 COPY = 2 TENANT = app");
+        assert_eq!(
+            parsed,
+            Statement::Delete(DeleteStatement::DeleteBackupset {
+                set_ids: vec![1, 2, 3],
+                copy: Some(2),
+                tenant: Some("app".into()),
+            })
+        );
+        assert_eq!(
+            parsed.to_string(),
+            "ALTER SYSTEM DELETE BACKUPSET 1, 2, 3 COPY 2 TENANT = app"
         );
     }
 
@@ -223,14 +278,24 @@ mod tests {
             statement("ALTER SYSTEM DELETE BACKUPPIECE 3 COPY 0"),
             Statement::Delete(DeleteStatement::DeleteBackuppiece {
                 piece_id: 3,
-                copy: Some(0)
+                copy: Some(0),
+                tenant: None,
             })
         );
         assert_eq!(
             statement("ALTER SYSTEM DELETE BACKUPPIECE = 3"),
             Statement::Delete(DeleteStatement::DeleteBackuppiece {
                 piece_id: 3,
-                copy: None
+                copy: None,
+                tenant: None,
+            })
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM DELETE ARCHIVELOG_PIECE 4 TENANT = t"),
+            Statement::Delete(DeleteStatement::DeleteBackuppiece {
+                piece_id: 4,
+                copy: None,
+                tenant: Some("t".into()),
             })
         );
     }
@@ -250,9 +315,17 @@ mod tests {
         assert_eq!(
             command("ALTER SYSTEM DELETE OBSOLETE BACKUP WAIT"),
             Command {
-                statement: Statement::Delete(DeleteStatement::DeleteObsoleteBackup),
+                statement: Statement::Delete(DeleteStatement::DeleteObsoleteBackup {
+                    tenant: None
+                }),
                 wait: true
             }
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM DELETE OBSOLETE BACKUP TENANT app"),
+            Statement::Delete(DeleteStatement::DeleteObsoleteBackup {
+                tenant: Some("app".into())
+            })
         );
     }
 

@@ -646,13 +646,30 @@ mod tests {
 
         fn delete_statements() -> BoxedStrategy<Statement> {
             prop_oneof![
-                (any::<i64>(), opt(any::<i64>())).prop_map(|(set_id, copy)| Statement::Delete(
-                    DeleteStatement::DeleteBackupset { set_id, copy }
+                (
+                    proptest::collection::vec(any::<i64>(), 1..4),
+                    opt(any::<i64>()),
+                    opt(name())
+                )
+                    .prop_map(|(set_ids, copy, tenant)| Statement::Delete(
+                        DeleteStatement::DeleteBackupset {
+                            set_ids,
+                            copy,
+                            tenant
+                        }
+                    )),
+                (any::<i64>(), opt(any::<i64>()), opt(name())).prop_map(
+                    |(piece_id, copy, tenant)| Statement::Delete(
+                        DeleteStatement::DeleteBackuppiece {
+                            piece_id,
+                            copy,
+                            tenant
+                        }
+                    )
+                ),
+                opt(name()).prop_map(|tenant| Statement::Delete(
+                    DeleteStatement::DeleteObsoleteBackup { tenant }
                 )),
-                (any::<i64>(), opt(any::<i64>())).prop_map(|(piece_id, copy)| Statement::Delete(
-                    DeleteStatement::DeleteBackuppiece { piece_id, copy }
-                )),
-                Just(Statement::Delete(DeleteStatement::DeleteObsoleteBackup)),
                 (string(), string(), opt(name())).prop_map(|(name, recovery_window, tenant)| {
                     Statement::Delete(DeleteStatement::AddDeleteBackupPolicy {
                         name,
