@@ -73,6 +73,7 @@ impl Control {
                     .with_ob("OB_BACKUP_DELETE_POLICY_EXIST", 9056)
                     .with_hint("drop it first with ALTER SYSTEM DROP DELETE BACKUP POLICY"));
                 }
+                self.executor.delete_policy_added()?;
                 tracing::info!(
                     tenant_id,
                     policy = %name,

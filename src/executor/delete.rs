@@ -390,6 +390,7 @@ impl Executor {
             backup_set_id: first_set,
             piece_id: first_piece,
             comment: order.comment.clone(),
+            description: order.comment.clone(),
             ..NewJob::default()
         };
         let tasks: Vec<NewTask> = order.doomed.iter().map(Doomed::task).collect();
@@ -401,7 +402,7 @@ impl Executor {
             tasks = records.len(),
             "delete job created"
         );
-        self.spawn_delete(job_id, records, order.doomed, paths);
+        self.spawn_delete(job_id, records, order.doomed, paths, order.comment);
         Ok(job_id)
     }
 
@@ -412,6 +413,7 @@ impl Executor {
         records: Vec<TaskRecord>,
         doomed: Vec<Doomed>,
         paths: Vec<String>,
+        origin: Option<String>,
     ) {
         let control = self.register(job_id);
         let executor = self.clone();
@@ -440,7 +442,10 @@ impl Executor {
                 }
                 if outcome.is_ok() {
                     let deleted = doomed.len();
-                    let mut comment = format!("{deleted} deleted");
+                    let mut comment = match &origin {
+                        Some(origin) => format!("{origin}: {deleted} deleted"),
+                        None => format!("{deleted} deleted"),
+                    };
                     if paths.is_empty() {
                         comment.push_str("; no data destination to collect");
                     }
@@ -789,7 +794,7 @@ impl Executor {
         paths.sort();
         paths.dedup();
         tracing::info!(job_id = job.job_id, "delete job resumed after a restart");
-        self.spawn_delete(job.job_id, records, doomed, paths);
+        self.spawn_delete(job.job_id, records, doomed, paths, job.description.clone());
         Ok(())
     }
 }

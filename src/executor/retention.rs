@@ -216,6 +216,15 @@ impl Executor {
         });
     }
 
+    /// A policy was added: its period starts now, unless another policy's already runs.
+    pub fn delete_policy_added(&self) -> SqlResult<()> {
+        if self.catalog.meta_value(LAST_RUN_KEY)?.is_none() {
+            self.catalog
+                .set_meta_value(LAST_RUN_KEY, &self.clock_micros().to_string())?;
+        }
+        Ok(())
+    }
+
     fn policy_tick(self: &Arc<Self>) -> SqlResult<()> {
         if self.catalog.delete_policies()?.is_empty() {
             return Ok(());
