@@ -821,3 +821,174 @@ async fn a_gap_in_pushed_wal_interrupts_the_round_naming_the_missing_segments() 
     push("000000020000000100000009");
     assert_eq!(archived(&client).await, 9);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = ChildServer::start(&tmp.path().join("data"));
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    let log = setup(&client, tmp.path(), "OPTIONAL").await;
+    std::fs::write(tmp.path().join("source/data"), noise(7, 1 << 20)).unwrap();
+    let writer = Writer::start(&log, Duration::from_millis(40));
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'; ALTER SYSTEM ARCHIVELOG",
+            tmp.path().join("backup").display()
+        ))
+        .await
+        .unwrap();
+    // Two pieces frozen before the set, then the set, then more log.
+    until(
+        &client,
+        "SELECT count(*) >= 2 FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN' \
+         AND file_count > 0",
+        "t",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+        .await
+        .unwrap();
+    let set_start = value(
+        &client,
+        "SELECT CAST(date_part('epoch', start_timestamp) * 1e9 AS BIGINT) FROM cdb_ob_backup_set_files",
+    )
+    .await;
+    until(
+        &client,
+        &format!(
+            "SELECT count(*) > 0 FROM cdb_ob_archivelog_piece_files WHERE status = 'FROZEN' \
+             AND start_scn > {set_start}"
+        ),
+        "t",
+        Duration::from_secs(30),
+    )
+    .await;
+    // Every segment written is archived before anything is counted.
+    let written = writer.stop();
+    until(
+        &client,
+        "SELECT count(*) FROM backstop.archive_segment",
+        &written.to_string(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let (first, second) = (
+        value(&client, "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files").await,
+        value(
+            &client,
+            "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files WHERE piece_id > \
+             (SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files)",
+        )
+        .await,
+    );
+    let needed = value(
+        &client,
+        &format!(
+            "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files WHERE checkpoint_scn >= {set_start}"
+        ),
+    )
+    .await;
+    let active = value(
+        &client,
+        "SELECT piece_id FROM cdb_ob_archivelog_piece_files WHERE status = 'ACTIVE'",
+    )
+    .await;
+
+    common::assert_refused(
+        &client,
+        &format!("ALTER SYSTEM DELETE BACKUPPIECE {second}"),
+        "55000",
+        &format!("delete piece {first} first"),
+    )
+    .await;
+    common::assert_refused(
+        &client,
+        &format!("ALTER SYSTEM DELETE BACKUPPIECE {active}"),
+        "55000",
+        "only a frozen piece",
+    )
+    .await;
+    common::assert_refused(&client, "ALTER SYSTEM DELETE BACKUPPIECE 999", "42704", "999").await;
+
+    // The pieces before the set go, oldest first; the first one the set needs stays.
+    let segments_of = |piece: &str| {
+        format!("SELECT count(*) FROM backstop.archive_segment WHERE piece_id = {piece}")
+    };
+    let first_count: usize = value(&client, &segments_of(&first)).await.parse().unwrap();
+    assert!(first_count > 0);
+    let files = |dir: &Path| std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let arch = tmp.path().join("arch/archive/1001");
+    let before = files(&arch);
+    let next: i64 = first.parse().unwrap();
+    let needed: i64 = needed.parse().unwrap();
+    for piece in next..needed {
+        client
+            .batch_execute(&format!("ALTER SYSTEM DELETE ARCHIVELOG_PIECE {piece} WAIT"))
+            .await
+            .unwrap();
+    }
+    assert!(needed > next, "at least one piece ended before the set began");
+    common::assert_refused(
+        &client,
+        &format!("ALTER SYSTEM DELETE BACKUPPIECE {needed}"),
+        "55000",
+        "holds log that backup set 1 needs",
+    )
+    .await;
+    assert_eq!(
+        value(
+            &client,
+            &format!(
+                "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE file_status = 'DELETED' \
+                 AND piece_id < {needed}"
+            )
+        )
+        .await,
+        value(
+            &client,
+            &format!("SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE piece_id < {needed}")
+        )
+        .await
+    );
+    let gone: usize = value(
+        &client,
+        &format!(
+            "SELECT count(*) FROM backstop.archive_segment WHERE piece_id < {needed}"
+        ),
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert_eq!(files(&arch), before - gone, "the deleted pieces' segments left the archive");
+    assert_eq!(
+        value(
+            &client,
+            "SELECT task_type || ' ' || id || ' ' || status FROM oceanbase.cdb_ob_backup_delete_task_history \
+             ORDER BY task_id LIMIT 1"
+        )
+        .await,
+        format!("BACKUP PIECE {first} COMPLETED")
+    );
+
+    // The set restores with the log it needs, up to now.
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM RESTORE r FROM app UNTIL TIME = '{now}' TO 'dir://{}' WAIT",
+            tmp.path().join("target").display()
+        ))
+        .await
+        .unwrap();
+    common::tree::assert_same_tree(&tmp.path().join("source"), &tmp.path().join("target"));
+    let restored = files(&tmp.path().join("target.log"));
+    let kept: usize = value(
+        &client,
+        &format!("SELECT count(*) FROM backstop.archive_segment WHERE piece_id >= {needed}"),
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert_eq!(restored, kept, "every segment of the kept pieces comes back, none of the deleted");
+}
