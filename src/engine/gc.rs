@@ -11,6 +11,13 @@
 //! collection recomputes what is live from the sets and checkpoints, so a mark whose object
 //! became live again (a backup that started before the mark referenced it) is simply dropped.
 //!
+//! A live pack whose live bytes fall under a threshold is **repacked** while the destination is
+//! quiet: its live blobs are copied as stored into new packs (durable, with their index file,
+//! before anything is marked), and the old pack is marked. Every collection then makes each
+//! set's own index files locate every chunk of the set in a pack that stays, adding the index
+//! file of a chunk's new home to the set's descriptor where needed; copies and validations read
+//! a set through its own index files only. Packs a checkpoint uses are never repacked.
+//!
 //! An index file names whole packs, and one that a set keeps may name a pack that is dead, so a
 //! swept pack is not forgotten: its id stays in `gc/retired.json` as deleted for as long as an
 //! index file names it, and every reader of the index skips it. The tombstone is written before
