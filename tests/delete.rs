@@ -7,32 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::repo::{live_bytes_in, stored};
 use common::tree::{assert_same_tree, noise};
 use common::{TestServer, assert_refused, until, value};
-
-/// Bytes of packs, index files and manifest segments in a destination.
-fn stored(dest: &Path) -> u64 {
-    fn walk(dir: &Path) -> u64 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .filter_map(Result::ok)
-            .map(|e| {
-                let meta = e.metadata().unwrap();
-                if meta.is_dir() {
-                    walk(&e.path())
-                } else {
-                    meta.len()
-                }
-            })
-            .sum()
-    }
-    ["packs", "index", "manifests"]
-        .iter()
-        .map(|d| walk(&dest.join(d)))
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_set_reclaims_what_only_it_held_and_keeps_the_others_restorable() {
@@ -251,17 +228,6 @@ async fn last_delete_comment(client: &tokio_postgres::Client) -> String {
          ORDER BY job_id DESC LIMIT 1",
     )
     .await
-}
-
-/// The bytes the newest collection of `dest` found live, from the job's COMMENT.
-fn live_bytes_in(comment: &str, dest: &Path) -> u64 {
-    let prefix = format!("collector in file://{}: ", dest.display());
-    comment
-        .split("; ")
-        .skip_while(|part| !part.starts_with(&prefix))
-        .find_map(|part| part.strip_suffix(" bytes live"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no live bytes for {} in {comment}", dest.display()))
 }
 
 #[tokio::test(flavor = "multi_thread")]

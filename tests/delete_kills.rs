@@ -8,30 +8,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::repo::{live_bytes_in, stored};
 use common::tree::{assert_same_tree, noise};
 use common::{ADMIN_PASSWORD, ChildServer, connect_as, until, value};
 
 const KILLS: u64 = 22;
-
-/// Bytes of packs, index files and manifest segments in a destination.
-fn stored(dest: &Path) -> u64 {
-    fn walk(dir: &Path) -> u64 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .filter_map(Result::ok)
-            .map(|e| {
-                let meta = e.metadata().unwrap();
-                if meta.is_dir() { walk(&e.path()) } else { meta.len() }
-            })
-            .sum()
-    }
-    ["packs", "index", "manifests"]
-        .iter()
-        .map(|d| walk(&dest.join(d)))
-        .sum()
-}
 
 /// A small deterministic generator: the same moments every run.
 struct Moments(u64);
@@ -265,13 +246,7 @@ async fn everything_at_once_killed_twenty_times_keeps_every_set_and_leaves_no_ga
         if !dir.join("packs").exists() {
             continue;
         }
-        let prefix = format!("collector in file://{}: ", dir.display());
-        let live: u64 = comment
-            .split("; ")
-            .skip_while(|part| !part.starts_with(&prefix))
-            .find_map(|part| part.strip_suffix(" bytes live"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no collection of {} in {comment}", dir.display()));
+        let live = live_bytes_in(&comment, dir);
         assert_eq!(stored(dir), live, "{}: {comment}", dir.display());
     }
     assert_eq!(

@@ -70,7 +70,7 @@ impl Control {
                         "delete policy '{existing}' already applies to {}",
                         scope_name(tenant.as_deref())
                     ))
-                    .with_ob("OB_BACKUP_DELETE_POLICY_EXIST", 9056)
+                    .with_ob("OB_ENTRY_EXIST", 4017)
                     .with_hint("drop it first with ALTER SYSTEM DROP DELETE BACKUP POLICY"));
                 }
                 self.executor.delete_policy_added()?;
@@ -89,7 +89,7 @@ impl Control {
                         "delete policy '{name}' does not exist for {}",
                         scope_name(tenant.as_deref())
                     ))
-                    .with_ob("OB_BACKUP_DELETE_POLICY_NOT_EXIST", 9057));
+                    .with_ob("OB_ENTRY_NOT_EXIST", 4018));
                 }
                 tracing::info!(tenant_id, policy = %name, "delete policy dropped");
                 Ok(Outcome::Done("ALTER SYSTEM"))

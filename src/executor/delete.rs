@@ -119,9 +119,14 @@ fn catalog_io(e: CatalogError) -> EngineError {
     )
 }
 
+/// OceanBase's errors for a set or piece that may not be deleted (`ob_errno.def`).
+const SET_NOT_ALLOWED: (&str, i32) = ("OB_BACKUP_DELETE_BACKUP_SET_NOT_ALLOWED", 9045);
+const PIECE_NOT_ALLOWED: (&str, i32) = ("OB_BACKUP_DELETE_BACKUP_PIECE_NOT_ALLOWED", 9069);
+
 /// The refusal for a set or piece another delete job already holds.
 fn already_being_deleted(what: &str, job_id: i64) -> SqlError {
     SqlError::wrong_state(format!("{what} is already being deleted by job {job_id}"))
+        .with_ob("OB_BACKUP_DELETE_DATA_IN_PROGRESS", 9044)
         .with_hint("wait for that job (CDB_OB_BACKUP_DELETE_JOBS), or cancel it")
 }
 
@@ -156,7 +161,7 @@ impl Executor {
                         "{shown}{} does not exist or is already deleted",
                         tenant.map_or(String::new(), |t| format!(" of tenant {}", t.name))
                     ))
-                    .with_ob("OB_BACKUP_SET_NOT_EXIST", 9046)
+                    .with_ob(SET_NOT_ALLOWED.0, SET_NOT_ALLOWED.1)
                 })?;
             if let Some((.., job_id)) = busy
                 .iter()
@@ -210,7 +215,7 @@ impl Executor {
             .filter(|p| tenant.is_none_or(|t| t.id == p.tenant_id))
             .ok_or_else(|| {
                 SqlError::undefined(format!("{shown} does not exist or is already deleted"))
-                    .with_ob("OB_ARCHIVE_PIECE_NOT_EXIST", 9047)
+                    .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
             })?;
         if let Some((.., job_id)) = busy
             .iter()
@@ -223,6 +228,7 @@ impl Executor {
                 "{shown} is {}: only a frozen piece can be deleted",
                 piece.status
             ))
+            .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
             .with_hint("the piece freezes when the archive switches to the next one"));
         }
         // Pieces go in order: an older one of the same copy goes first (or with a job
@@ -246,6 +252,7 @@ impl Executor {
                 "{shown} is not the oldest piece: delete piece {} first",
                 older.piece_id
             ))
+            .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
             .with_hint("pieces are deleted in order, oldest first"));
         }
         let kept = super::retention::kept_sets_after(
@@ -263,6 +270,7 @@ impl Executor {
                 "{shown} holds log that backup set {} needs for its restore",
                 needs.set_id
             ))
+            .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
             .with_hint("delete the sets that need it first; the log before the oldest kept set may go"));
         }
         self.admit_delete(DeleteOrder {
@@ -290,12 +298,16 @@ impl Executor {
         let busy = self.catalog.being_deleted()?;
         let now = self.clock_micros();
         let plan = super::retention::obsolete(&self.catalog, tenant.map(|t| t.id), now, &busy)?;
-        if plan.tenants.is_empty() {
+        let no_policy = match tenant {
+            Some(_) => plan.tenants.is_empty(),
+            None => self.catalog.delete_policies()?.is_empty(),
+        };
+        if no_policy {
             return Err(SqlError::wrong_state(match tenant {
                 Some(t) => format!("no delete policy applies to tenant {}", t.name),
                 None => "no delete policy is set".to_string(),
             })
-            .with_ob("OB_BACKUP_DELETE_POLICY_NOT_EXIST", 9057)
+            .with_ob("OB_ENTRY_NOT_EXIST", 4018)
             .with_hint(
                 "ALTER SYSTEM ADD DELETE BACKUP POLICY 'default' RECOVERY_WINDOW '7d' [TENANT t]",
             ));
@@ -348,6 +360,7 @@ impl Executor {
                          set in {}: the last restorable set is always kept",
                         mask_secrets(path)
                     ))
+                    .with_ob(SET_NOT_ALLOWED.0, SET_NOT_ALLOWED.1)
                     .with_hint("back up again first, then delete the older set"));
                 }
             }
@@ -755,7 +768,7 @@ impl Executor {
         }
         if canceled.is_empty() {
             return Err(SqlError::wrong_state("no deletion is running")
-                .with_ob("OB_BACKUP_DELETE_NOT_RUNNING", 9058));
+                .with_ob("OB_CANCEL_DELETE_BACKUP_NOT_ALLOWED", 9053));
         }
         Ok(canceled)
     }

@@ -261,4 +261,5 @@ pub fn psql(port: u16, args: &[&str]) -> std::process::Output {
         .expect("psql is installed (run scripts/setup-test-env.sh)")
 }
 pub mod pg;
+pub mod repo;
 pub mod tree;
