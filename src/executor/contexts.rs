@@ -249,27 +249,19 @@ impl Executor {
 
     /// Restarts contexts whose automatic restart is due, for as long as the server runs.
     pub fn start_restart_scheduler(self: &Arc<Self>) {
-        let executor = self.clone();
-        let stop = self.worker_token();
-        self.runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(SCHEDULER_TICK) => {}
+        self.spawn_ticker(SCHEDULER_TICK, |executor| {
+            let due = match executor.catalog.contexts_due(now_micros()) {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look for due restarts");
+                    return;
                 }
-                let due = match executor.catalog.contexts_due(now_micros()) {
-                    Ok(due) => due,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot look for due restarts");
-                        continue;
-                    }
-                };
-                for context in due {
-                    if let Err(e) = executor.restart_context(&context.context_id) {
-                        tracing::warn!(context_id = %context.context_id, error = %e, "automatic restart did not start");
-                        if let Err(e) = executor.catalog.clear_restart_time(&context.context_id) {
-                            tracing::error!(context_id = %context.context_id, error = %e, "cannot clear a failed restart's time");
-                        }
+            };
+            for context in due {
+                if let Err(e) = executor.restart_context(&context.context_id) {
+                    tracing::warn!(context_id = %context.context_id, error = %e, "automatic restart did not start");
+                    if let Err(e) = executor.catalog.clear_restart_time(&context.context_id) {
+                        tracing::error!(context_id = %context.context_id, error = %e, "cannot clear a failed restart's time");
                     }
                 }
             }

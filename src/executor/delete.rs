@@ -71,10 +71,8 @@ impl Doomed {
 
     fn describe(&self) -> String {
         match self {
-            Doomed::Set(s) if s.copy_id == 0 => format!("backup set {}", s.set_id),
-            Doomed::Set(s) => format!("backup set {} copy {}", s.set_id, s.copy_id),
-            Doomed::Piece(p) if p.copy_id == 0 => format!("backup piece {}", p.piece_id),
-            Doomed::Piece(p) => format!("backup piece {} copy {}", p.piece_id, p.copy_id),
+            Doomed::Set(s) => shown("set", s.set_id, s.copy_id),
+            Doomed::Piece(p) => shown("piece", p.piece_id, p.copy_id),
         }
     }
 
@@ -123,11 +121,33 @@ fn catalog_io(e: CatalogError) -> EngineError {
 const SET_NOT_ALLOWED: (&str, i32) = ("OB_BACKUP_DELETE_BACKUP_SET_NOT_ALLOWED", 9045);
 const PIECE_NOT_ALLOWED: (&str, i32) = ("OB_BACKUP_DELETE_BACKUP_PIECE_NOT_ALLOWED", 9069);
 
-/// The refusal for a set or piece another delete job already holds.
-fn already_being_deleted(what: &str, job_id: i64) -> SqlError {
-    SqlError::wrong_state(format!("{what} is already being deleted by job {job_id}"))
+/// How a set or piece copy is named in messages: `backup set 3`, `backup piece 2 copy 1`.
+fn shown(what: &str, id: i64, copy_id: i64) -> String {
+    match copy_id {
+        0 => format!("backup {what} {id}"),
+        c => format!("backup {what} {id} copy {c}"),
+    }
+}
+
+/// Refuses a set (`is_set`) or piece copy a running delete job already holds.
+fn refuse_if_held(
+    busy: &[(bool, i64, i64, i64)],
+    is_set: bool,
+    id: i64,
+    copy_id: i64,
+) -> SqlResult<()> {
+    match busy
+        .iter()
+        .find(|(set, held, copy, _)| *set == is_set && *held == id && *copy == copy_id)
+    {
+        Some((.., job_id)) => Err(SqlError::wrong_state(format!(
+            "{} is already being deleted by job {job_id}",
+            shown(if is_set { "set" } else { "piece" }, id, copy_id)
+        ))
         .with_ob("OB_BACKUP_DELETE_DATA_IN_PROGRESS", 9044)
-        .with_hint("wait for that job (CDB_OB_BACKUP_DELETE_JOBS), or cancel it")
+        .with_hint("wait for that job (CDB_OB_BACKUP_DELETE_JOBS), or cancel it")),
+        None => Ok(()),
+    }
 }
 
 impl Executor {
@@ -146,11 +166,6 @@ impl Executor {
         let busy = self.catalog.being_deleted()?;
         let mut doomed = Vec::new();
         for &set_id in set_ids {
-            let shown = if copy_id == 0 {
-                format!("backup set {set_id}")
-            } else {
-                format!("backup set {set_id} copy {copy_id}")
-            };
             let set = self
                 .catalog
                 .set_copy(set_id, copy_id)?
@@ -158,17 +173,13 @@ impl Executor {
                 .filter(|s| tenant.is_none_or(|t| t.id == s.tenant_id))
                 .ok_or_else(|| {
                     SqlError::undefined(format!(
-                        "{shown}{} does not exist or is already deleted",
+                        "{}{} does not exist or is already deleted",
+                        shown("set", set_id, copy_id),
                         tenant.map_or(String::new(), |t| format!(" of tenant {}", t.name))
                     ))
                     .with_ob(SET_NOT_ALLOWED.0, SET_NOT_ALLOWED.1)
                 })?;
-            if let Some((.., job_id)) = busy
-                .iter()
-                .find(|(is_set, id, c, _)| *is_set && *id == set_id && *c == copy_id)
-            {
-                return Err(already_being_deleted(&shown, *job_id));
-            }
+            refuse_if_held(&busy, true, set_id, copy_id)?;
             if !doomed.contains(&Doomed::Set(set.clone())) {
                 doomed.push(Doomed::Set(set));
             }
@@ -203,11 +214,7 @@ impl Executor {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let busy = self.catalog.being_deleted()?;
-        let shown = if copy_id == 0 {
-            format!("backup piece {piece_id}")
-        } else {
-            format!("backup piece {piece_id} copy {copy_id}")
-        };
+        let shown = shown("piece", piece_id, copy_id);
         let piece = self
             .catalog
             .piece_copy(piece_id, copy_id)?
@@ -217,12 +224,7 @@ impl Executor {
                 SqlError::undefined(format!("{shown} does not exist or is already deleted"))
                     .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
             })?;
-        if let Some((.., job_id)) = busy
-            .iter()
-            .find(|(is_set, id, c, _)| !*is_set && *id == piece_id && *c == copy_id)
-        {
-            return Err(already_being_deleted(&shown, *job_id));
-        }
+        refuse_if_held(&busy, false, piece_id, copy_id)?;
         if piece.status != "FROZEN" {
             return Err(SqlError::wrong_state(format!(
                 "{shown} is {}: only a frozen piece can be deleted",

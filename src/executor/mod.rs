@@ -313,6 +313,25 @@ impl Executor {
         Ok(())
     }
 
+    /// Runs `tick` every `every` for as long as the server runs (a scheduler's loop).
+    fn spawn_ticker(
+        self: &Arc<Self>,
+        every: Duration,
+        tick: impl Fn(&Arc<Executor>) + Send + 'static,
+    ) {
+        let executor = self.clone();
+        let stop = self.worker_token();
+        self.runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                tick(&executor);
+            }
+        });
+    }
+
     fn register(&self, job_id: i64) -> Arc<JobControl> {
         let control = Arc::new(JobControl {
             cancel: self.shutdown.child_token(),

@@ -201,17 +201,9 @@ impl Executor {
     /// exists, for as long as the server runs. A run that finds another deletion running is
     /// skipped until the next tick.
     pub fn start_delete_policy_scheduler(self: &Arc<Self>) {
-        let executor = self.clone();
-        let stop = self.worker_token();
-        self.runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(POLICY_TICK) => {}
-                }
-                if let Err(e) = executor.policy_tick() {
-                    tracing::warn!(error = %e, "the delete policy did not run");
-                }
+        self.spawn_ticker(POLICY_TICK, |executor| {
+            if let Err(e) = executor.policy_tick() {
+                tracing::warn!(error = %e, "the delete policy did not run");
             }
         });
     }
