@@ -379,8 +379,10 @@ What each tool does that the other does not:
   key from the password with scrypt at each command; it cannot be told not to. backstop here
   does not encrypt. Compression: restic --compression auto, backstop '$compression'.
 * restic's prune runs with its defaults: it repacks packs that hold both used and unused data
-  only while more than 5% of the repository would stay unused (--max-unused 5%); backstop does
-  not rewrite a pack that still holds live data.
+  only while more than 5% of the repository would stay unused (--max-unused 5%); backstop
+  repacks a pack whose live bytes are under backup_gc_repack_threshold (50%) of it, and leaves
+  the others whole.
+* 'bytes reclaimed' favours the larger repository: compare the sizes after as well.
 * restic starts a process per command and keeps a local cache ($RESTIC_CACHE_DIR, as its backups
   left it); its peak memory is GNU time's maximum RSS. backstop is a resident server on
   loopback: its start is not timed, and its peak memory is the server's RSS high-water mark
