@@ -7,6 +7,7 @@ pub mod backup;
 pub mod contexts;
 pub mod control;
 pub mod copy;
+pub mod cron;
 pub mod delete;
 pub mod destination;
 pub mod log_copy;
