@@ -1,9 +1,11 @@
 -- Scheduled backup plans, their policies, the chains they build, and one row per run.
 
 CREATE VIEW oceanbase.cdb_ob_backup_plans AS
-SELECT plan_name AS name, status, tenants, policies, chain_length, retention,
-       execution_count, notify, create_time, next_run_time
-FROM backstop.backup_plan;
+SELECT p.plan_name AS name, p.status, p.tenants, p.policies, p.chain_length, p.retention,
+       p.notify, p.execution_count, r.last_run_time, p.next_run_time, p.create_time
+FROM backstop.backup_plan p
+LEFT JOIN (SELECT plan_name, max(start_ts) AS last_run_time FROM backstop.plan_run
+           GROUP BY plan_name) r ON r.plan_name = p.plan_name;
 
 CREATE VIEW oceanbase.cdb_ob_backup_policies AS
 SELECT policy_name AS name, schedule, timezone, create_time
@@ -14,7 +16,9 @@ SELECT chain_id, tenant_id, plan_name, kind, points, first_set_id, last_set_id, 
        create_time
 FROM backstop.backup_chain;
 
+-- One row per run: when it was due, when it ran, the jobs it started, how it ended.
 CREATE VIEW oceanbase.cdb_ob_backup_plan_history AS
-SELECT run_id, plan_name, policy_name, job_id, start_ts AS start_timestamp,
-       end_ts AS end_timestamp, status, comment
+SELECT run_id, plan_name, policy_name, scheduled_ts AS scheduled_time,
+       start_ts AS start_timestamp, end_ts AS end_timestamp, jobs, status AS result, comment,
+       job_id
 FROM backstop.plan_run;

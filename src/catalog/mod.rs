@@ -11,6 +11,7 @@ pub mod copies;
 pub mod deletion;
 pub mod jobs;
 pub mod parameters;
+pub mod plans;
 pub mod progress;
 pub mod schema;
 pub mod settings;

@@ -247,7 +247,8 @@ pub const TABLES: &[TableDef] = &[
     TableDef {
         name: "plan_run",
         columns: cols!(run_id: Int, plan_name: Text, policy_name: Text, job_id: Int,
-            start_ts: Time, end_ts: Time, status: Text, comment: Text),
+            start_ts: Time, end_ts: Time, status: Text, comment: Text, jobs: Text,
+            scheduled_ts: Time),
         constraints: "PRIMARY KEY (run_id)",
         queryable: true,
     },

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod delete;
 pub mod destination;
 pub mod log_copy;
+pub mod plans;
 pub mod postgres;
 pub mod restore;
 pub mod retention;

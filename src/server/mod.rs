@@ -140,6 +140,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     executor.spawn_log_copier();
     executor.start_restart_scheduler();
     executor.start_delete_policy_scheduler();
+    executor.start_plan_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor.clone()));
     let shared = Arc::new(Shared {
         catalog: catalog.clone(),

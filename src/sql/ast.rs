@@ -89,6 +89,8 @@ pub enum PlanChange {
     ChainLength(i64),
     Retention(Retention),
     Notify(String),
+    /// Parsed to be refused by name: a plan's policies never change (the seed's rule).
+    Policies(Vec<String>),
 }
 
 /// Declares the statement families: the `Statement` enum over them, and its role, name, job and
@@ -356,6 +358,7 @@ impl fmt::Display for PlanChange {
             PlanChange::ChainLength(n) => write!(f, "CHAIN_LENGTH = {n}"),
             PlanChange::Retention(retention) => write!(f, "RETENTION = {retention}"),
             PlanChange::Notify(target) => write!(f, "NOTIFY = {}", Literal(target)),
+            PlanChange::Policies(policies) => write!(f, "POLICY = {}", Idents(policies)),
         }
     }
 }

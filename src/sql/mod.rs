@@ -697,6 +697,7 @@ mod tests {
                 any::<i64>().prop_map(PlanChange::ChainLength),
                 retention().prop_map(PlanChange::Retention),
                 string().prop_map(PlanChange::Notify),
+                names().prop_map(PlanChange::Policies),
             ];
             let plan = (
                 (name(), names(), names()),

@@ -238,10 +238,11 @@ fn alter_backup_plan(c: &mut Cursor) -> Result<Statement> {
 
 /// `{TENANT | CHAIN_LENGTH | RETENTION | NOTIFY} [=] value`
 fn parse_change(c: &mut Cursor) -> Result<PlanChange> {
-    let keyword = c.expect_one_of(&["TENANT", "CHAIN_LENGTH", "RETENTION", "NOTIFY"])?;
+    let keyword = c.expect_one_of(&["TENANT", "CHAIN_LENGTH", "RETENTION", "NOTIFY", "POLICY"])?;
     c.eat_eq();
     Ok(match keyword {
         "TENANT" => PlanChange::Tenants(c.parse_name_list()?),
+        "POLICY" => PlanChange::Policies(c.parse_name_list()?),
         "CHAIN_LENGTH" => PlanChange::ChainLength(c.parse_integer()?),
         "RETENTION" => PlanChange::Retention(parse_retention(c)?),
         _ => PlanChange::Notify(c.parse_string()?),
