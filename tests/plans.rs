@@ -236,3 +236,143 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         "chains stay when their plan is dropped"
     );
 }
+
+/// Polls `sql` until its first value contains `part`.
+async fn until_contains(client: &Client, sql: &str, part: &str) {
+    for _ in 0..600 {
+        if value(client, sql).await.contains(part) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{sql} never contained {part}: {}", value(client, sql).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_down_runs_once() {
+    use common::{ADMIN_PASSWORD, ChildServer, connect_as};
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, source, dest) = (
+        tmp.path().join("data"),
+        tmp.path().join("source"),
+        tmp.path().join("dest"),
+    );
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("first"), noise(1, 48 << 20)).unwrap();
+    let server = ChildServer::start(&data);
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    // 48 MiB of new data per backup at 16 MiB/s: each backup runs about three seconds.
+    client
+        .batch_execute(&format!(
+            "CREATE TENANT app SOURCE = 'dir://{}';
+             ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}';
+             ALTER SYSTEM SET backup_net_limit = '16MB';
+             CREATE BACKUP POLICY hourly SCHEDULE = '@hourly';
+             CREATE BACKUP PLAN p FOR TENANT app POLICY hourly;
+             ALTER SYSTEM BACKUP TENANT app",
+            source.display(),
+            dest.display()
+        ))
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_jobs WHERE status = 'DOING'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    // A run due while a statement's backup of the tenant runs skips the tenant.
+    client
+        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '1h'")
+        .await
+        .unwrap();
+    until_contains(
+        &client,
+        "SELECT COALESCE(max(result || ': ' || comment), '') FROM cdb_ob_backup_plan_history",
+        "tenant app skipped: job 1 is backing it up",
+    )
+    .await;
+    client.batch_execute("ALTER SYSTEM WAIT JOB 1").await.unwrap();
+
+    // A run due while the plan's previous run still runs is skipped, saying why.
+    std::fs::write(source.join("second"), noise(2, 48 << 20)).unwrap();
+    client
+        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '2h'")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_plan_history WHERE result = 'RUNNING'",
+        "1",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '3h'")
+        .await
+        .unwrap();
+    until_contains(
+        &client,
+        "SELECT string_agg(result || ': ' || comment, ' | ' ORDER BY run_id) FROM cdb_ob_backup_plan_history",
+        "SKIPPED: the previous run 2 of plan p is still running",
+    )
+    .await;
+    until(
+        &client,
+        "SELECT string_agg(result, ',' ORDER BY run_id) FROM cdb_ob_backup_plan_history",
+        "SKIPPED,COMPLETED,SKIPPED",
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // Down for three hours (the clock moved in the catalog while no server ran): the runs
+    // missed meanwhile run once, at start, and say how late.
+    server.kill();
+    let catalog = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
+    catalog
+        .execute(
+            "UPDATE parameter SET value = '6h', raw_value = '6h' \
+             WHERE tenant_id = 1 AND name = '_backup_clock_offset'",
+            [],
+        )
+        .unwrap();
+    drop(catalog);
+    let server = ChildServer::start(&data);
+    let client = connect_as(server.port, "admin", ADMIN_PASSWORD).await;
+    until(
+        &client,
+        "SELECT count(*) FROM cdb_ob_backup_plan_history WHERE result = 'COMPLETED'",
+        "2",
+        Duration::from_secs(60),
+    )
+    .await;
+    let last = value(
+        &client,
+        "SELECT comment FROM cdb_ob_backup_plan_history ORDER BY run_id DESC LIMIT 1",
+    )
+    .await;
+    // The policy clock jumps by whole hours here, so every run is somewhat late; this one by
+    // the hours the server was down.
+    let late: u64 = last
+        .strip_prefix("late by ")
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(late > 3600, "{last}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        value(&client, "SELECT count(*) FROM cdb_ob_backup_plan_history").await,
+        "4",
+        "three missed hours make one run"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(backup_type || ':' || plan_name || ':' || chain_id, ',' ORDER BY job_id) \
+             FROM cdb_ob_backup_job_history WHERE plan_name IS NOT NULL"
+        )
+        .await,
+        "FULL:p:2,INC:p:2"
+    );
+}

@@ -152,7 +152,7 @@ impl Control {
                 };
                 if !self.catalog.move_backup_plan(name, from, to, next)? {
                     return Err(SqlError::wrong_state(format!(
-                        "backup plan {name} is {}: only a {from} plan can be {}",
+                        "backup plan {name} is {} already: only a {from} plan can be {}",
                         plan.status,
                         if *enable { "enabled" } else { "disabled" }
                     )));
