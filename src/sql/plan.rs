@@ -407,12 +407,17 @@ mod tests {
             statement("ALTER BACKUP PLAN p SET NOTIFY = 'https://hooks.example/x'"),
             set(PlanChange::Notify("https://hooks.example/x".into()))
         );
-        let e = error("ALTER BACKUP PLAN p SET POLICY = q");
+        // Parsed, to be refused by name when applied: a plan's policies never change.
+        assert_eq!(
+            statement("ALTER BACKUP PLAN p SET POLICY = q, r"),
+            set(PlanChange::Policies(names(&["q", "r"])))
+        );
+        let e = error("ALTER BACKUP PLAN p SET SCHEDULE = q");
         assert_eq!(e.position, 25);
         assert_eq!(
             e.message,
-            "syntax error at or near \"POLICY\": expected TENANT, CHAIN_LENGTH, RETENTION or \
-             NOTIFY after SET"
+            "syntax error at or near \"SCHEDULE\": expected TENANT, CHAIN_LENGTH, RETENTION, \
+             NOTIFY or POLICY after SET"
         );
     }
 
