@@ -306,7 +306,7 @@ async fn a_delete_waits_for_the_copy_reading_its_set_can_be_cancelled_and_copies
         .unwrap();
     until(
         &client,
-        "SELECT status FROM oceanbase.cdb_ob_backup_delete_job_history",
+        "SELECT COALESCE(max(status), 'none yet') FROM oceanbase.cdb_ob_backup_delete_job_history",
         "CANCELED",
         Duration::from_secs(30),
     )
