@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod control;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod server;
 pub mod source;

@@ -103,9 +103,9 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
     .await;
     assert_refused(
         &client,
-        "CREATE BACKUP PLAN p FOR TENANT app POLICY hourly NOTIFY = 'events'",
-        "0A000",
-        "NOTIFY",
+        "CREATE BACKUP PLAN p FOR TENANT app POLICY hourly NOTIFY = 'ftp://events'",
+        "22023",
+        "neither a channel name nor",
     )
     .await;
     client
@@ -374,5 +374,203 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
         )
         .await,
         "FULL:p:2,INC:p:2"
+    );
+}
+
+/// A session that LISTENs: its client, and the notifications it receives as (channel, payload).
+async fn listening_client(
+    port: u16,
+) -> (Client, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+    let (client, mut connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("admin")
+        .password(common::ADMIN_PASSWORD)
+        .dbname("backstop")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) =
+            futures::future::poll_fn(|cx| connection.poll_message(cx)).await
+        {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                tx.send((n.channel().to_string(), n.payload().to_string())).ok();
+            }
+        }
+    });
+    (client, rx)
+}
+
+/// The next notification, within 30 s.
+async fn next_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) -> (String, serde_json::Value) {
+    let (channel, payload) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("a notification within 30 s")
+        .expect("the session is open");
+    let json = serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{payload}: {e}"));
+    (channel, json)
+}
+
+/// A loopback HTTP endpoint that answers 500 to its first request and 200 after: the bodies
+/// it received, in order.
+async fn webhook() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for n in 0..100 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then the body its Content-Length announces.
+            loop {
+                let read = socket.read(&mut buf).await.unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..read]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        tx.send(text[end + 4..].to_string()).ok();
+                        break;
+                    }
+                }
+            }
+            let answer = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            socket
+                .write_all(format!("HTTP/1.1 {answer}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                .await
+                .ok();
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retries() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, dest) = (tmp.path().join("source"), tmp.path().join("dest"));
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("data"), noise(9, 1 << 20)).unwrap();
+    let (hook_port, mut hooks) = webhook().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TENANT app SOURCE = 'dir://{}';
+             ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}';
+             ALTER SYSTEM SET plan_notify_retry_time = '30s';
+             CREATE BACKUP POLICY daily SCHEDULE = '@daily';
+             CREATE BACKUP PLAN p FOR TENANT app POLICY daily NOTIFY = 'plan_events';
+             CREATE BACKUP PLAN q FOR TENANT app POLICY daily NOTIFY = 'http://127.0.0.1:{hook_port}/backstop'",
+            source.display(),
+            dest.display()
+        ))
+        .await
+        .unwrap();
+    assert_refused(
+        &client,
+        "ALTER BACKUP PLAN p SET NOTIFY = 'not a channel'",
+        "22023",
+        "neither a channel name nor",
+    )
+    .await;
+    let (listener, mut events) = listening_client(server.port()).await;
+    listener
+        .batch_execute("LISTEN plan_events; LISTEN backstop_events")
+        .await
+        .unwrap();
+
+    client
+        .batch_execute("ALTER SYSTEM RUN BACKUP PLAN p WAIT")
+        .await
+        .unwrap();
+    let (channel, run) = next_event(&mut events).await;
+    assert_eq!(channel, "plan_events");
+    assert_eq!(
+        (run["event"].as_str(), run["plan"].as_str(), run["status"].as_str()),
+        (Some("plan_run"), Some("p"), Some("RUNNING")),
+        "{run}"
+    );
+    let job_id = run["jobs"][0].as_i64().unwrap();
+    // The job's end, on the global channel and on the plan's, in either order.
+    let mut ends = vec![next_event(&mut events).await, next_event(&mut events).await];
+    ends.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        ends.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["backstop_events", "plan_events"]
+    );
+    for (_, end) in &ends {
+        assert_eq!(end["event"], "job_end", "{end}");
+        assert_eq!(end["job_id"].as_i64(), Some(job_id), "{end}");
+        assert_eq!(end["kind"], "BACKUP", "{end}");
+        assert_eq!(end["status"], "COMPLETED", "{end}");
+        assert_eq!(end["tenant"], "app", "{end}");
+        assert_eq!(end["plan"], "p", "{end}");
+        assert!(end["set_id"].as_i64().is_some(), "{end}");
+        assert!(end["bytes"].as_i64().unwrap() > 0, "{end}");
+    }
+
+    // UNLISTEN: the plan's channel falls silent, the global one still speaks.
+    listener.batch_execute("UNLISTEN plan_events").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM RUN BACKUP PLAN p WAIT")
+        .await
+        .unwrap();
+    let (channel, end) = next_event(&mut events).await;
+    assert_eq!((channel.as_str(), end["event"].as_str()), ("backstop_events", Some("job_end")));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), events.recv())
+            .await
+            .is_err(),
+        "nothing more arrives"
+    );
+
+    // A webhook: POSTed as JSON, retried after a 500, each delivery in the view.
+    client
+        .batch_execute("ALTER SYSTEM RUN BACKUP PLAN q WAIT")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT string_agg(event || ' ' || status || ' ' || attempts || ' ' || outcome, ', ' \
+         ORDER BY notification_id) FROM oceanbase.cdb_ob_backup_notifications \
+         WHERE target LIKE 'http://%'",
+        "plan_run DELIVERED 2 HTTP 200, job_end DELIVERED 1 HTTP 200",
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let body = tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        bodies.push(serde_json::from_str::<serde_json::Value>(&body).unwrap());
+    }
+    // The job's end may arrive between the plan run's first attempt and its retry.
+    let runs: Vec<&serde_json::Value> = bodies.iter().filter(|b| b["event"] == "plan_run").collect();
+    assert_eq!(runs.len(), 2, "{bodies:?}");
+    assert_eq!(runs[0], runs[1], "the retry sends the same event");
+    assert_eq!(runs[0]["plan"], "q");
+    assert!(bodies.iter().any(|b| b["event"] == "job_end" && b["plan"] == "q"), "{bodies:?}");
+    assert_eq!(
+        value(
+            &client,
+            "SELECT notify FROM oceanbase.cdb_ob_backup_plans WHERE name = 'q'"
+        )
+        .await,
+        format!("http://127.0.0.1:{hook_port}/backstop")
     );
 }

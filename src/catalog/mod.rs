@@ -10,6 +10,7 @@ pub mod contexts;
 pub mod copies;
 pub mod deletion;
 pub mod jobs;
+pub mod notifications;
 pub mod parameters;
 pub mod plans;
 pub mod progress;

@@ -182,6 +182,16 @@ pub const PARAMETERS: &[ParameterDef] = &[
         description: "how often a delete policy runs its cleanup (DELETE OBSOLETE BACKUP)",
     },
     ParameterDef {
+        name: "plan_notify_retry_time",
+        kind: Kind::Duration {
+            min: secs(1),
+            max: secs(DAY),
+        },
+        default: Some("10m"),
+        description: "how long a plan's webhook delivery is retried (with backoff) before it is \
+                      recorded FAILED",
+    },
+    ParameterDef {
         name: "_backup_clock_offset",
         kind: Kind::Duration {
             min: secs(0),

@@ -169,8 +169,8 @@ impl Catalog {
             }
             tx.execute(
                 "INSERT INTO backup_plan (plan_name, status, tenants, policies, chain_length, \
-                 retention, execution_count, notify, create_time, next_run_time) \
-                 VALUES (?, 'ENABLED', ?, ?, ?, ?, 0, ?, ?, ?)",
+                 retention, execution_count, notify, notify_shown, create_time, next_run_time) \
+                 VALUES (?, 'ENABLED', ?, ?, ?, ?, 0, ?, ?, ?, ?)",
                 &[
                     p.name.as_str().into(),
                     p.tenants.join(",").into(),
@@ -178,6 +178,7 @@ impl Catalog {
                     p.chain_length.into(),
                     p.retention.as_str().into(),
                     p.notify.clone().into(),
+                    p.notify.as_deref().map(super::mask_secrets).into(),
                     now_micros().into(),
                     p.next_run_time.into(),
                 ],
@@ -227,6 +228,13 @@ impl Catalog {
             "not a plan attribute: {column}"
         );
         self.write(|tx| {
+            if column == "notify" {
+                let shown = value.as_str().map(super::mask_secrets);
+                tx.execute(
+                    "UPDATE backup_plan SET notify_shown = ? WHERE plan_name = ?",
+                    &[shown.into(), name.into()],
+                )?;
+            }
             Ok(tx.execute(
                 &format!("UPDATE backup_plan SET {column} = ? WHERE plan_name = ?"),
                 &[value.clone(), name.into()],

@@ -232,8 +232,8 @@ pub const TABLES: &[TableDef] = &[
     TableDef {
         name: "backup_plan",
         columns: cols!(plan_name: Text, status: Text, tenants: Text, policies: Text,
-            chain_length: Int, retention: Text, execution_count: Int, notify: Text,
-            create_time: Time, next_run_time: Time),
+            chain_length: Int, retention: Text, execution_count: Int, notify: Secret,
+            create_time: Time, next_run_time: Time, notify_shown: Text),
         constraints: "PRIMARY KEY (plan_name)",
         queryable: true,
     },
@@ -250,6 +250,15 @@ pub const TABLES: &[TableDef] = &[
             start_ts: Time, end_ts: Time, status: Text, comment: Text, jobs: Text,
             scheduled_ts: Time),
         constraints: "PRIMARY KEY (run_id)",
+        queryable: true,
+    },
+    // Deliveries of plan and job events: to a LISTEN channel (done at once) or a URL (POSTed,
+    // retried with backoff).
+    TableDef {
+        name: "notification",
+        columns: cols!(notification_id: Int, target: Text, event: Text, payload: Text,
+            status: Text, attempts: Int, outcome: Text, create_time: Time, update_time: Time),
+        constraints: "PRIMARY KEY (notification_id)",
         queryable: true,
     },
     TableDef {

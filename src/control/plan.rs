@@ -30,13 +30,17 @@ fn chain_length(n: i64) -> SqlResult<i64> {
     }
 }
 
-/// Event delivery is not built yet: a plan that names a channel or URL is refused rather than
-/// silently never notifying.
-fn notify_not_yet(target: &str) -> SqlError {
-    SqlError::not_supported(format!(
-        "NOTIFY = '{target}': this release does not deliver plan events yet"
-    ))
-    .with_hint("create the plan without NOTIFY; watch CDB_OB_BACKUP_PLAN_HISTORY instead")
+/// A plan's NOTIFY target: a channel name (`LISTEN name`) or an http(s) URL.
+fn notify_target(target: &str) -> SqlResult<String> {
+    if crate::executor::notify::valid_target(target) {
+        Ok(target.to_string())
+    } else {
+        Err(SqlError::invalid_value(format!(
+            "NOTIFY = '{}' is neither a channel name nor an http:// or https:// URL",
+            crate::catalog::mask_secrets(target)
+        ))
+        .with_hint("a channel is an identifier, e.g. NOTIFY = 'backups'; clients LISTEN backups"))
+    }
 }
 
 impl Control {
@@ -87,9 +91,6 @@ impl Control {
                 retention,
                 notify,
             } => {
-                if let Some(target) = notify {
-                    return Err(notify_not_yet(target));
-                }
                 let mut names = Vec::new();
                 for tenant in tenants {
                     let found = find_tenant(&self.catalog, tenant)?;
@@ -120,7 +121,7 @@ impl Control {
                         .map(retention_text)
                         .transpose()?
                         .unwrap_or_else(|| "FOREVER".into()),
-                    notify: None,
+                    notify: notify.as_deref().map(notify_target).transpose()?,
                     next_run_time: None,
                 };
                 plan.next_run_time = self
@@ -178,7 +179,10 @@ impl Control {
                         self.catalog
                             .set_backup_plan(name, "retention", retention_text(retention)?.into())?;
                     }
-                    PlanChange::Notify(target) => return Err(notify_not_yet(target)),
+                    PlanChange::Notify(target) => {
+                        self.catalog
+                            .set_backup_plan(name, "notify", notify_target(target)?.into())?;
+                    }
                     PlanChange::Policies(_) => {
                         return Err(SqlError::wrong_state(format!(
                             "the policies of backup plan {name} cannot change: create a new plan \

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod delete;
 pub mod destination;
 pub mod log_copy;
+pub mod notify;
 pub mod plans;
 pub mod postgres;
 pub mod restore;
@@ -94,6 +95,8 @@ pub struct Executor {
     destination_locks: delete::DestinationLocks,
     /// Held while a delete job is admitted: which sets it takes is decided and recorded as one.
     delete_admission: Mutex<()>,
+    /// Plan runs and job ends, for the sessions that LISTEN.
+    events: crate::events::Events,
 }
 
 impl Executor {
@@ -109,6 +112,7 @@ impl Executor {
             address: std::sync::OnceLock::new(),
             destination_locks: delete::DestinationLocks::default(),
             delete_admission: Mutex::new(()),
+            events: crate::events::Events::default(),
         })
     }
 
@@ -354,9 +358,16 @@ impl Executor {
         self.announce_end(job_id);
     }
 
-    /// Wakes the WAITs on a job that ended. Nobody listening is not an error.
+    /// Wakes the WAITs on a job that ended (nobody listening is not an error) and announces
+    /// the end to the sessions that LISTEN and to its plan's NOTIFY target.
     fn announce_end(&self, job_id: i64) {
         self.ended.send(job_id).ok();
+        self.announce_job_end(job_id);
+    }
+
+    /// The bus LISTENing sessions receive events from.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     pub fn control_of(&self, job_id: i64) -> Option<Arc<JobControl>> {

@@ -148,14 +148,11 @@ impl Executor {
                 "SKIPPED: the previous run {} of plan {} is still running",
                 previous.run_id, plan.name
             ));
-            self.catalog.record_plan_run(
-                &plan.name,
-                policy,
-                scheduled,
-                &[],
-                "SKIPPED",
-                &notes.join("; "),
+            let comment = notes.join("; ");
+            let run_id = self.catalog.record_plan_run(
+                &plan.name, policy, scheduled, &[], "SKIPPED", &comment,
             )?;
+            self.announce_plan_run(plan, run_id, "SKIPPED", &[], &comment);
             return Ok(Vec::new());
         }
         let mut jobs = Vec::new();
@@ -196,14 +193,16 @@ impl Executor {
             }
         }
         let status = if jobs.is_empty() { "SKIPPED" } else { "RUNNING" };
+        let comment = notes.join("; ");
         let run_id = self.catalog.record_plan_run(
             &plan.name,
             policy,
             scheduled,
             &jobs,
             status,
-            &notes.join("; "),
+            &comment,
         )?;
+        self.announce_plan_run(plan, run_id, status, &jobs, &comment);
         tracing::info!(plan = %plan.name, run_id, jobs = ?jobs, status, "plan run");
         Ok(jobs)
     }

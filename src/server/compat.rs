@@ -57,11 +57,34 @@ pub async fn answer(shared: &Shared, session: &Session, sql: &str) -> Option<Sql
         "DISCARD" => Some(Ok(Answer::Tag("DISCARD ALL"))),
         "DEALLOCATE" => Some(Ok(Answer::Tag("DEALLOCATE"))),
         "SHOW" => Some(show(session, text)),
+        "LISTEN" | "UNLISTEN" => Some(listen(session, first, text[first.len()..].trim())),
         _ => match psql::recognise(sql) {
             Some(query) => Some(psql_answer(shared, query).await),
             None => None,
         },
     }
+}
+
+/// `LISTEN channel` / `UNLISTEN {channel | *}`: which events reach this session. A channel is
+/// an identifier, folded to lower case unless quoted, as PostgreSQL does.
+fn listen(session: &Session, verb: &str, rest: &str) -> SqlResult<Answer> {
+    let channel = if rest.starts_with('"') {
+        unquote(rest)
+    } else {
+        rest.to_ascii_lowercase()
+    };
+    if verb == "UNLISTEN" {
+        session.unlisten(&channel);
+        return Ok(Answer::Tag("UNLISTEN"));
+    }
+    if !crate::events::is_channel(&channel) {
+        return Err(SqlError::syntax(
+            format!("syntax error at or near \"{rest}\": LISTEN takes a channel name"),
+            verb.len() + 2,
+        ));
+    }
+    session.listen(&channel);
+    Ok(Answer::Tag("LISTEN"))
 }
 
 fn set(shared: &Shared, session: &Session, text: &str) -> Option<SqlResult<Answer>> {

@@ -94,6 +94,8 @@ fn is_compat(sql: &str) -> bool {
             | "ABORT"
             | "DISCARD"
             | "DEALLOCATE"
+            | "LISTEN"
+            | "UNLISTEN"
     );
     (keyword && !upper.starts_with("SET DATAFUSION.")) || super::psql::recognise(sql).is_some()
 }

@@ -7,6 +7,7 @@ mod connections;
 mod encode;
 mod handler;
 mod psql;
+mod serve;
 mod session;
 mod wait;
 
@@ -187,7 +188,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let stop = shutdown.clone();
     let connections = Arc::new(connections::Connections::new(tls.is_some()));
     let tracked = connections.clone();
+    let executor_events = executor.clone();
     let done = tokio::spawn(async move {
+        let executor_events = executor_events.events();
         loop {
             let accepted = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -210,8 +213,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             let handlers = handlers.clone();
             let tls = tls.clone();
             let tracked = tracked.clone();
+            let events = executor_events.subscribe();
             tokio::spawn(async move {
-                if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                if let Err(e) = serve::serve(socket, tls, handlers, events).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 tracked.forget(id);

@@ -1,6 +1,6 @@
 //! One client connection's state: its query session, its user, and its settings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use datafusion::prelude::SessionContext;
@@ -37,6 +37,8 @@ pub struct Session {
     /// The plans of the queries this session ran, for when it sends them again.
     pub plans: PlanCache,
     vars: Mutex<HashMap<String, String>>,
+    /// The channels of `LISTEN`: their events reach this session as notifications.
+    listening: Mutex<BTreeSet<String>>,
 }
 
 impl Session {
@@ -46,7 +48,32 @@ impl Session {
             user,
             plans: PlanCache::default(),
             vars: Mutex::new(HashMap::new()),
+            listening: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    pub fn listen(&self, channel: &str) {
+        self.listening
+            .lock()
+            .expect("listening poisoned")
+            .insert(channel.to_string());
+    }
+
+    /// `UNLISTEN channel`, or every channel with `*`.
+    pub fn unlisten(&self, channel: &str) {
+        let mut listening = self.listening.lock().expect("listening poisoned");
+        if channel == "*" {
+            listening.clear();
+        } else {
+            listening.remove(channel);
+        }
+    }
+
+    pub fn is_listening(&self, channel: &str) -> bool {
+        self.listening
+            .lock()
+            .expect("listening poisoned")
+            .contains(channel)
     }
 
     pub fn set_var(&self, name: &str, value: &str) {
