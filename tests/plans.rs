@@ -1,4 +1,4 @@
-//! Scheduled backup plans (SPEC §2.7) driven over the wire with the policy clock moved forward
+//! Scheduled backup plans (SPEC §2.7) driven over the wire, 65 runs, with the policy clock moved forward
 //! an hour at a time (`_backup_clock_offset`): chains close at CHAIN_LENGTH, the oldest AUTO
 //! chain goes when RETENTION would be exceeded while MANUAL chains stay, and every set of every
 //! kept chain restores to the tree as it was at its run.
@@ -110,8 +110,8 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
     .await;
     client
         .batch_execute(
-            "CREATE BACKUP PLAN p FOR TENANT = app POLICY = hourly CHAIN_LENGTH = 3 \
-             RETENTION = 2 CHAINS",
+            "CREATE BACKUP PLAN p FOR TENANT = app POLICY = hourly CHAIN_LENGTH = 5 \
+             RETENTION = 3 CHAINS",
         )
         .await
         .unwrap();
@@ -132,15 +132,26 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
              (next_run_time > create_time) FROM oceanbase.cdb_ob_backup_plans"
         )
         .await,
-        "p ENABLED app hourly 3 2 CHAINS 0 true"
+        "p ENABLED app hourly 5 3 CHAINS 0 true"
     );
 
-    // Ten hourly runs, each after the tree changed.
-    const RUNS: u64 = 10;
+    // 65 hourly runs, each after the tree changed; statements back up in between (a full
+    // after run 20, a full after run 40 and an incremental after run 41: MANUAL chains).
+    const RUNS: u64 = 65;
+    let mut manual: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    manual.insert("1".into(), "manual".into());
     for run in 1..=RUNS {
-        std::fs::write(source.join(format!("run{run}")), noise(100 + run, 256 << 10)).unwrap();
+        std::fs::write(source.join(format!("run{run}")), noise(100 + run, 16 << 10)).unwrap();
         copy_tree(&source, &snapshots.join(run.to_string()));
         advance_to_run(&client, "p", run, run).await;
+        let statement = match run {
+            20 | 40 => "ALTER SYSTEM BACKUP TENANT app WAIT",
+            41 => "ALTER SYSTEM BACKUP INCREMENTAL TENANT app WAIT",
+            _ => continue,
+        };
+        client.batch_execute(statement).await.unwrap();
+        let set = value(&client, "SELECT max(backup_set_id) FROM oceanbase.cdb_ob_backup_set_files").await;
+        manual.insert(set, run.to_string());
     }
     assert_eq!(
         value(
@@ -151,24 +162,35 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .await,
         vec!["COMPLETED/hourly"; RUNS as usize].join(",")
     );
-    // Chains of 3 points; before the third and the fourth AUTO chain started, the oldest went.
+    // 13 AUTO chains of 5 points; before each from the fourth on started, the oldest went: 10
+    // deletion jobs, 50 sets. The MANUAL chains all stay.
     until(
         &client,
         "SELECT count(*) FROM oceanbase.cdb_ob_backup_delete_job_history WHERE status = 'COMPLETED'",
-        "2",
+        "10",
         Duration::from_secs(60),
     )
     .await;
+    let deleted = |id: u32| format!("{id}:AUTO:p:5:DELETED");
+    let expected: Vec<String> = (1..=16)
+        .map(|id| match id {
+            1 | 6 => format!("{id}:MANUAL:-:1:CLOSED"),
+            11 => "11:MANUAL:-:2:OPEN".into(),
+            14 | 15 => format!("{id}:AUTO:p:5:CLOSED"),
+            16 => "16:AUTO:p:5:OPEN".into(),
+            id => deleted(id),
+        })
+        .collect();
     assert_eq!(
         value(
             &client,
-            "SELECT string_agg(kind || ':' || COALESCE(plan_name, '-') || ':' || points || ':' \
-             || status, ',' ORDER BY chain_id) FROM oceanbase.cdb_ob_backup_chains"
+            "SELECT string_agg(chain_id || ':' || kind || ':' || COALESCE(plan_name, '-') || ':' \
+             || points || ':' || status, ',' ORDER BY chain_id) FROM oceanbase.cdb_ob_backup_chains"
         )
         .await,
-        "MANUAL:-:1:OPEN,AUTO:p:3:DELETED,AUTO:p:3:DELETED,AUTO:p:3:CLOSED,AUTO:p:1:OPEN"
+        expected.join(",")
     );
-    // Every set of the kept chains (and the MANUAL one) restores to its run's tree.
+    // Every set of the kept chains, and every MANUAL one, restores to its run's tree.
     let kept = value(
         &client,
         "SELECT string_agg(s.backup_set_id || ':' || COALESCE(h.run_id, 0), ',' \
@@ -182,11 +204,14 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .split(',')
         .map(|p| p.split_once(':').unwrap())
         .collect();
-    assert_eq!(pairs.len(), 5, "the manual set, 3 points of a closed chain, 1 of the open: {kept}");
+    assert_eq!(pairs.len(), 19, "4 MANUAL sets, 15 points of the kept AUTO chains: {kept}");
     for (set, run) in pairs {
         let target = tmp.path().join(format!("restored{set}"));
         restore_set(&client, set, &target).await;
-        let expected = if run == "0" { "manual".to_string() } else { run.to_string() };
+        let expected = match run {
+            "0" => manual.get(set).unwrap_or_else(|| panic!("set {set} is no run's")).clone(),
+            run => run.to_string(),
+        };
         assert_same_tree(&snapshots.join(expected), &target);
     }
     assert_eq!(
@@ -195,7 +220,7 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
             "SELECT count(*) FROM oceanbase.cdb_ob_backup_set_files WHERE file_status = 'DELETED'"
         )
         .await,
-        "6"
+        "50"
     );
 
     // Disabled, the plan never runs; enabled again, it starts from now.
@@ -217,13 +242,13 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .batch_execute("ALTER BACKUP PLAN p ENABLE; ALTER SYSTEM RUN BACKUP PLAN p WAIT")
         .await
         .unwrap();
-    // The run ends once the scheduler has seen its job end (within a tick).
-    until(
+    // The run ends once the scheduler has seen its job end (within a tick). The open chain was
+    // full: this run started chain 17, so chain 14 went.
+    until_contains(
         &client,
         "SELECT result || ' ' || COALESCE(policy_name, '-') || ' ' || comment \
          FROM oceanbase.cdb_ob_backup_plan_history ORDER BY run_id DESC LIMIT 1",
-        "COMPLETED - run by ALTER SYSTEM RUN BACKUP PLAN",
-        Duration::from_secs(30),
+        "COMPLETED - run by ALTER SYSTEM RUN BACKUP PLAN; chain 14 of tenant app deleted by job",
     )
     .await;
     client
@@ -232,7 +257,7 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .unwrap();
     assert_eq!(
         value(&client, "SELECT count(*) FROM oceanbase.cdb_ob_backup_chains").await,
-        "5",
+        "17",
         "chains stay when their plan is dropped"
     );
 }
