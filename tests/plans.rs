@@ -599,3 +599,94 @@ async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retri
         format!("http://127.0.0.1:{hook_port}/backstop")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_of_two_tenants_and_two_policies_runs_one_job_per_tenant_with_chains_of_its_own() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let source = tmp.path().join(name);
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("data"), noise(name.len() as u64, 64 << 10)).unwrap();
+        client
+            .batch_execute(&format!(
+                "CREATE TENANT {name} SOURCE = 'dir://{}'",
+                source.display()
+            ))
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}';
+             CREATE BACKUP POLICY on_the_hour SCHEDULE = '0 * * * *';
+             CREATE BACKUP POLICY half_past SCHEDULE = '30 * * * *';
+             CREATE BACKUP PLAN both FOR TENANT = a, b POLICY = on_the_hour, half_past;
+             CREATE BACKUP PLAN only_a FOR TENANT = a POLICY = on_the_hour;
+             ALTER BACKUP PLAN only_a DISABLE",
+            tmp.path().join("dest").display()
+        ))
+        .await
+        .unwrap();
+    // Three steps of half an hour: three runs, each alternating between the two policies.
+    for (step, minutes) in [(1u64, 30u64), (2, 60), (3, 90)] {
+        client
+            .batch_execute(&format!(
+                "ALTER SYSTEM SET _backup_clock_offset = '{minutes}m'"
+            ))
+            .await
+            .unwrap();
+        until(
+            &client,
+            "SELECT count(*) FROM oceanbase.cdb_ob_backup_plan_history WHERE result = 'COMPLETED'",
+            &step.to_string(),
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    let policies = value(
+        &client,
+        "SELECT string_agg(policy_name, ',' ORDER BY run_id) FROM oceanbase.cdb_ob_backup_plan_history",
+    )
+    .await;
+    // Each half hour is the other policy's (unless the server's own clock crossed a half hour
+    // during the test, which makes one step cross two): both policies run the plan.
+    assert!(
+        policies.contains("on_the_hour") && policies.contains("half_past"),
+        "{policies}"
+    );
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(CAST(length(jobs) - length(replace(jobs, ',', '')) + 1 AS VARCHAR), ',' \
+             ORDER BY run_id) FROM oceanbase.cdb_ob_backup_plan_history"
+        )
+        .await,
+        "2,2,2",
+        "one job per tenant per run"
+    );
+    // Each tenant has one AUTO chain of the plan with three points; the disabled plan has none.
+    assert_eq!(
+        value(
+            &client,
+            "SELECT string_agg(tenant_id || ':' || plan_name || ':' || points, ',' ORDER BY tenant_id) \
+             FROM oceanbase.cdb_ob_backup_chains"
+        )
+        .await,
+        "1001:both:3,1002:both:3"
+    );
+    // Enabled, the second plan keeps chains of its own for tenant a.
+    client
+        .batch_execute("ALTER BACKUP PLAN only_a ENABLE; ALTER SYSTEM RUN BACKUP PLAN only_a WAIT")
+        .await
+        .unwrap();
+    until(
+        &client,
+        "SELECT string_agg(tenant_id || ':' || plan_name || ':' || points, ',' ORDER BY chain_id) \
+         FROM oceanbase.cdb_ob_backup_chains",
+        "1001:both:3,1002:both:3,1001:only_a:1",
+        Duration::from_secs(30),
+    )
+    .await;
+}
