@@ -875,7 +875,11 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
     )
     .await;
     let (first, second) = (
-        value(&client, "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files").await,
+        value(
+            &client,
+            "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files",
+        )
+        .await,
         value(
             &client,
             "SELECT min(piece_id) FROM cdb_ob_archivelog_piece_files WHERE piece_id > \
@@ -910,7 +914,13 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
         "only a frozen piece",
     )
     .await;
-    common::assert_refused(&client, "ALTER SYSTEM DELETE BACKUPPIECE 999", "42704", "999").await;
+    common::assert_refused(
+        &client,
+        "ALTER SYSTEM DELETE BACKUPPIECE 999",
+        "42704",
+        "999",
+    )
+    .await;
 
     // The pieces before the set go, oldest first; the first one the set needs stays.
     let segments_of = |piece: &str| {
@@ -925,11 +935,16 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
     let needed: i64 = needed.parse().unwrap();
     for piece in next..needed {
         client
-            .batch_execute(&format!("ALTER SYSTEM DELETE ARCHIVELOG_PIECE {piece} WAIT"))
+            .batch_execute(&format!(
+                "ALTER SYSTEM DELETE ARCHIVELOG_PIECE {piece} WAIT"
+            ))
             .await
             .unwrap();
     }
-    assert!(needed > next, "at least one piece ended before the set began");
+    assert!(
+        needed > next,
+        "at least one piece ended before the set began"
+    );
     common::assert_refused(
         &client,
         &format!("ALTER SYSTEM DELETE BACKUPPIECE {needed}"),
@@ -948,20 +963,24 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
         .await,
         value(
             &client,
-            &format!("SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE piece_id < {needed}")
+            &format!(
+                "SELECT count(*) FROM cdb_ob_archivelog_piece_files WHERE piece_id < {needed}"
+            )
         )
         .await
     );
     let gone: usize = value(
         &client,
-        &format!(
-            "SELECT count(*) FROM backstop.archive_segment WHERE piece_id < {needed}"
-        ),
+        &format!("SELECT count(*) FROM backstop.archive_segment WHERE piece_id < {needed}"),
     )
     .await
     .parse()
     .unwrap();
-    assert_eq!(files(&arch), before - gone, "the deleted pieces' segments left the archive");
+    assert_eq!(
+        files(&arch),
+        before - gone,
+        "the deleted pieces' segments left the archive"
+    );
     assert_eq!(
         value(
             &client,
@@ -973,7 +992,9 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
     );
 
     // The set restores with the log it needs, up to now.
-    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%d %H:%M:%S%.6f")
+        .to_string();
     client
         .batch_execute(&format!(
             "ALTER SYSTEM RESTORE r FROM app UNTIL TIME = '{now}' TO 'dir://{}' WAIT",
@@ -990,5 +1011,8 @@ async fn pieces_are_deleted_in_order_and_never_one_a_kept_set_needs() {
     .await
     .parse()
     .unwrap();
-    assert_eq!(restored, kept, "every segment of the kept pieces comes back, none of the deleted");
+    assert_eq!(
+        restored, kept,
+        "every segment of the kept pieces comes back, none of the deleted"
+    );
 }

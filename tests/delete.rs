@@ -273,7 +273,13 @@ async fn a_delete_waits_for_the_copy_reading_its_set_can_be_cancelled_and_copies
         "of tenant app",
     )
     .await;
-    assert_refused(&client, "ALTER SYSTEM DELETE BACKUPSET 3", "55000", "last restorable").await;
+    assert_refused(
+        &client,
+        "ALTER SYSTEM DELETE BACKUPSET 3",
+        "55000",
+        "last restorable",
+    )
+    .await;
 
     // A copy of set 1 that takes seconds (16 MiB at 4 MiB/s): the delete task waits for it.
     client
@@ -292,7 +298,10 @@ async fn a_delete_waits_for_the_copy_reading_its_set_can_be_cancelled_and_copies
         Duration::from_secs(30),
     )
     .await;
-    assert!(dest.join("sets/1001/1.set").exists(), "deleted while copied");
+    assert!(
+        dest.join("sets/1001/1.set").exists(),
+        "deleted while copied"
+    );
     assert_refused(
         &client,
         "ALTER SYSTEM DELETE BACKUPSET 1",
@@ -320,8 +329,17 @@ async fn a_delete_waits_for_the_copy_reading_its_set_can_be_cancelled_and_copies
         .await,
         "AVAILABLE"
     );
-    assert!(dest.join("sets/1001/1.set").exists(), "a cancelled delete leaves the set");
-    assert_refused(&client, "ALTER SYSTEM CANCEL DELETE BACKUP", "55000", "no deletion").await;
+    assert!(
+        dest.join("sets/1001/1.set").exists(),
+        "a cancelled delete leaves the set"
+    );
+    assert_refused(
+        &client,
+        "ALTER SYSTEM CANCEL DELETE BACKUP",
+        "55000",
+        "no deletion",
+    )
+    .await;
 
     // Again, waited for: it goes once the copy has ended, and the copy is whole.
     client
@@ -629,7 +647,10 @@ async fn a_delete_during_a_backup_only_marks_and_a_released_context_is_collected
         comment.contains("once no backup runs into the destination"),
         "{comment}"
     );
-    assert!(stored(&dest) >= before, "nothing is deleted under a running backup: {comment}");
+    assert!(
+        stored(&dest) >= before,
+        "nothing is deleted under a running backup: {comment}"
+    );
     // Suspended, the backup keeps a context whose partial data the collector keeps.
     client
         .batch_execute("ALTER SYSTEM SUSPEND BACKUP")
@@ -643,14 +664,18 @@ async fn a_delete_during_a_backup_only_marks_and_a_released_context_is_collected
     )
     .await;
     client
-        .batch_execute("ALTER SYSTEM SET backup_net_limit = '0'; ALTER SYSTEM DELETE OBSOLETE BACKUP WAIT")
+        .batch_execute(
+            "ALTER SYSTEM SET backup_net_limit = '0'; ALTER SYSTEM DELETE OBSOLETE BACKUP WAIT",
+        )
         .await
         .unwrap();
     let comment = last_delete_comment(&client).await;
     assert!(!comment.contains("marked"), "set 1 is swept now: {comment}");
     let with_context = stored(&dest);
     assert_eq!(with_context, live_bytes_in(&comment, &dest), "{comment}");
-    let checkpoints = std::fs::read_dir(dest.join("checkpoints/1001")).unwrap().count();
+    let checkpoints = std::fs::read_dir(dest.join("checkpoints/1001"))
+        .unwrap()
+        .count();
     assert_eq!(checkpoints, 1, "the context's checkpoint stays");
 
     // Released, the context waits for the collector, which then reclaims its partial data.

@@ -19,7 +19,10 @@ struct Moments(u64);
 
 impl Moments {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -86,7 +89,10 @@ async fn everything_at_once_killed_twenty_times_keeps_every_set_and_leaves_no_ga
                 Duration::from_secs(60),
             )
             .await;
-            client.batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT").await.ok();
+            client
+                .batch_execute("ALTER SYSTEM BACKUP TENANT app WAIT")
+                .await
+                .ok();
         }
         // Refusals (a job of that kind running, nothing to copy, the last set) are expected:
         // only what runs matters here.
@@ -171,7 +177,10 @@ async fn everything_at_once_killed_twenty_times_keeps_every_set_and_leaves_no_ga
     .parse()
     .unwrap();
     eprintln!("{busy_at_kill} kills while busy; {deleted} sets deleted; {by_policy} policy runs");
-    assert!(deleted >= 3 && by_policy >= 1, "{deleted} deleted, {by_policy} policy runs");
+    assert!(
+        deleted >= 3 && by_policy >= 1,
+        "{deleted} deleted, {by_policy} policy runs"
+    );
 
     // Every set the catalog keeps, in both destinations, validates whole and restores.
     client

@@ -123,7 +123,13 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         "create a new plan",
     )
     .await;
-    assert_refused(&client, "ALTER BACKUP PLAN p ENABLE", "55000", "only a DISABLED").await;
+    assert_refused(
+        &client,
+        "ALTER BACKUP PLAN p ENABLE",
+        "55000",
+        "only a DISABLED",
+    )
+    .await;
     assert_eq!(
         value(
             &client,
@@ -150,7 +156,11 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
             _ => continue,
         };
         client.batch_execute(statement).await.unwrap();
-        let set = value(&client, "SELECT max(backup_set_id) FROM oceanbase.cdb_ob_backup_set_files").await;
+        let set = value(
+            &client,
+            "SELECT max(backup_set_id) FROM oceanbase.cdb_ob_backup_set_files",
+        )
+        .await;
         manual.insert(set, run.to_string());
     }
     assert_eq!(
@@ -204,12 +214,19 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .split(',')
         .map(|p| p.split_once(':').unwrap())
         .collect();
-    assert_eq!(pairs.len(), 19, "4 MANUAL sets, 15 points of the kept AUTO chains: {kept}");
+    assert_eq!(
+        pairs.len(),
+        19,
+        "4 MANUAL sets, 15 points of the kept AUTO chains: {kept}"
+    );
     for (set, run) in pairs {
         let target = tmp.path().join(format!("restored{set}"));
         restore_set(&client, set, &target).await;
         let expected = match run {
-            "0" => manual.get(set).unwrap_or_else(|| panic!("set {set} is no run's")).clone(),
+            "0" => manual
+                .get(set)
+                .unwrap_or_else(|| panic!("set {set} is no run's"))
+                .clone(),
             run => run.to_string(),
         };
         assert_same_tree(&snapshots.join(expected), &target);
@@ -228,14 +245,24 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .batch_execute("ALTER BACKUP PLAN p DISABLE")
         .await
         .unwrap();
-    assert_refused(&client, "ALTER SYSTEM RUN BACKUP PLAN p", "55000", "DISABLED").await;
+    assert_refused(
+        &client,
+        "ALTER SYSTEM RUN BACKUP PLAN p",
+        "55000",
+        "DISABLED",
+    )
+    .await;
     client
         .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '30h'")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        value(&client, "SELECT count(*) FROM oceanbase.cdb_ob_backup_plan_history").await,
+        value(
+            &client,
+            "SELECT count(*) FROM oceanbase.cdb_ob_backup_plan_history"
+        )
+        .await,
         RUNS.to_string()
     );
     client
@@ -256,7 +283,11 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         .await
         .unwrap();
     assert_eq!(
-        value(&client, "SELECT count(*) FROM oceanbase.cdb_ob_backup_chains").await,
+        value(
+            &client,
+            "SELECT count(*) FROM oceanbase.cdb_ob_backup_chains"
+        )
+        .await,
         "17",
         "chains stay when their plan is dropped"
     );
@@ -318,7 +349,10 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
         "tenant app skipped: job 1 is backing it up",
     )
     .await;
-    client.batch_execute("ALTER SYSTEM WAIT JOB 1").await.unwrap();
+    client
+        .batch_execute("ALTER SYSTEM WAIT JOB 1")
+        .await
+        .unwrap();
 
     // A run due while the plan's previous run still runs is skipped, saying why.
     std::fs::write(source.join("second"), noise(2, 48 << 20)).unwrap();
@@ -405,7 +439,10 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
 /// A session that LISTENs: its client, and the notifications it receives as (channel, payload).
 async fn listening_client(
     port: u16,
-) -> (Client, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+) -> (
+    Client,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
     let (client, mut connection) = tokio_postgres::Config::new()
         .host("127.0.0.1")
         .port(port)
@@ -421,7 +458,8 @@ async fn listening_client(
             futures::future::poll_fn(|cx| connection.poll_message(cx)).await
         {
             if let tokio_postgres::AsyncMessage::Notification(n) = message {
-                tx.send((n.channel().to_string(), n.payload().to_string())).ok();
+                tx.send((n.channel().to_string(), n.payload().to_string()))
+                    .ok();
             }
         }
     });
@@ -449,7 +487,9 @@ async fn webhook() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         for n in 0..100 {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             let mut request = Vec::new();
             let mut buf = [0u8; 4096];
             // Read the head, then the body its Content-Length announces.
@@ -472,7 +512,11 @@ async fn webhook() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
                     }
                 }
             }
-            let answer = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            let answer = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
             socket
                 .write_all(format!("HTTP/1.1 {answer}\r\nContent-Length: 0\r\n\r\n").as_bytes())
                 .await
@@ -524,7 +568,11 @@ async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retri
     let (channel, run) = next_event(&mut events).await;
     assert_eq!(channel, "plan_events");
     assert_eq!(
-        (run["event"].as_str(), run["plan"].as_str(), run["status"].as_str()),
+        (
+            run["event"].as_str(),
+            run["plan"].as_str(),
+            run["status"].as_str()
+        ),
         (Some("plan_run"), Some("p"), Some("RUNNING")),
         "{run}"
     );
@@ -548,13 +596,19 @@ async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retri
     }
 
     // UNLISTEN: the plan's channel falls silent, the global one still speaks.
-    listener.batch_execute("UNLISTEN plan_events").await.unwrap();
+    listener
+        .batch_execute("UNLISTEN plan_events")
+        .await
+        .unwrap();
     client
         .batch_execute("ALTER SYSTEM RUN BACKUP PLAN p WAIT")
         .await
         .unwrap();
     let (channel, end) = next_event(&mut events).await;
-    assert_eq!((channel.as_str(), end["event"].as_str()), ("backstop_events", Some("job_end")));
+    assert_eq!(
+        (channel.as_str(), end["event"].as_str()),
+        ("backstop_events", Some("job_end"))
+    );
     assert!(
         tokio::time::timeout(Duration::from_millis(500), events.recv())
             .await
@@ -585,11 +639,17 @@ async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retri
         bodies.push(serde_json::from_str::<serde_json::Value>(&body).unwrap());
     }
     // The job's end may arrive between the plan run's first attempt and its retry.
-    let runs: Vec<&serde_json::Value> = bodies.iter().filter(|b| b["event"] == "plan_run").collect();
+    let runs: Vec<&serde_json::Value> =
+        bodies.iter().filter(|b| b["event"] == "plan_run").collect();
     assert_eq!(runs.len(), 2, "{bodies:?}");
     assert_eq!(runs[0], runs[1], "the retry sends the same event");
     assert_eq!(runs[0]["plan"], "q");
-    assert!(bodies.iter().any(|b| b["event"] == "job_end" && b["plan"] == "q"), "{bodies:?}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b["event"] == "job_end" && b["plan"] == "q"),
+        "{bodies:?}"
+    );
     assert_eq!(
         value(
             &client,

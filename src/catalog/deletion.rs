@@ -305,7 +305,10 @@ impl Catalog {
     /// A value kept in `meta` (the policy scheduler's last run).
     pub fn meta_value(&self, key: &str) -> Result<Option<String>, CatalogError> {
         let rows = self.read("SELECT value FROM meta WHERE key = ?", &[key.into()])?;
-        Ok(rows.into_iter().next().and_then(|mut r| r.pop()?.into_string()))
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|mut r| r.pop()?.into_string()))
     }
 
     pub fn set_meta_value(&self, key: &str, value: &str) -> Result<(), CatalogError> {

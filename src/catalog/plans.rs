@@ -137,12 +137,22 @@ impl Catalog {
 
     /// Drops a policy unless a plan binds it: `Ok(Err(plans))` names the plans that do;
     /// `Ok(Ok(false))` when there is no such policy.
-    pub fn drop_backup_policy(&self, name: &str) -> Result<Result<bool, Vec<String>>, CatalogError> {
+    pub fn drop_backup_policy(
+        &self,
+        name: &str,
+    ) -> Result<Result<bool, Vec<String>>, CatalogError> {
         self.write(|tx| {
             let binding: Vec<String> = tx
-                .query("SELECT plan_name, policies FROM backup_plan ORDER BY plan_name", &[])?
+                .query(
+                    "SELECT plan_name, policies FROM backup_plan ORDER BY plan_name",
+                    &[],
+                )?
                 .iter()
-                .filter(|r| list(r[1].as_str().unwrap_or_default()).iter().any(|p| p == name))
+                .filter(|r| {
+                    list(r[1].as_str().unwrap_or_default())
+                        .iter()
+                        .any(|p| p == name)
+                })
                 .filter_map(|r| r[0].as_str().map(str::to_string))
                 .collect();
             if !binding.is_empty() {
@@ -222,9 +232,21 @@ impl Catalog {
     }
 
     /// Changes one attribute of a plan (`tenants`, `chain_length`, `retention`, `notify`).
-    pub fn set_backup_plan(&self, name: &str, column: &str, value: Value) -> Result<bool, CatalogError> {
+    pub fn set_backup_plan(
+        &self,
+        name: &str,
+        column: &str,
+        value: Value,
+    ) -> Result<bool, CatalogError> {
         assert!(
-            ["tenants", "chain_length", "retention", "notify", "next_run_time"].contains(&column),
+            [
+                "tenants",
+                "chain_length",
+                "retention",
+                "notify",
+                "next_run_time"
+            ]
+            .contains(&column),
             "not a plan attribute: {column}"
         );
         self.write(|tx| {
@@ -244,7 +266,10 @@ impl Catalog {
 
     pub fn drop_backup_plan(&self, name: &str) -> Result<bool, CatalogError> {
         self.write(|tx| {
-            Ok(tx.execute("DELETE FROM backup_plan WHERE plan_name = ?", &[name.into()])? > 0)
+            Ok(tx.execute(
+                "DELETE FROM backup_plan WHERE plan_name = ?",
+                &[name.into()],
+            )? > 0)
         })
     }
 
@@ -263,7 +288,12 @@ impl Catalog {
             ),
             &[
                 tenant_id.into(),
-                if plan_name.is_some() { "AUTO" } else { "MANUAL" }.into(),
+                if plan_name.is_some() {
+                    "AUTO"
+                } else {
+                    "MANUAL"
+                }
+                .into(),
                 plan_name.into(),
                 plan_name.into(),
             ],
@@ -272,7 +302,11 @@ impl Catalog {
     }
 
     /// A plan's AUTO chains of a tenant that are not deleted, oldest first.
-    pub fn auto_chains(&self, tenant_id: i64, plan_name: &str) -> Result<Vec<ChainRecord>, CatalogError> {
+    pub fn auto_chains(
+        &self,
+        tenant_id: i64,
+        plan_name: &str,
+    ) -> Result<Vec<ChainRecord>, CatalogError> {
         let rows = self.read(
             &format!(
                 "SELECT {CHAIN_COLUMNS} FROM backup_chain WHERE tenant_id = ? AND plan_name = ? \
@@ -286,12 +320,21 @@ impl Catalog {
     /// Starts a chain (OPEN, no points yet), closing the tenant's open one of the same kind
     /// and plan.
     pub fn new_chain(&self, tenant_id: i64, plan_name: Option<&str>) -> Result<i64, CatalogError> {
-        let kind = if plan_name.is_some() { "AUTO" } else { "MANUAL" };
+        let kind = if plan_name.is_some() {
+            "AUTO"
+        } else {
+            "MANUAL"
+        };
         self.write(|tx| {
             tx.execute(
                 "UPDATE backup_chain SET status = 'CLOSED' WHERE tenant_id = ? AND kind = ? \
                  AND status = 'OPEN' AND (plan_name = ? OR (? IS NULL AND plan_name IS NULL))",
-                &[tenant_id.into(), kind.into(), plan_name.into(), plan_name.into()],
+                &[
+                    tenant_id.into(),
+                    kind.into(),
+                    plan_name.into(),
+                    plan_name.into(),
+                ],
             )?;
             let chain_id = Catalog::next_id(tx, "backup_chain")?;
             tx.execute(
@@ -425,7 +468,11 @@ impl Catalog {
                     plan_name.into(),
                     policy_name.into(),
                     jobs.first().copied().into(),
-                    jobs.iter().map(i64::to_string).collect::<Vec<_>>().join(",").into(),
+                    jobs.iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                        .into(),
                     scheduled_ts.into(),
                     now.into(),
                     ended.then_some(now).into(),
@@ -461,7 +508,12 @@ impl Catalog {
     }
 
     /// Ends a run (COMPLETED or FAILED), adding to its COMMENT.
-    pub fn end_plan_run(&self, run_id: i64, status: &str, comment: &str) -> Result<(), CatalogError> {
+    pub fn end_plan_run(
+        &self,
+        run_id: i64,
+        status: &str,
+        comment: &str,
+    ) -> Result<(), CatalogError> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE plan_run SET status = ?, end_ts = ?, \

@@ -59,7 +59,9 @@ impl Control {
                              example '7d', '12h' or '30m'"
                         ))
                     })?;
-                let tenant_id = self.scope(tenant.as_deref())?.map_or(SYS_TENANT_ID, |t| t.id);
+                let tenant_id = self
+                    .scope(tenant.as_deref())?
+                    .map_or(SYS_TENANT_ID, |t| t.id);
                 let policy = DeletePolicy {
                     tenant_id,
                     name: name.clone(),
@@ -83,7 +85,9 @@ impl Control {
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             DeleteStatement::DropDeleteBackupPolicy { name, tenant } => {
-                let tenant_id = self.scope(tenant.as_deref())?.map_or(SYS_TENANT_ID, |t| t.id);
+                let tenant_id = self
+                    .scope(tenant.as_deref())?
+                    .map_or(SYS_TENANT_ID, |t| t.id);
                 if !self.catalog.drop_delete_policy(tenant_id, name)? {
                     return Err(SqlError::undefined(format!(
                         "delete policy '{name}' does not exist for {}",

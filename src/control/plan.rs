@@ -172,16 +172,25 @@ impl Control {
                             .set_backup_plan(name, "tenants", names.join(",").into())?;
                     }
                     PlanChange::ChainLength(n) => {
-                        self.catalog
-                            .set_backup_plan(name, "chain_length", chain_length(*n)?.into())?;
+                        self.catalog.set_backup_plan(
+                            name,
+                            "chain_length",
+                            chain_length(*n)?.into(),
+                        )?;
                     }
                     PlanChange::Retention(retention) => {
-                        self.catalog
-                            .set_backup_plan(name, "retention", retention_text(retention)?.into())?;
+                        self.catalog.set_backup_plan(
+                            name,
+                            "retention",
+                            retention_text(retention)?.into(),
+                        )?;
                     }
                     PlanChange::Notify(target) => {
-                        self.catalog
-                            .set_backup_plan(name, "notify", notify_target(target)?.into())?;
+                        self.catalog.set_backup_plan(
+                            name,
+                            "notify",
+                            notify_target(target)?.into(),
+                        )?;
                     }
                     PlanChange::Policies(_) => {
                         return Err(SqlError::wrong_state(format!(

@@ -443,7 +443,10 @@ fn repack(
             if elsewhere || !copied.insert(*chunk) {
                 continue;
             }
-            let (start, end) = (blob.offset as usize, blob.offset as usize + blob.length as usize);
+            let (start, end) = (
+                blob.offset as usize,
+                blob.offset as usize + blob.length as usize,
+            );
             let stored = bytes.get(start..end).ok_or_else(|| {
                 EngineError::corrupt(&object, "a blob the index names lies past the pack's end")
             })?;
@@ -486,9 +489,10 @@ fn repack(
         }
     }
     for number in &sparse {
-        retired
-            .marked
-            .insert(pack_object_name(&packs.packs[*number as usize].id), rule.now);
+        retired.marked.insert(
+            pack_object_name(&packs.packs[*number as usize].id),
+            rule.now,
+        );
     }
     retired.write(backend)?;
     Ok((sparse.len() as u64, bytes_written))
@@ -582,8 +586,15 @@ pub fn collect(
         ..Collection::default()
     };
     if !rule.backup_running && rule.repack_below > 0.0 {
-        let (repacked, written) =
-            repack(backend, &mut packs, &live, &chosen, &mut retired, &rule, cancel)?;
+        let (repacked, written) = repack(
+            backend,
+            &mut packs,
+            &live,
+            &chosen,
+            &mut retired,
+            &rule,
+            cancel,
+        )?;
         if repacked > 0 {
             report.repacked_packs = repacked;
             report.repacked_bytes = written;
@@ -601,7 +612,8 @@ pub fn collect(
         .iter()
         .flat_map(|r| r.index_files.iter().map(|f| f.object.clone()))
         .collect();
-    let live_packs: HashSet<ContentId> = chosen.iter().map(|p| packs.packs[*p as usize].id).collect();
+    let live_packs: HashSet<ContentId> =
+        chosen.iter().map(|p| packs.packs[*p as usize].id).collect();
 
     let mut garbage: Vec<(String, u64)> = Vec::new();
     for object in backend.list(MANIFESTS_PREFIX)? {
@@ -884,10 +896,21 @@ mod tests {
         };
         let done = collect(repo.backend(), repacking, &cancel).unwrap();
         assert!(done.repacked_packs >= 1, "{done:?}");
-        assert_eq!(done.rewritten_sets, 1, "set 2 now names the new index file: {done:?}");
+        assert_eq!(
+            done.rewritten_sets, 1,
+            "set 2 now names the new index file: {done:?}"
+        );
         // Grace 0: the sparse pack is marked by the repack and swept by the same collection
         // only from the next one on (marks are swept once they are due, at the next pass).
-        let swept = collect(repo.backend(), SweepRule { now: 2_000, ..repacking }, &cancel).unwrap();
+        let swept = collect(
+            repo.backend(),
+            SweepRule {
+                now: 2_000,
+                ..repacking
+            },
+            &cancel,
+        )
+        .unwrap();
         assert_eq!(swept.pending_objects, 0, "{swept:?}");
         assert_eq!(stored_bytes(&root), swept.live_bytes);
         // What stays is about set 2's 5 MiB, not the 8 MiB packs it shared with set 1.
@@ -910,9 +933,21 @@ mod tests {
         )
         .unwrap();
         assert_restores_to(&other, 2, &second, dir.path());
-        let settled = collect(repo.backend(), SweepRule { now: 3_000, ..repacking }, &cancel).unwrap();
+        let settled = collect(
+            repo.backend(),
+            SweepRule {
+                now: 3_000,
+                ..repacking
+            },
+            &cancel,
+        )
+        .unwrap();
         assert_eq!(
-            (settled.repacked_packs, settled.deleted_objects, settled.pending_objects),
+            (
+                settled.repacked_packs,
+                settled.deleted_objects,
+                settled.pending_objects
+            ),
             (0, 0, 0),
             "{settled:?}"
         );

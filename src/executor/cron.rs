@@ -84,7 +84,9 @@ impl Schedule {
             "@monthly" => "0 0 1 * *".to_string(),
             "@yearly" | "@annually" => "0 0 1 1 *".to_string(),
             other if other.starts_with('@') => {
-                return Err(format!("SCHEDULE '{expression}' is not a cron macro: use @hourly, @daily, @weekly, @monthly or @yearly"));
+                return Err(format!(
+                    "SCHEDULE '{expression}' is not a cron macro: use @hourly, @daily, @weekly, @monthly or @yearly"
+                ));
             }
             _ => expression.trim().to_string(),
         };
@@ -119,7 +121,9 @@ impl Schedule {
             return false;
         }
         let dom = self.days.contains(&date.day());
-        let dow = self.weekdays.contains(&date.weekday().num_days_from_sunday());
+        let dow = self
+            .weekdays
+            .contains(&date.weekday().num_days_from_sunday());
         match (self.days_restricted, self.weekdays_restricted) {
             (true, true) => dom || dow,
             (true, false) => dom,
@@ -132,7 +136,10 @@ impl Schedule {
     /// the first minute after a gap the clocks skipped.
     fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         for shift in 0..=180 {
-            match self.zone.from_local_datetime(&(local + Duration::minutes(shift))) {
+            match self
+                .zone
+                .from_local_datetime(&(local + Duration::minutes(shift)))
+            {
                 LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
                 LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
                 LocalResult::None => continue,
@@ -171,7 +178,9 @@ mod tests {
     use super::*;
 
     fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn runs(schedule: &Schedule, from: &str, n: usize) -> Vec<String> {
@@ -191,9 +200,22 @@ mod tests {
         assert_eq!(s.hours, vec![1, 2]);
         assert_eq!(s.months, vec![1, 2]);
         assert_eq!(s.weekdays, vec![1, 5]);
-        assert_eq!(Schedule::parse("0 0 * * 7", None).unwrap().weekdays, vec![0]);
-        assert_eq!(Schedule::parse("5/15 * * * *", None).unwrap().minutes, vec![5, 20, 35, 50]);
-        for bad in ["* * * *", "60 * * * *", "* * 0 * *", "*/0 * * * *", "@often", "a * * * *"] {
+        assert_eq!(
+            Schedule::parse("0 0 * * 7", None).unwrap().weekdays,
+            vec![0]
+        );
+        assert_eq!(
+            Schedule::parse("5/15 * * * *", None).unwrap().minutes,
+            vec![5, 20, 35, 50]
+        );
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "* * 0 * *",
+            "*/0 * * * *",
+            "@often",
+            "a * * * *",
+        ] {
             assert!(Schedule::parse(bad, None).is_err(), "{bad}");
         }
         assert!(Schedule::parse("@daily", Some("Mars/Olympus")).is_err());
@@ -248,6 +270,11 @@ mod tests {
 
     #[test]
     fn a_schedule_that_never_fires_says_so() {
-        assert!(Schedule::parse("0 0 31 2 *", None).unwrap().next_after(Utc::now()).is_none());
+        assert!(
+            Schedule::parse("0 0 31 2 *", None)
+                .unwrap()
+                .next_after(Utc::now())
+                .is_none()
+        );
     }
 }

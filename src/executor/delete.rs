@@ -273,7 +273,9 @@ impl Executor {
                 needs.set_id
             ))
             .with_ob(PIECE_NOT_ALLOWED.0, PIECE_NOT_ALLOWED.1)
-            .with_hint("delete the sets that need it first; the log before the oldest kept set may go"));
+            .with_hint(
+                "delete the sets that need it first; the log before the oldest kept set may go",
+            ));
         }
         self.admit_delete(DeleteOrder {
             job_type: "DELETE BACKUP PIECE",
@@ -401,7 +403,13 @@ impl Executor {
             executor_tenant_id: order.tenant_id.to_string(),
             job_type: Some(order.job_type.into()),
             parameter: Some(order.parameter.clone()),
-            path: Some(paths.iter().map(|p| mask_secrets(p)).collect::<Vec<_>>().join(",")),
+            path: Some(
+                paths
+                    .iter()
+                    .map(|p| mask_secrets(p))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             backup_set_id: first_set,
             piece_id: first_piece,
             comment: order.comment.clone(),
@@ -447,7 +455,10 @@ impl Executor {
             if outcome.is_ok() {
                 let mut summaries = Vec::new();
                 for path in &paths {
-                    match executor.collect_destination(job_id, path, &control.cancel).await {
+                    match executor
+                        .collect_destination(job_id, path, &control.cancel)
+                        .await
+                    {
                         Ok(summary) => summaries.push(summary),
                         Err(e) => {
                             outcome = Err(e);
@@ -486,10 +497,7 @@ impl Executor {
                 }
                 Err(e) => (
                     JobStatus::Failed,
-                    JobChange::failed(
-                        e.kind().sqlstate(),
-                        failure_comment("deletion", &e),
-                    ),
+                    JobChange::failed(e.kind().sqlstate(), failure_comment("deletion", &e)),
                 ),
             };
             executor.end_job(job_id, to, change);
@@ -567,7 +575,8 @@ impl Executor {
                         if cancel.is_cancelled() {
                             return Err(EngineError::Cancelled);
                         }
-                        backend.delete(&crate::engine::archive::segment_object(tenant_id, &name))?;
+                        backend
+                            .delete(&crate::engine::archive::segment_object(tenant_id, &name))?;
                     }
                     Ok(())
                 })
@@ -582,7 +591,11 @@ impl Executor {
             Doomed::Piece(_) => format!("{what} deleted"),
         };
         self.end_task(task.task_id, TaskStatus::Completed, 0, &comment);
-        tracing::info!(job_id = task.job_id, tenant_id = item.tenant_id(), "{what} deleted");
+        tracing::info!(
+            job_id = task.job_id,
+            tenant_id = item.tenant_id(),
+            "{what} deleted"
+        );
         Ok(())
     }
 
@@ -613,7 +626,13 @@ impl Executor {
         let root = match super::destination_root(&uri) {
             Ok(root) => root,
             // A destination this server cannot reach is not collected, and says so.
-            Err(e) => return Ok(format!("{}: not collected ({})", mask_secrets(shown), e.message)),
+            Err(e) => {
+                return Ok(format!(
+                    "{}: not collected ({})",
+                    mask_secrets(shown),
+                    e.message
+                ));
+            }
         };
         if !root.exists() {
             return Ok(format!("{}: not collected (missing)", mask_secrets(shown)));
@@ -731,7 +750,11 @@ impl Executor {
     }
 
     /// Shows a collection's progress on its job about once a second.
-    fn publish_collection(&self, job_id: i64, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+    fn publish_collection(
+        &self,
+        job_id: i64,
+        progress: Arc<Progress>,
+    ) -> tokio::task::JoinHandle<()> {
         let catalog = self.catalog.clone();
         self.runtime.spawn(async move {
             loop {

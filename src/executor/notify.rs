@@ -210,7 +210,10 @@ async fn post(url: &str, body: &str) -> Result<u16, String> {
 }
 
 /// Sends a request and reads the status of the answer.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &str) -> Result<u16, String> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &str,
+) -> Result<u16, String> {
     stream
         .write_all(request.as_bytes())
         .await

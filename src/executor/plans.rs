@@ -47,7 +47,11 @@ impl Executor {
 
     /// The next time one of the plan's policies fires after `after` (µs on the policy clock),
     /// and which policy it is.
-    pub(crate) fn next_plan_run(&self, plan: &PlanRecord, after: i64) -> SqlResult<Option<(i64, String)>> {
+    pub(crate) fn next_plan_run(
+        &self,
+        plan: &PlanRecord,
+        after: i64,
+    ) -> SqlResult<Option<(i64, String)>> {
         let mut best: Option<(i64, String)> = None;
         for policy in &plan.policies {
             if let Some(at) = self.schedule_of(policy)?.next_after(utc(after)) {
@@ -122,7 +126,12 @@ impl Executor {
             .with_hint(format!("ALTER BACKUP PLAN {name} ENABLE")));
         }
         self.settle_plan_runs()?;
-        let jobs = self.run_plan(&plan, None, self.clock_micros(), "run by ALTER SYSTEM RUN BACKUP PLAN".into())?;
+        let jobs = self.run_plan(
+            &plan,
+            None,
+            self.clock_micros(),
+            "run by ALTER SYSTEM RUN BACKUP PLAN".into(),
+        )?;
         Ok(jobs.first().copied())
     }
 
@@ -150,7 +159,12 @@ impl Executor {
             ));
             let comment = notes.join("; ");
             let run_id = self.catalog.record_plan_run(
-                &plan.name, policy, scheduled, &[], "SKIPPED", &comment,
+                &plan.name,
+                policy,
+                scheduled,
+                &[],
+                "SKIPPED",
+                &comment,
             )?;
             self.announce_plan_run(plan, run_id, "SKIPPED", &[], &comment);
             return Ok(Vec::new());
@@ -158,7 +172,9 @@ impl Executor {
         let mut jobs = Vec::new();
         for name in &plan.tenants {
             let Some(tenant) = self.catalog.tenant_by_name(name)? else {
-                notes.push(format!("tenant {name} does not exist any more: not backed up"));
+                notes.push(format!(
+                    "tenant {name} does not exist any more: not backed up"
+                ));
                 continue;
             };
             if let Some(job_id) = self.catalog.backup_running_for(tenant.id)? {
@@ -192,16 +208,15 @@ impl Executor {
                 Err(e) => notes.push(format!("tenant {name} not backed up: {}", e.message)),
             }
         }
-        let status = if jobs.is_empty() { "SKIPPED" } else { "RUNNING" };
+        let status = if jobs.is_empty() {
+            "SKIPPED"
+        } else {
+            "RUNNING"
+        };
         let comment = notes.join("; ");
-        let run_id = self.catalog.record_plan_run(
-            &plan.name,
-            policy,
-            scheduled,
-            &jobs,
-            status,
-            &comment,
-        )?;
+        let run_id = self
+            .catalog
+            .record_plan_run(&plan.name, policy, scheduled, &jobs, status, &comment)?;
         self.announce_plan_run(plan, run_id, status, &jobs, &comment);
         tracing::info!(plan = %plan.name, run_id, jobs = ?jobs, status, "plan run");
         Ok(jobs)

@@ -493,7 +493,11 @@ impl Executor {
         let mut segments: Vec<(String, i64, String)> = Vec::new();
         if let (Some(until), Some(source)) = (until_scn, &source) {
             // Log of deleted pieces is gone from the archive (a copy may still hold it).
-            let deleted: HashSet<i64> = self.catalog.deleted_pieces(source.id)?.into_iter().collect();
+            let deleted: HashSet<i64> = self
+                .catalog
+                .deleted_pieces(source.id)?
+                .into_iter()
+                .collect();
             for segment in self.catalog.segments_until(source.id, until)? {
                 // Restoring `AT` a destination reads each archived segment from there when it
                 // holds the same bytes (a piece copy), so a copy restores with its log when

@@ -170,9 +170,16 @@ pub(crate) fn obsolete(
         let originals: Vec<SetCopy> = kept.iter().filter(|s| s.copy_id == 0).cloned().collect();
         plan.doomed.extend(sets);
         plan.doomed.extend(
-            obsolete_pieces(&pieces, if originals.is_empty() { &kept } else { &originals })
-                .into_iter()
-                .map(Doomed::Piece),
+            obsolete_pieces(
+                &pieces,
+                if originals.is_empty() {
+                    &kept
+                } else {
+                    &originals
+                },
+            )
+            .into_iter()
+            .map(Doomed::Piece),
         );
         plan.tenants.push(tenant_id);
         expiries.push((tenant_id, show_time(expiry)));
@@ -233,7 +240,8 @@ impl Executor {
             .and_then(|v| v.parse::<i64>().ok());
         let Some(last) = last else {
             // The first policy starts the period; its first run is one interval later.
-            self.catalog.set_meta_value(LAST_RUN_KEY, &now.to_string())?;
+            self.catalog
+                .set_meta_value(LAST_RUN_KEY, &now.to_string())?;
             return Ok(());
         };
         if now < last.saturating_add(interval.as_micros() as i64) {
@@ -241,12 +249,16 @@ impl Executor {
         }
         let running = self.catalog.jobs_in(
             crate::catalog::jobs::JobKind::Delete,
-            &[crate::catalog::status::JobStatus::Init, crate::catalog::status::JobStatus::Doing],
+            &[
+                crate::catalog::status::JobStatus::Init,
+                crate::catalog::status::JobStatus::Doing,
+            ],
         )?;
         if !running.is_empty() {
             return Ok(());
         }
-        self.catalog.set_meta_value(LAST_RUN_KEY, &now.to_string())?;
+        self.catalog
+            .set_meta_value(LAST_RUN_KEY, &now.to_string())?;
         let job_id = self.start_delete_obsolete(None, true)?;
         tracing::info!(job_id, "delete policy started its cleanup");
         Ok(())
@@ -332,6 +344,9 @@ mod tests {
         // A piece that cannot go stops the ones after it.
         let stuck = [piece(1, "ACTIVE", 10_000), piece(2, "FROZEN", 20_000)];
         assert!(obsolete_pieces(&stuck, &kept).is_empty());
-        assert!(obsolete_pieces(&pieces, &[]).is_empty(), "no kept set: no piece goes");
+        assert!(
+            obsolete_pieces(&pieces, &[]).is_empty(),
+            "no kept set: no piece goes"
+        );
     }
 }

@@ -12,7 +12,11 @@ pub fn stored(dest: &Path) -> u64 {
             .filter_map(Result::ok)
             .map(|e| {
                 let meta = e.metadata().unwrap();
-                if meta.is_dir() { walk(&e.path()) } else { meta.len() }
+                if meta.is_dir() {
+                    walk(&e.path())
+                } else {
+                    meta.len()
+                }
             })
             .sum()
     }
