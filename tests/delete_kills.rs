@@ -204,7 +204,7 @@ async fn everything_at_once_killed_twenty_times_keeps_every_set_and_leaves_no_ga
          FROM cdb_ob_backup_set_files WHERE copy_id = 0 AND file_status = 'AVAILABLE'",
     )
     .await;
-    let newest: i64 = sets.split(',').last().unwrap().parse().unwrap();
+    let newest: i64 = sets.split(',').next_back().unwrap().parse().unwrap();
     for set in sets.split(',') {
         let target = tmp.path().join(format!("check{set}"));
         client
