@@ -416,10 +416,10 @@ pub fn backup_sealed(
         (packed, outcome, needed_index_files)
     });
 
-    if !shared.stop.is_cancelled() {
-        // Every writer holds a `done` sender; recv fails once the last one has exited.
-        while done_rx.recv().is_ok() {}
-    }
+    // Every writer and the committer hold a `done` sender; recv fails once the last one has
+    // exited. Waited for even when stopping (they stop within a pack), so that nothing writes
+    // into the destination once the backup has returned and released it to the collector.
+    while done_rx.recv().is_ok() {}
     for info in event_rx.try_iter() {
         checkpoints += 1;
         on_checkpoint(&info);
