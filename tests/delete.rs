@@ -643,7 +643,7 @@ async fn a_delete_during_a_backup_only_marks_and_a_released_context_is_collected
         .unwrap();
     let comment = last_delete_comment(&client).await;
     assert!(
-        comment.contains("once no backup runs into the destination"),
+        comment.contains("once no backup, copy, restore or validation uses the destination"),
         "{comment}"
     );
     assert!(

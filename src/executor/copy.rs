@@ -280,6 +280,11 @@ impl Executor {
                 };
             }
         };
+        // No collector repacks or sweeps either destination while the copy reads one and
+        // writes the other: a sweep of the target would take the packs and index files it has
+        // written before its set descriptor names them.
+        let _reading = self.destination_locks.of(&source_root).read_owned().await;
+        let _writing = self.destination_locks.of(&target_root).read_owned().await;
         let result = super::on_blocking_thread("copy", move || {
             let source = Repository::open(&source_root)?;
             let target = Repository::create_or_open(&target_root, &installation)?;

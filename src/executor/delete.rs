@@ -740,7 +740,7 @@ impl Executor {
                 done.pending_objects,
                 done.pending_bytes,
                 if backup_running {
-                    " once no backup runs into the destination"
+                    " once no backup, copy, restore or validation uses the destination"
                 } else {
                     ""
                 }

@@ -339,6 +339,8 @@ impl Executor {
             run.recovery,
         );
         let engine_progress = progress.clone();
+        // No collector repacks or sweeps the destination while the restore reads it.
+        let _reading = self.destination_locks.of(&root).read_owned().await;
         let result = super::on_blocking_thread("restore", move || {
             let repo = Repository::open(&root)?;
             let mut summary = engine::restore(

@@ -302,6 +302,8 @@ impl Executor {
         let (tenant_id, set_id) = (set.tenant_id, set.set_id);
         let cancel = cancel.clone();
         let progress = progress.clone();
+        // No collector repacks or sweeps the destination while it is read.
+        let _reading = self.destination_locks.of(&root).read_owned().await;
         let report = super::on_blocking_thread("validate", move || {
             let repo = Repository::open(&root)?;
             engine::validate(
