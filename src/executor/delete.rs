@@ -666,19 +666,32 @@ impl Executor {
         let publisher = self.publish_collection(job_id, progress.clone());
         let (task_uri, cancel) = (uri.clone(), cancel.clone());
         let task_progress = progress.clone();
-        let done: Result<(Collection, u64), EngineError> =
+        let done: Result<(Collection, u64, (u64, u64)), EngineError> =
             super::on_blocking_thread("collect", move || {
                 let _quiet = quiet;
                 let backend = open_destination(&task_uri)?;
                 // Checkpoints of tasks that can never resume are garbage roots; only with the
                 // destination to ourselves (a backup starting now writes a new one).
-                let mut orphans = 0;
+                let (mut orphans, mut temporaries) = (0, (0, 0));
                 if !backup_running {
                     for object in backend.list("checkpoints/")? {
                         if object.name.ends_with(".ckpt") && !held.contains(&object.name) {
                             backend.delete(&object.name)?;
                             orphans += 1;
                         }
+                    }
+                    // What a killed server was writing when it died.
+                    for prefix in [
+                        "packs/",
+                        "index/",
+                        "manifests/",
+                        "sets/",
+                        "checkpoints/",
+                        "gc/",
+                    ] {
+                        let (count, bytes) = backend.remove_temporaries(prefix)?;
+                        temporaries.0 += count;
+                        temporaries.1 += bytes;
                     }
                 }
                 let rule = |now| SweepRule {
@@ -698,11 +711,11 @@ impl Executor {
                     done.live_bytes = swept.live_bytes;
                     done.rewritten_sets += swept.rewritten_sets;
                 }
-                Ok((done, orphans))
+                Ok((done, orphans, temporaries))
             })
             .await;
         publisher.abort();
-        let (done, orphans) = done?;
+        let (done, orphans, temporaries) = done?;
         if done.pending_objects == 0 {
             self.catalog.cleanup_done(shown).map_err(catalog_io)?;
         }
@@ -732,6 +745,12 @@ impl Executor {
         }
         if orphans > 0 {
             summary.push_str(&format!("; {orphans} abandoned checkpoint(s) released"));
+        }
+        if temporaries.0 > 0 {
+            summary.push_str(&format!(
+                "; {} unfinished temporary object(s) of a killed server removed ({} bytes)",
+                temporaries.0, temporaries.1
+            ));
         }
         if done.pending_objects > 0 {
             summary.push_str(&format!(

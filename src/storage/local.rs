@@ -185,6 +185,43 @@ impl Backend for LocalBackend {
         format!("file://{}", self.root.display())
     }
 
+    fn remove_temporaries(&self, prefix: &str) -> Result<(u64, u64), StorageError> {
+        let (mut count, mut bytes) = (0, 0);
+        let mut pending = vec![self.path_of(prefix.trim_end_matches('/'))];
+        while let Some(dir) = pending.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.classify("list", prefix, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| self.classify("list", prefix, e))?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.classify("list", prefix, e)),
+                };
+                let temporary = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+                if meta.is_dir() {
+                    pending.push(entry.path());
+                } else if temporary {
+                    match fs::remove_file(entry.path()) {
+                        Ok(()) => {
+                            count += 1;
+                            bytes += meta.len();
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(self.classify("delete", prefix, e)),
+                    }
+                }
+            }
+        }
+        Ok((count, bytes))
+    }
+
     fn put(&self, name: &str, data: &[u8]) -> Result<(), StorageError> {
         let staged = self.stage(name, data)?;
         self.commit(staged)

@@ -93,6 +93,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Whether the destination root itself exists.
     fn root_exists(&self) -> Result<bool, StorageError>;
 
+    /// Removes the temporary objects under `prefix` that puts a killed process never finished;
+    /// returns how many and their bytes. Only safe while nothing stages into that prefix (the
+    /// collector calls it with the destination to itself).
+    fn remove_temporaries(&self, _prefix: &str) -> Result<(u64, u64), StorageError> {
+        Ok((0, 0))
+    }
+
     /// Writes `data` for `name` without waiting for the disk: nothing is visible under `name`
     /// until [`Backend::commit`] has made it durable there. A writer stages many objects while
     /// one thread commits them in order, so writing overlaps the disk instead of waiting for
