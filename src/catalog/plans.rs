@@ -387,6 +387,15 @@ impl Catalog {
     /// plan's set into the chain its job was started for, a statement-started one into the
     /// tenant's MANUAL chain (a full set starts a new one).
     pub fn chain_new_sets(&self) -> Result<usize, CatalogError> {
+        // The scheduler asks every second: a read, and a write only when there is a set to chain.
+        let waiting = self.read(
+            "SELECT 1 FROM backup_set WHERE copy_id = 0 AND status = 'COMPLETED' \
+             AND chain_id IS NULL LIMIT 1",
+            &[],
+        )?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
         self.write(|tx| {
             let rows = tx.query(
                 "SELECT s.backup_set_id, s.tenant_id, s.backup_type, j.chain_id, j.job_id \

@@ -159,11 +159,7 @@ impl Executor {
         tenant: Option<&Tenant>,
     ) -> SqlResult<i64> {
         let copy_id = copy.unwrap_or(0);
-        let _admission = self
-            .delete_admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let busy = self.catalog.being_deleted()?;
+        let (_admission, busy) = self.admission()?;
         let mut doomed = Vec::new();
         for &set_id in set_ids {
             let set = self
@@ -209,11 +205,7 @@ impl Executor {
         tenant: Option<&Tenant>,
     ) -> SqlResult<i64> {
         let copy_id = copy.unwrap_or(0);
-        let _admission = self
-            .delete_admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let busy = self.catalog.being_deleted()?;
+        let (_admission, busy) = self.admission()?;
         let shown = shown("piece", piece_id, copy_id);
         let piece = self
             .catalog
@@ -295,11 +287,7 @@ impl Executor {
         tenant: Option<&Tenant>,
         by_policy: bool,
     ) -> SqlResult<i64> {
-        let _admission = self
-            .delete_admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let busy = self.catalog.being_deleted()?;
+        let (_admission, busy) = self.admission()?;
         let now = self.clock_micros();
         let plan = super::retention::obsolete(&self.catalog, tenant.map(|t| t.id), now, &busy)?;
         let no_policy = match tenant {
@@ -330,6 +318,17 @@ impl Executor {
             collect,
             comment,
         })
+    }
+
+    /// Enters admission (held until the job is recorded) and reads what running deletions
+    /// hold: a decision made under it cannot race another deletion's.
+    fn admission(&self) -> SqlResult<(std::sync::MutexGuard<'_, ()>, Vec<(bool, i64, i64, i64)>)> {
+        let guard = self
+            .delete_admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let busy = self.catalog.being_deleted()?;
+        Ok((guard, busy))
     }
 
     /// The rule every deletion keeps: each tenant keeps at least one restorable set in every
