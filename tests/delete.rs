@@ -168,15 +168,7 @@ async fn deleting_a_set_reclaims_what_only_it_held_and_keeps_the_others_restorab
         .unwrap_or_else(|| panic!("{comment}"));
     assert_eq!(after, live, "every stored byte is referenced: {comment}");
     assert!(!comment.contains("marked"), "{comment}");
-    let restored = tmp.path().join("restored");
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE app2 FROM app TO 'dir://{}' WAIT",
-            restored.display()
-        ))
-        .await
-        .unwrap();
-    assert_same_tree(&source, &restored);
+    restore_and_compare(&client, "app2", None, &source, &tmp.path().join("restored")).await;
     assert_eq!(
         value(
             &client,
@@ -207,16 +199,34 @@ async fn deleting_a_set_reclaims_what_only_it_held_and_keeps_the_others_restorab
         .await,
         "AVAILABLE"
     );
-    let from_copy = tmp.path().join("from-copy");
+    restore_and_compare(
+        &client,
+        "app3",
+        Some(&copies),
+        &source,
+        &tmp.path().join("from-copy"),
+    )
+    .await;
+}
+
+/// Restores tenant app (from `at`, a destination, when given) as `name` into `target` and
+/// compares the result with `expected` byte for byte.
+async fn restore_and_compare(
+    client: &tokio_postgres::Client,
+    name: &str,
+    at: Option<&std::path::Path>,
+    expected: &std::path::Path,
+    target: &std::path::Path,
+) {
+    let at = at.map_or(String::new(), |d| format!(" AT 'file://{}'", d.display()));
     client
         .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE app3 FROM app AT 'file://{}' TO 'dir://{}' WAIT",
-            copies.display(),
-            from_copy.display()
+            "ALTER SYSTEM RESTORE {name} FROM app{at} TO 'dir://{}' WAIT",
+            target.display()
         ))
         .await
         .unwrap();
-    assert_same_tree(&source, &from_copy);
+    assert_same_tree(expected, target);
 }
 
 /// The COMMENT of the newest ended delete job.
@@ -406,16 +416,14 @@ async fn a_delete_waits_for_the_copy_reading_its_set_can_be_cancelled_and_copies
         .await,
         "DELETED"
     );
-    let restored = tmp.path().join("restored");
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE app2 FROM app AT 'file://{}' TO 'dir://{}' WAIT",
-            copies.display(),
-            restored.display()
-        ))
-        .await
-        .unwrap();
-    assert_same_tree(&a, &restored);
+    restore_and_compare(
+        &client,
+        "app2",
+        Some(&copies),
+        &a,
+        &tmp.path().join("restored"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -546,15 +554,7 @@ async fn a_delete_policy_runs_by_itself_on_its_clock_and_keeps_the_recovery_wind
     );
     let comment = last_delete_comment(&client).await;
     assert_eq!(stored(&dest), live_bytes_in(&comment, &dest), "{comment}");
-    let restored = tmp.path().join("restored");
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE app2 FROM app TO 'dir://{}' WAIT",
-            restored.display()
-        ))
-        .await
-        .unwrap();
-    assert_same_tree(&source, &restored);
+    restore_and_compare(&client, "app2", None, &source, &tmp.path().join("restored")).await;
 
     client
         .batch_execute("ALTER SYSTEM DROP DELETE BACKUP POLICY 'default' TENANT app")
@@ -628,10 +628,12 @@ async fn a_delete_during_a_backup_only_marks_and_a_released_context_is_collected
         Duration::from_secs(30),
     )
     .await;
-    // It has a checkpoint, so that a suspend keeps a context.
+    // It has a checkpoint past the unchanged 2 MiB file, holding new data: a suspend keeps a
+    // context whose partial data is more than what set 2 already holds.
     until(
         &client,
-        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' AND checkpoint_bytes > 0",
+        "SELECT count(*) FROM backstop.task WHERE status = 'DOING' \
+         AND checkpoint_bytes > 4194304",
         "1",
         Duration::from_secs(30),
     )
@@ -716,13 +718,5 @@ async fn a_delete_during_a_backup_only_marks_and_a_released_context_is_collected
         "0"
     );
     std::fs::remove_dir_all(&third).unwrap();
-    let restored = tmp.path().join("restored");
-    client
-        .batch_execute(&format!(
-            "ALTER SYSTEM RESTORE app2 FROM app TO 'dir://{}' WAIT",
-            restored.display()
-        ))
-        .await
-        .unwrap();
-    assert_same_tree(&source, &restored);
+    restore_and_compare(&client, "app2", None, &source, &tmp.path().join("restored")).await;
 }

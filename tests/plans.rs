@@ -12,15 +12,43 @@ use common::tree::{assert_same_tree, copy_tree, noise};
 use common::{TestServer, assert_refused, until, value};
 use tokio_postgres::Client;
 
-/// Moves the policy clock to `hours` ahead of the server's and waits for run `run` of plan
-/// `plan` to end.
-async fn advance_to_run(client: &Client, plan: &str, hours: u64, run: u64) {
+/// When plan `plan` first runs: its NEXT_RUN_TIME, in seconds since the epoch.
+async fn first_run(client: &Client, plan: &str) -> i64 {
+    value(
+        client,
+        &format!(
+            "SELECT CAST(date_part('epoch', next_run_time) AS BIGINT) \
+             FROM oceanbase.cdb_ob_backup_plans WHERE name = '{plan}'"
+        ),
+    )
+    .await
+    .parse()
+    .unwrap()
+}
+
+/// The offset that puts the policy clock `minutes` after `base` (seconds since the epoch) now.
+/// Steps land between scheduled times, and each is computed from the server's clock at the
+/// moment, so the server's own clock moving during a test never crosses a scheduled time.
+fn offset_to(base: i64, minutes: i64) -> String {
+    let offset = (base + minutes * 60 - chrono::Utc::now().timestamp()).max(0);
+    format!("{offset}s")
+}
+
+/// Sets the policy clock to `minutes` after `base`.
+async fn set_policy_clock(client: &Client, base: i64, minutes: i64) {
     client
         .batch_execute(&format!(
-            "ALTER SYSTEM SET _backup_clock_offset = '{hours}h'"
+            "ALTER SYSTEM SET _backup_clock_offset = '{}'",
+            offset_to(base, minutes)
         ))
         .await
         .unwrap();
+}
+
+/// Moves the policy clock to half an hour after the hour of run `run` of plan `plan` (counted
+/// from `base`, its first) and waits for that run to end.
+async fn advance_to_run(client: &Client, plan: &str, base: i64, run: u64) {
+    set_policy_clock(client, base, (run as i64 - 1) * 60 + 30).await;
     until(
         client,
         &format!(
@@ -146,10 +174,11 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
     const RUNS: u64 = 65;
     let mut manual: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     manual.insert("1".into(), "manual".into());
+    let base = first_run(&client, "p").await;
     for run in 1..=RUNS {
         std::fs::write(source.join(format!("run{run}")), noise(100 + run, 16 << 10)).unwrap();
         copy_tree(&source, &snapshots.join(run.to_string()));
-        advance_to_run(&client, "p", run, run).await;
+        advance_to_run(&client, "p", base, run).await;
         let statement = match run {
             20 | 40 => "ALTER SYSTEM BACKUP TENANT app WAIT",
             41 => "ALTER SYSTEM BACKUP INCREMENTAL TENANT app WAIT",
@@ -252,10 +281,8 @@ async fn an_hourly_plan_builds_chains_of_its_length_and_keeps_its_retention() {
         "DISABLED",
     )
     .await;
-    client
-        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '30h'")
-        .await
-        .unwrap();
+    // Six scheduled hours pass while it is disabled.
+    set_policy_clock(&client, base, 70 * 60 + 30).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         value(
@@ -338,11 +365,9 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
         Duration::from_secs(30),
     )
     .await;
+    let base = first_run(&client, "p").await;
     // A run due while a statement's backup of the tenant runs skips the tenant.
-    client
-        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '1h'")
-        .await
-        .unwrap();
+    set_policy_clock(&client, base, 30).await;
     until_contains(
         &client,
         "SELECT COALESCE(max(result || ': ' || comment), '') FROM cdb_ob_backup_plan_history",
@@ -356,10 +381,7 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
 
     // A run due while the plan's previous run still runs is skipped, saying why.
     std::fs::write(source.join("second"), noise(2, 48 << 20)).unwrap();
-    client
-        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '2h'")
-        .await
-        .unwrap();
+    set_policy_clock(&client, base, 90).await;
     until(
         &client,
         "SELECT count(*) FROM cdb_ob_backup_plan_history WHERE result = 'RUNNING'",
@@ -367,10 +389,7 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
         Duration::from_secs(30),
     )
     .await;
-    client
-        .batch_execute("ALTER SYSTEM SET _backup_clock_offset = '3h'")
-        .await
-        .unwrap();
+    set_policy_clock(&client, base, 150).await;
     until_contains(
         &client,
         "SELECT string_agg(result || ': ' || comment, ' | ' ORDER BY run_id) FROM cdb_ob_backup_plan_history",
@@ -389,11 +408,12 @@ async fn runs_skip_a_busy_tenant_and_an_unfinished_run_and_a_run_missed_while_do
     // missed meanwhile run once, at start, and say how late.
     server.kill();
     let catalog = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
+    let offset = offset_to(base, 330);
     catalog
         .execute(
-            "UPDATE parameter SET value = '6h', raw_value = '6h' \
+            "UPDATE parameter SET value = ?1, raw_value = ?1 \
              WHERE tenant_id = 1 AND name = '_backup_clock_offset'",
-            [],
+            [&offset],
         )
         .unwrap();
     drop(catalog);
@@ -540,9 +560,9 @@ async fn plan_runs_and_job_ends_reach_listening_sessions_and_webhooks_with_retri
             "CREATE TENANT app SOURCE = 'dir://{}';
              ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}';
              ALTER SYSTEM SET plan_notify_retry_time = '30s';
-             CREATE BACKUP POLICY daily SCHEDULE = '@daily';
-             CREATE BACKUP PLAN p FOR TENANT app POLICY daily NOTIFY = 'plan_events';
-             CREATE BACKUP PLAN q FOR TENANT app POLICY daily NOTIFY = 'http://127.0.0.1:{hook_port}/backstop'",
+             CREATE BACKUP POLICY yearly SCHEDULE = '@yearly';
+             CREATE BACKUP PLAN p FOR TENANT app POLICY yearly NOTIFY = 'plan_events';
+             CREATE BACKUP PLAN q FOR TENANT app POLICY yearly NOTIFY = 'http://127.0.0.1:{hook_port}/backstop'",
             source.display(),
             dest.display()
         ))
@@ -690,13 +710,9 @@ async fn a_plan_of_two_tenants_and_two_policies_runs_one_job_per_tenant_with_cha
         .await
         .unwrap();
     // Three steps of half an hour: three runs, each alternating between the two policies.
-    for (step, minutes) in [(1u64, 30u64), (2, 60), (3, 90)] {
-        client
-            .batch_execute(&format!(
-                "ALTER SYSTEM SET _backup_clock_offset = '{minutes}m'"
-            ))
-            .await
-            .unwrap();
+    let base = first_run(&client, "both").await;
+    for (step, minutes) in [(1u64, 15i64), (2, 45), (3, 75)] {
+        set_policy_clock(&client, base, minutes).await;
         until(
             &client,
             "SELECT count(*) FROM oceanbase.cdb_ob_backup_plan_history WHERE result = 'COMPLETED'",
