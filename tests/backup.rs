@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::tree::{assert_same_tree, copy_tree, fidelity_tree, noise};
-use common::{TestServer, sqlstate};
-use futures::StreamExt;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use common::{TestServer, noticing_client, sqlstate};
+use tokio_postgres::{Client, NoTls};
 
 struct Fixture {
     server: TestServer,
@@ -50,25 +49,6 @@ impl Fixture {
         ))
         .await;
     }
-}
-
-/// A client whose NOTICE messages are collected.
-async fn noticing_client(port: u16) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    let dsn = format!(
-        "host=127.0.0.1 port={port} user=admin password={} dbname=backstop",
-        common::ADMIN_PASSWORD
-    );
-    let (client, mut connection) = tokio_postgres::connect(&dsn, NoTls).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notice(n) = message {
-                let _ = tx.send(n.message().to_string());
-            }
-        }
-    });
-    (client, rx)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -605,9 +605,9 @@ impl Catalog {
             job_id.into(),
         ];
         params.extend(sources.iter().map(|s| Value::from(*s)));
-        // A restore's bytes written are made durable with its end.
+        // A restore's figures are made durable with its end.
         let live = if to.is_end() {
-            self.live_progress().job_bytes(job_id)
+            self.live_progress().job(job_id)
         } else {
             None
         };
@@ -622,11 +622,18 @@ impl Catalog {
                 &params,
             )?;
             if moved > 0
-                && let Some(bytes) = live
+                && let Some(f) = live
             {
                 tx.execute(
-                    "UPDATE job SET finish_bytes = max(coalesce(finish_bytes, 0), ?) WHERE job_id = ?",
-                    &[bytes.into(), job_id.into()],
+                    "UPDATE job SET finish_bytes = max(coalesce(finish_bytes, 0), ?), \
+                     finish_file_count = max(coalesce(finish_file_count, 0), ?), \
+                     file_count = coalesce(file_count, ?) WHERE job_id = ?",
+                    &[
+                        f.bytes.into(),
+                        f.files.into(),
+                        f.total_files.into(),
+                        job_id.into(),
+                    ],
                 )?;
             }
             Ok(moved > 0)
@@ -728,12 +735,26 @@ impl Catalog {
         Ok(moved)
     }
 
-    /// A restore's final bytes written, durable; the in-memory figure is no longer needed.
+    /// A job's final bytes (written by a restore, reclaimed by a deletion), durable; the
+    /// in-memory figure is no longer needed.
     pub fn set_job_finish_bytes(&self, job_id: i64, bytes: i64) -> Result<(), CatalogError> {
+        self.set_job_figures(job_id, bytes, None)
+    }
+
+    /// A job's final bytes and, for a restore, its entries written of the set's entries.
+    pub fn set_job_figures(
+        &self,
+        job_id: i64,
+        bytes: i64,
+        files: Option<(i64, i64)>,
+    ) -> Result<(), CatalogError> {
+        let (finished, total) =
+            files.map_or((Value::Null, Value::Null), |(f, t)| (f.into(), t.into()));
         self.write(|tx| {
             tx.execute(
-                "UPDATE job SET finish_bytes = ? WHERE job_id = ?",
-                &[bytes.into(), job_id.into()],
+                "UPDATE job SET finish_bytes = ?, finish_file_count = coalesce(?, finish_file_count), \
+                 file_count = coalesce(?, file_count) WHERE job_id = ?",
+                &[bytes.into(), finished, total, job_id.into()],
             )?;
             Ok(())
         })?;

@@ -21,8 +21,18 @@ pub struct LiveProgress {
 pub struct Figures {
     /// A running task's figures, by task id.
     pub tasks: HashMap<i64, TaskProgress>,
-    /// A running restore's bytes written, by job id (a restore has no tasks).
-    pub job_bytes: HashMap<i64, i64>,
+    /// A running restore's figures, by job id (a restore has no tasks).
+    pub jobs: HashMap<i64, JobFigures>,
+}
+
+/// What a job without tasks (a restore) has done so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobFigures {
+    /// Bytes written.
+    pub bytes: i64,
+    /// Entries written, and the set's entries in all.
+    pub files: i64,
+    pub total_files: i64,
 }
 
 impl LiveProgress {
@@ -31,8 +41,8 @@ impl LiveProgress {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn set_job_bytes(&self, job_id: i64, bytes: i64) {
-        self.figures().job_bytes.insert(job_id, bytes);
+    pub fn set_job(&self, job_id: i64, figures: JobFigures) {
+        self.figures().jobs.insert(job_id, figures);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -40,8 +50,8 @@ impl LiveProgress {
         self.figures().tasks.get(&task_id).copied()
     }
 
-    pub fn job_bytes(&self, job_id: i64) -> Option<i64> {
-        self.figures().job_bytes.get(&job_id).copied()
+    pub fn job(&self, job_id: i64) -> Option<JobFigures> {
+        self.figures().jobs.get(&job_id).copied()
     }
 
     /// Forgets a task's figures once they are durable; the generation does not move, as the
@@ -51,7 +61,7 @@ impl LiveProgress {
     }
 
     pub fn forget_job(&self, job_id: i64) {
-        self.figures().job_bytes.remove(&job_id);
+        self.figures().jobs.remove(&job_id);
     }
 
     /// Everything at one moment, for a view's rows.

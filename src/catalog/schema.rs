@@ -139,7 +139,7 @@ pub const TABLES: &[TableDef] = &[
             restore_tenant_id: Int, backup_tenant_name: Text, backup_tenant_id: Int,
             restore_target: Text, restore_option: Text, restore_until: Text, set_list: Text,
             piece_list: Text, job_type: Text, parameter: Text, total_bytes: Int, finish_bytes: Int, input_bytes: Int,
-            output_bytes: Int),
+            output_bytes: Int, file_count: Int, finish_file_count: Int),
         constraints: "PRIMARY KEY (job_id)",
         queryable: true,
     },

@@ -19,12 +19,12 @@ impl Control {
                 dest,
             } => {
                 let tenant = super::tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
-                let job_id = self.executor.start_backup_backupset(
+                let started = self.executor.start_backup_backupset(
                     &super::copy_choice(selector),
                     tenant.as_ref(),
                     dest.as_deref(),
                 )?;
-                Ok(Outcome::Job { job_id, wait })
+                Ok(copy_outcome(started, wait))
             }
             BackupBackupStatement::CancelBackupBackupset => {
                 self.executor
@@ -43,13 +43,13 @@ impl Control {
                 dest,
             } => {
                 let tenant = super::tenant::find_optional(&self.catalog, tenant_name.as_deref())?;
-                let job_id = self.executor.start_backup_backuppiece(
+                let started = self.executor.start_backup_backuppiece(
                     &super::copy_choice(selector),
                     *with_active,
                     tenant.as_ref(),
                     dest.as_deref(),
                 )?;
-                Ok(Outcome::Job { job_id, wait })
+                Ok(copy_outcome(started, wait))
             }
             BackupBackupStatement::StopBackupBackupset => {
                 self.executor.stop_backup_backupset()?;
@@ -71,5 +71,20 @@ impl Control {
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
         }
+    }
+}
+
+/// A copy with nothing to copy says so in a NOTICE; its job of no tasks ends at once.
+fn copy_outcome(started: crate::executor::copy::CopyStarted, wait: bool) -> Outcome {
+    match started.nothing {
+        Some(reason) => Outcome::Notice {
+            job_id: started.job_id,
+            wait,
+            notice: format!("{reason}; job {} recorded with 0 tasks", started.job_id),
+        },
+        None => Outcome::Job {
+            job_id: started.job_id,
+            wait,
+        },
     }
 }

@@ -40,6 +40,13 @@ pub enum Outcome {
     Done(&'static str),
     /// A job was started (and is durable); with `wait`, the client waits for its end.
     Job { job_id: i64, wait: bool },
+    /// A job was started with nothing to do: the client is told why, then (with `wait`) waits
+    /// for its end as for any job.
+    Notice {
+        job_id: i64,
+        wait: bool,
+        notice: String,
+    },
     /// `WAIT JOB n`: wait for an existing job.
     Wait {
         job_id: i64,

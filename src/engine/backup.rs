@@ -419,7 +419,17 @@ pub fn backup_sealed(
     // Every writer and the committer hold a `done` sender; recv fails once the last one has
     // exited. Waited for even when stopping (they stop within a pack), so that nothing writes
     // into the destination once the backup has returned and released it to the collector.
-    while done_rx.recv().is_ok() {}
+    // Meanwhile the bytes the writers have made durable are shown as the backup's output.
+    loop {
+        match done_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => progress.output_bytes.store(
+                shared.bytes_written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            ),
+            Err(_) => break,
+        }
+    }
     for info in event_rx.try_iter() {
         checkpoints += 1;
         on_checkpoint(&info);

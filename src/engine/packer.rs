@@ -151,6 +151,10 @@ impl<'a> Packer<'a> {
                 // them: only the first is an end whose entries must all be complete.
                 Err(RecvTimeoutError::Disconnected) => break !self.shared.stop.is_cancelled(),
             };
+            self.progress.output_bytes.store(
+                self.shared.bytes_written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
             if let Err(e) = handled.and_then(|()| self.maybe_checkpoint()) {
                 self.shared.fail(e);
                 break false;

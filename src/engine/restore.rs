@@ -340,6 +340,11 @@ impl Restorer<'_> {
         });
         let mut offset = 0u64;
         for extent in extents {
+            // A hole is restored by the file's size alone; it counts as done at once, so that
+            // the bytes done reach the set's total.
+            if let Extent::Zero { length } = extent {
+                self.progress.add_input(length);
+            }
             if let Extent::Chunk { id, length } = extent {
                 let file = self.batch.files.len() - 1;
                 self.batch

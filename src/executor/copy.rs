@@ -44,6 +44,12 @@ enum CopyEnd {
     Failed { code: SqlState, comment: String },
 }
 
+/// A copy job that was started; `nothing` says why it has no tasks when nothing needed a copy.
+pub struct CopyStarted {
+    pub job_id: i64,
+    pub nothing: Option<String>,
+}
+
 impl Executor {
     /// `ALTER SYSTEM BACKUP BACKUPSET ...`: chooses the sets and starts the job.
     pub fn start_backup_backupset(
@@ -51,7 +57,7 @@ impl Executor {
         selector: &CopyChoice,
         tenant: Option<&Tenant>,
         dest: Option<&str>,
-    ) -> SqlResult<i64> {
+    ) -> SqlResult<CopyStarted> {
         self.refuse_second_copy_job(JobKind::BackupBackupset)?;
         let dest = self.copy_destination(tenant, dest)?;
         let shown_dest = mask_secrets(&dest);
@@ -89,12 +95,14 @@ impl Executor {
                 (chosen, "A", times)
             }
         };
-        if chosen.is_empty() {
-            return Err(SqlError::wrong_state(format!(
+        // A nightly `BACKUP BACKUPSET ALL` with nothing new to copy is a success, recorded as a
+        // job of no tasks, not an error that fails the script.
+        let nothing = chosen.is_empty().then(|| {
+            format!(
                 "no backup set needs a copy: every completed set has {times} cop{} already, or one in {shown_dest}",
                 if times == 1 { "y" } else { "ies" }
-            )));
-        }
+            )
+        });
         if let Some(same) = chosen.iter().find(|s| s.path == shown_dest) {
             return Err(SqlError::invalid_value(format!(
                 "backup set {} is already in {shown_dest}: BACKUP_BACKUP_DEST must be another \
@@ -159,7 +167,7 @@ impl Executor {
             executor.finished(job_id);
         });
         tracing::info!(job_id, sets = work.len(), "backup backupset job started");
-        Ok(job_id)
+        Ok(CopyStarted { job_id, nothing })
     }
 
     /// The one skeleton of both copy kinds: the job moves to its working status, the tasks run
@@ -379,6 +387,9 @@ impl Executor {
             .filter(|(_, e)| matches!(e, CopyEnd::Copied { .. }))
             .map(|(t, _)| t.work.clone())
             .collect();
+        if copied.is_empty() {
+            return Ok(());
+        }
         let root = super::destination_root(dest).map_err(|e| (e.code, e.message))?;
         let report = super::on_blocking_thread("copy check", move || {
             let target = Repository::open(&root)?;
@@ -494,7 +505,7 @@ impl Executor {
         with_active: bool,
         tenant: Option<&Tenant>,
         dest: Option<&str>,
-    ) -> SqlResult<i64> {
+    ) -> SqlResult<CopyStarted> {
         self.refuse_second_copy_job(JobKind::BackupBackuppiece)?;
         let dest = self.copy_destination(tenant, dest)?;
         let shown_dest = mask_secrets(&dest);
@@ -533,12 +544,11 @@ impl Executor {
                 (chosen, times)
             }
         };
-        if chosen.is_empty() {
-            return Err(SqlError::wrong_state(
-                "no backup piece needs a copy (only FROZEN pieces are copied, and the ACTIVE one \
-                 WITH ACTIVE BACKUPPIECE)",
-            ));
-        }
+        let nothing = chosen.is_empty().then(|| {
+            "no backup piece needs a copy (only FROZEN pieces are copied, and the ACTIVE one \
+             WITH ACTIVE BACKUPPIECE)"
+                .to_string()
+        });
         let mut work = Vec::with_capacity(chosen.len());
         for piece in &chosen {
             let copy_id = match self
@@ -594,7 +604,7 @@ impl Executor {
             pieces = work.len(),
             "backup backuppiece job started"
         );
-        Ok(job_id)
+        Ok(CopyStarted { job_id, nothing })
     }
 
     /// The second destination: named in the statement, else `BACKUP_BACKUP_DEST`; stamped.
@@ -743,6 +753,13 @@ fn copy_outcome(
             JobChange::canceled(format!(
                 "stopped gracefully by user: {copied} {noun} copied, {skipped} not started"
             )),
+        ),
+        (Ok(()), None) if ends.is_empty() => (
+            CopyStatus::Finish,
+            JobChange::completed(match what {
+                Copying::Sets => "nothing to copy: no backup set needed a copy",
+                Copying::Pieces => "nothing to copy: no backup piece needed a copy",
+            }),
         ),
         (Ok(()), None) => (
             CopyStatus::Finish,

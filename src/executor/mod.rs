@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod restore;
 pub mod retention;
 pub mod validate;
+mod wait_line;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,9 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::catalog::jobs::{JobChange, JobKind, JobRecord, StopMode, TaskChange, TaskProgress};
-use crate::catalog::status::{
-    CopyStatus, JobState, JobStatus, StateMachine, Status, TaskState, TaskStatus,
-};
+use crate::catalog::status::{CopyStatus, JobState, JobStatus, Status, TaskState, TaskStatus};
 use crate::engine::{EngineError, Progress};
 use crate::error::{SqlError, SqlResult, sqlstate};
 
@@ -534,70 +533,6 @@ impl Executor {
             }
         }
         Ok(true)
-    }
-
-    /// The state a WAIT reports: the job's status and a progress line.
-    pub fn job_state(&self, job_id: i64) -> SqlResult<(JobRecord, String)> {
-        let job = self
-            .catalog
-            .job(job_id)?
-            .ok_or_else(|| SqlError::undefined(format!("job {job_id} does not exist")))?;
-        let live = self.catalog.live_progress();
-        let rows = self.catalog.read(
-            "SELECT task_id, status, input_bytes, total_bytes, finish_file_count FROM task \
-             WHERE job_id = ?",
-            &[job_id.into()],
-        )?;
-        let (mut done, mut input, mut total, mut files) = (0, 0, 0, 0);
-        for r in &rows {
-            done += i64::from(r[1].as_str() == Some(TaskStatus::Completed.as_str()));
-            match r[0].as_i64().and_then(|id| live.task(id)) {
-                Some(p) => {
-                    input += p.input_bytes;
-                    total += p.total_bytes;
-                    files += p.finish_file_count;
-                }
-                None => {
-                    input += r[2].as_i64().unwrap_or(0);
-                    total += r[3].as_i64().unwrap_or(0);
-                    files += r[4].as_i64().unwrap_or(0);
-                }
-            }
-        }
-        let figures = if rows.is_empty() {
-            // A restore has no tasks: its job holds what it writes.
-            let row = self.catalog.read(
-                "SELECT coalesce(finish_bytes, 0), coalesce(total_bytes, 0) FROM job WHERE job_id = ?",
-                &[job_id.into()],
-            )?;
-            let written = live
-                .job_bytes(job_id)
-                .or_else(|| row.first().and_then(|r| r[0].as_i64()))
-                .unwrap_or(0);
-            let total = row.first().and_then(|r| r[1].as_i64()).unwrap_or(0);
-            format!(
-                "{:.1}% of {} written",
-                percent(written, total),
-                crate::views::functions::display_bytes(total)
-            )
-        } else {
-            format!(
-                "{done}/{} tasks completed, {:.1}% of {} read, {files} files",
-                rows.len(),
-                percent(input, total),
-                crate::views::functions::display_bytes(total)
-            )
-        };
-        let line = format!("job {job_id} {}: {figures}", job.status.as_str());
-        Ok((job, line))
-    }
-}
-
-fn percent(part: i64, whole: i64) -> f64 {
-    if whole > 0 {
-        100.0 * part as f64 / whole as f64
-    } else {
-        0.0
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{Executor, Interrupt, every_second, failure_comment};
 use crate::catalog::jobs::{JobChange, JobKind, NewJob};
+use crate::catalog::progress::JobFigures;
 use crate::catalog::status::JobStatus;
 use crate::catalog::tenants::{NewTenant, TenantKind};
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
@@ -322,7 +323,14 @@ impl Executor {
         let progress = Arc::new(Progress::new());
         let catalog = self.catalog.clone();
         let ticker = every_second(progress.clone(), move |p| {
-            catalog.live_progress().set_job_bytes(job_id, p.input_bytes);
+            catalog.live_progress().set_job(
+                job_id,
+                JobFigures {
+                    bytes: p.input_bytes,
+                    files: p.finish_file_count,
+                    total_files: p.file_count,
+                },
+            );
         });
         let restored_log_source = run
             .log_plan
@@ -354,7 +362,11 @@ impl Executor {
                 &cancel,
             )?;
             if let Some(logs) = logs {
-                summary.entries += restore_log_segments(&logs, &cancel)?;
+                let segments = restore_log_segments(&logs, &cancel)?;
+                summary.entries += segments;
+                engine_progress
+                    .total_files
+                    .fetch_add(segments, std::sync::atomic::Ordering::Relaxed);
             }
             if let Some(pg) = recovery {
                 super::postgres::prepare_recovery(
@@ -376,8 +388,12 @@ impl Executor {
             result
         };
         let shut_down = control.interrupted() == Some(Interrupt::Shutdown);
+        // What the restore went through, holes and unchanged files included, measured as the
+        // set's total is (its bytes written skip holes).
+        let done = progress.snapshot();
         self.finish_restore(
             job_id,
+            (done.input_bytes as i64, done.total_files as i64),
             &run.new_name,
             &run.target_uri,
             restored_log_source,
@@ -389,6 +405,7 @@ impl Executor {
     fn finish_restore(
         &self,
         job_id: i64,
+        (restored_bytes, total_files): (i64, i64),
         new_name: &str,
         target_uri: &str,
         log_source: Option<String>,
@@ -397,9 +414,11 @@ impl Executor {
     ) {
         match result {
             Ok(summary) => {
+                // Entries written of the set's entries (and the log segments of a recovery).
+                let files = (summary.entries as i64, total_files);
                 if let Err(e) = self
                     .catalog
-                    .set_job_finish_bytes(job_id, summary.bytes_written as i64)
+                    .set_job_figures(job_id, restored_bytes, Some(files))
                 {
                     tracing::warn!(job_id, error = %e, "cannot record the restore's figures");
                 }

@@ -152,6 +152,18 @@ impl Shared {
             Outcome::Job { job_id, wait: true } => {
                 super::wait::wait_for_job(client, self.control.executor(), job_id, None).await
             }
+            Outcome::Notice {
+                job_id,
+                wait,
+                notice,
+            } => {
+                super::wait::notice(client, notice).await?;
+                if wait {
+                    super::wait::wait_for_job(client, self.control.executor(), job_id, None).await
+                } else {
+                    Ok(Response::Execution(Tag::new("ALTER SYSTEM")))
+                }
+            }
             Outcome::Wait { job_id, timeout } => {
                 super::wait::wait_for_job(client, self.control.executor(), job_id, timeout).await
             }

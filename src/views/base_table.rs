@@ -259,13 +259,23 @@ fn overlay(def: &TableDef, live: Live, rows: &mut [Row], figures: &Figures) {
                 }
             }
         }
-        Live::Jobs if !figures.job_bytes.is_empty() => {
-            let (Some(key), Some(bytes)) = (index("job_id"), index("finish_bytes")) else {
+        Live::Jobs if !figures.jobs.is_empty() => {
+            let Some(key) = index("job_id") else {
                 return;
             };
+            let columns = [
+                index("finish_bytes"),
+                index("finish_file_count"),
+                index("file_count"),
+            ];
             for row in rows.iter_mut() {
-                if let Some(b) = row[key].as_i64().and_then(|id| figures.job_bytes.get(&id)) {
-                    row[bytes] = (*b).into();
+                let Some(f) = row[key].as_i64().and_then(|id| figures.jobs.get(&id)) else {
+                    continue;
+                };
+                for (column, value) in columns.iter().zip([f.bytes, f.files, f.total_files]) {
+                    if let Some(i) = column {
+                        row[*i] = value.into();
+                    }
                 }
             }
         }

@@ -53,6 +53,35 @@ impl TestServer {
     }
 }
 
+/// A client whose NOTICE messages are collected, in the order they arrive.
+pub async fn noticing_client(port: u16) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use futures::StreamExt;
+    let dsn =
+        format!("host=127.0.0.1 port={port} user=admin password={ADMIN_PASSWORD} dbname=backstop");
+    let (client, mut connection) = tokio_postgres::connect(&dsn, NoTls).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = message
+                && tx.send(n.message().to_string()).is_err()
+            {
+                break;
+            }
+        }
+    });
+    (client, rx)
+}
+
+/// Every NOTICE received so far.
+pub fn drain(notices: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(n) = notices.try_recv() {
+        out.push(n);
+    }
+    out
+}
+
 /// Connects, trying again for a while on transport errors: a server that has just bound its
 /// port may still drop the first connections (or a probe may have met a port still in use).
 pub async fn connect_as(port: u16, user: &str, password: &str) -> Client {
