@@ -1,9 +1,23 @@
 -- Tenants, parameters, destinations: what the DBA configured.
 -- Every CDB_OB_* view here gets a DBA_OB_* twin for the session's tenant (see src/views/mod.rs).
+-- Each view documented by OceanBase has its documented columns first, in the documented order,
+-- then backstop's own; docs/oceanbase-views.md lists the constants and why.
 
 CREATE VIEW oceanbase.dba_ob_tenants AS
-SELECT tenant_id, tenant_name, kind, source, log_source, log_mode, status, create_time,
-       pgdata, pg_version, system_identifier, archive_mode, data_checksums
+SELECT tenant_id, tenant_name,
+       CASE WHEN tenant_id = 1 THEN 'SYS' ELSE 'USER' END AS tenant_type,
+       create_time,
+       arrow_cast(NULL, 'Timestamp(Microsecond, None)') AS modify_time,
+       'RANDOM' AS primary_zone, '' AS locality, arrow_cast(NULL, 'Utf8') AS previous_locality,
+       'MYSQL' AS compatibility_mode, status, 'NO' AS in_recyclebin, 'NO' AS locked,
+       'PRIMARY' AS tenant_role, 'NORMAL' AS switchover_status, 0 AS switchover_epoch,
+       CAST(NULL AS BIGINT) AS sync_scn, CAST(NULL AS BIGINT) AS replayable_scn,
+       CAST(NULL AS BIGINT) AS readable_scn, CAST(NULL AS BIGINT) AS recovery_until_scn,
+       log_mode, 'DISABLED' AS arbitration_service_status, 1 AS unit_num,
+       arrow_cast(NULL, 'Utf8') AS compatible, 1 AS max_ls_id,
+       'NORMAL' AS restore_data_mode,
+       kind, source, log_source, pgdata, pg_version, system_identifier, archive_mode,
+       data_checksums
 FROM backstop.tenant
 WHERE status = 'NORMAL';
 
@@ -18,10 +32,13 @@ FROM backstop.archive_dest;
 -- One row per destination in use: data, archive log, backup-backup.
 CREATE VIEW oceanbase.cdb_ob_backup_storage_info AS
 SELECT tenant_id,
+       value AS path,
+       '' AS endpoint, 1 AS dest_id,
        CASE name WHEN 'data_backup_dest' THEN 'DATA'
                  WHEN 'log_archive_dest' THEN 'LOG'
                  ELSE 'BACKUP_BACKUP' END AS dest_type,
-       value AS path,
+       '' AS authorization, '' AS extension, '' AS check_file_name,
+       arrow_cast(NULL, 'Timestamp(Microsecond, None)') AS last_check_timestamp,
        update_time
 FROM backstop.parameter
 WHERE name IN ('data_backup_dest', 'log_archive_dest', 'backup_backup_dest');

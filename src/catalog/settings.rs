@@ -87,7 +87,8 @@ fn write_archive_dest_rows(tx: &dyn Txn, tenant_id: i64) -> Result<(), CatalogEr
     ];
     for (name, value) in rows {
         tx.execute(
-            "INSERT INTO archive_dest (tenant_id, dest_no, name, value) VALUES (?, 1, ?, ?)",
+            // LOG_ARCHIVE_DEST is destination number 0 (LOG_ARCHIVE_DEST_1 would be 1).
+            "INSERT INTO archive_dest (tenant_id, dest_no, name, value) VALUES (?, 0, ?, ?)",
             &[tenant_id.into(), name.into(), Value::Text(value)],
         )?;
     }
