@@ -126,12 +126,19 @@ async fn copies_restore_on_their_own_and_carry_their_copy_id() {
     restore_from_copy(&client, root, "r1", 1, &first).await;
     restore_from_copy(&client, root, "r2", 2, &source).await;
 
-    // Nothing left to copy there; a second copy elsewhere gets COPY_ID 2.
-    let err = client
-        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL")
+    // Nothing left to copy there: a job of no tasks; a second copy elsewhere gets COPY_ID 2.
+    client
+        .batch_execute("ALTER SYSTEM BACKUP BACKUPSET ALL WAIT")
         .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "55000");
+        .unwrap();
+    assert_eq!(
+        value(
+            &client,
+            "SELECT comment FROM cdb_ob_backup_backupset_job_history ORDER BY job_id DESC LIMIT 1"
+        )
+        .await,
+        "nothing to copy: no backup set needed a copy"
+    );
     client
         .batch_execute(&format!(
             "ALTER SYSTEM BACKUP BACKUPSET 2 BACKUP_BACKUP_DEST = 'file://{}' WAIT",

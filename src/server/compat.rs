@@ -7,9 +7,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use regex::Regex;
 
 use super::Shared;
-use super::psql::{self, PsqlQuery, Relation};
+use super::psql::{self, Extra, PsqlQuery};
 use super::session::Session;
 use crate::error::{SqlError, SqlResult};
+use crate::views::pg_catalog;
 use crate::views::{Views, rows as batch};
 
 /// A client-compatibility answer.
@@ -143,108 +144,31 @@ fn show(session: &Session, text: &str) -> SqlResult<Answer> {
     )?))
 }
 
-/// Every relation of the query catalog, as psql will list it.
-async fn relations(shared: &Shared) -> Vec<Relation> {
-    let ctx = shared.views.session();
-    let mut out = Vec::new();
-    for schema_name in psql::schemas() {
-        let Some(schema) = ctx
-            .catalog(crate::views::CATALOG_NAME)
-            .and_then(|c| c.schema(schema_name))
-        else {
-            continue;
-        };
-        let mut names = schema.table_names();
-        names.sort();
-        for name in names {
-            if let Ok(Some(table)) = schema.table(&name).await {
-                let columns = table
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| (f.name().clone(), psql::format_type(f.data_type())))
-                    .collect();
-                out.push(Relation {
-                    schema: schema_name.to_string(),
-                    name,
-                    columns,
-                });
-            }
-        }
-    }
-    out
-}
-
 async fn psql_answer(shared: &Shared, query: PsqlQuery) -> SqlResult<Answer> {
-    let relations = relations(shared).await;
+    let relations = shared.views.relations().await;
     let text = |s: &str| Some(s.to_string());
     let rows = match query {
-        PsqlQuery::ListSchemas => {
-            let rows = psql::schemas()
-                .into_iter()
-                .map(|s| vec![text(s), text("backstop")])
-                .collect();
-            batch(&[("Name", DataType::Utf8), ("Owner", DataType::Utf8)], rows)?
-        }
-        PsqlQuery::ListRelations {
-            kinds,
-            schema,
-            name,
-        } => {
-            let rows = psql::list(&relations, &kinds, &schema, &name)
-                .into_iter()
-                .map(|r| {
-                    vec![
-                        text(&r.schema),
-                        text(&r.name),
-                        text("view"),
-                        text("backstop"),
-                    ]
-                })
-                .collect();
-            batch(
-                &[
-                    ("Schema", DataType::Utf8),
-                    ("Name", DataType::Utf8),
-                    ("Type", DataType::Utf8),
-                    ("Owner", DataType::Utf8),
-                ],
-                rows,
-            )?
-        }
-        PsqlQuery::FindRelation { schema, name } => {
-            let rows = psql::find(&relations, &schema, &name)
-                .into_iter()
-                .map(|r| vec![Some(r.oid().to_string()), text(&r.schema), text(&r.name)])
-                .collect();
-            batch(
-                &[
-                    ("oid", DataType::Int64),
-                    ("nspname", DataType::Utf8),
-                    ("relname", DataType::Utf8),
-                ],
-                rows,
-            )?
-        }
         PsqlQuery::RelationInfo { oid } => {
-            let found = relations.iter().any(|r| r.oid() == oid);
-            let row = vec![
-                text("0"),
-                text("v"),
-                text("false"),
-                text("false"),
-                text("false"),
-                text("false"),
-                text("false"),
-                text("false"),
-                text("false"),
-                text(""),
-                text("0"),
-                text(""),
-                text("p"),
-                text("d"),
-                None,
-            ];
+            let found = relations.iter().find(|r| r.oid == oid);
+            let row = || {
+                vec![
+                    text("0"),
+                    text("v"),
+                    text("false"),
+                    text("false"),
+                    text("false"),
+                    text("false"),
+                    text("false"),
+                    text("false"),
+                    text("false"),
+                    text(""),
+                    text("0"),
+                    text(""),
+                    text("p"),
+                    text("d"),
+                    None,
+                ]
+            };
             batch(
                 &[
                     ("relchecks", DataType::Int64),
@@ -263,38 +187,49 @@ async fn psql_answer(shared: &Shared, query: PsqlQuery) -> SqlResult<Answer> {
                     ("relreplident", DataType::Utf8),
                     ("amname", DataType::Utf8),
                 ],
-                if found { vec![row] } else { vec![] },
+                found.map(|_| row()).into_iter().collect(),
             )?
         }
-        PsqlQuery::Columns { oid } => {
-            let rows = relations
-                .iter()
-                .filter(|r| r.oid() == oid)
-                .flat_map(|r| r.columns.iter())
-                .map(|(name, ty)| {
-                    vec![
+        PsqlQuery::Columns { oid, extra } => {
+            let mut rows = Vec::new();
+            for r in relations.iter().filter(|r| r.oid == oid) {
+                for (name, dt) in &r.columns {
+                    let t = pg_catalog::type_by_oid(pg_catalog::type_oid(dt));
+                    let mut row = vec![
                         text(name),
-                        text(ty),
+                        t.map(|t| t.display.to_string()),
                         None,
                         text("false"),
                         None,
                         text(""),
                         text(""),
-                    ]
-                })
-                .collect();
-            batch(
-                &[
-                    ("attname", DataType::Utf8),
-                    ("format_type", DataType::Utf8),
-                    ("pg_get_expr", DataType::Utf8),
-                    ("attnotnull", DataType::Boolean),
-                    ("attcollation", DataType::Utf8),
-                    ("attidentity", DataType::Utf8),
-                    ("attgenerated", DataType::Utf8),
-                ],
-                rows,
-            )?
+                    ];
+                    for e in &extra {
+                        row.push(match e {
+                            Extra::Storage => text(if t.is_some_and(|t| t.len > 0) {
+                                "p"
+                            } else {
+                                "x"
+                            }),
+                            Extra::Compression => text(""),
+                            Extra::StatisticsTarget => None,
+                            Extra::Description => None,
+                        });
+                    }
+                    rows.push(row);
+                }
+            }
+            let mut columns = vec![
+                ("attname", DataType::Utf8),
+                ("format_type", DataType::Utf8),
+                ("pg_get_expr", DataType::Utf8),
+                ("attnotnull", DataType::Boolean),
+                ("attcollation", DataType::Utf8),
+                ("attidentity", DataType::Utf8),
+                ("attgenerated", DataType::Utf8),
+            ];
+            columns.extend(extra.iter().map(|e| (e.name(), DataType::Utf8)));
+            batch(&columns, rows)?
         }
     };
     Ok(Answer::Rows(rows))

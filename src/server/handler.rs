@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use futures::FutureExt;
 use futures::Sink;
 use futures::stream;
 use pgwire::api::portal::{Format, Portal};
@@ -225,11 +226,21 @@ impl Shared {
     ) -> PgWireResult<Response> {
         if !matches!(plan, LogicalPlan::Ddl(_)) {
             let schema = plan.schema().as_arrow().clone();
-            let batches = self
-                .views
-                .query(&session.ctx, &session.plans, sql, &plan, parameters_bound)
-                .await
-                .map_err(from_datafusion)?;
+            // A panic while answering (a bug in a function or a table) is this query's error,
+            // never a connection that stops answering.
+            let answered = std::panic::AssertUnwindSafe(self.views.query(
+                &session.ctx,
+                &session.plans,
+                sql,
+                &plan,
+                parameters_bound,
+            ))
+            .catch_unwind()
+            .await
+            .map_err(|_| {
+                SqlError::internal("the query failed inside the server; the server goes on")
+            })?;
+            let batches = answered.map_err(from_datafusion)?;
             return query_response(&batches, &schema, format);
         }
         self.views

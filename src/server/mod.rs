@@ -4,7 +4,7 @@
 mod auth;
 mod compat;
 mod connections;
-mod encode;
+pub(crate) mod encode;
 mod handler;
 mod psql;
 mod serve;

@@ -66,6 +66,36 @@ fn version_udf() -> ScalarUDF {
     create_udf("version", vec![], DataType::Utf8, Volatility::Stable, f)
 }
 
+/// A function backstop adds, as `pg_proc` and `\df` list it.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub oid: i64,
+    pub name: &'static str,
+    /// Argument and result type OIDs.
+    pub args: Vec<i64>,
+    pub result: i64,
+    pub description: &'static str,
+}
+
+pub fn described() -> Vec<Described> {
+    vec![
+        Described {
+            oid: 90_001,
+            name: "backstop_display_bytes",
+            args: vec![20],
+            result: 1043,
+            description: "bytes as OceanBase's *_DISPLAY columns print them (1.50GB)",
+        },
+        Described {
+            oid: 90_002,
+            name: "version",
+            args: vec![],
+            result: 1043,
+            description: "the PostgreSQL version drivers parse, and backstop's",
+        },
+    ]
+}
+
 pub fn all() -> Vec<ScalarUDF> {
     vec![display_bytes_udf(), version_udf()]
 }

@@ -7,6 +7,9 @@
 
 mod base_table;
 pub mod functions;
+pub mod pg_catalog;
+mod pg_functions;
+mod pg_rewrite;
 mod plan_cache;
 pub mod session_tenant;
 
@@ -89,6 +92,8 @@ pub struct Views {
     builtin: HashSet<String>,
     /// Moves on at every `CREATE VIEW` and `DROP VIEW`, which change what query text means.
     epoch: AtomicU64,
+    /// What `pg_catalog`'s tables are computed from (they hold it weakly).
+    _pg_catalog: Arc<pg_catalog::ContextSource>,
 }
 
 impl Views {
@@ -106,13 +111,18 @@ impl Views {
         root.register_schema(BASE_SCHEMA, base)?;
         root.register_schema(VIEW_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
-        catalogs.register_catalog(CATALOG_NAME.into(), root);
+        catalogs.register_catalog(CATALOG_NAME.into(), root.clone());
+        let list: Arc<dyn CatalogProviderList> = catalogs.clone();
+        let (pg, information, pg_source) = pg_catalog::schemas(list, catalog.clone())?;
+        root.register_schema(pg_catalog::PG_CATALOG, pg)?;
+        root.register_schema(pg_catalog::INFORMATION_SCHEMA, information)?;
 
         let mut views = Views {
             catalog,
             catalogs,
             builtin: HashSet::new(),
             epoch: AtomicU64::new(0),
+            _pg_catalog: pg_source,
         };
         let ctx = views.session();
         for (file, text) in VIEW_FILES {
@@ -143,7 +153,8 @@ impl Views {
         // thread, without repartitioning, and the clients share the cores.
         let config = SessionConfig::new()
             .with_target_partitions(1)
-            .with_information_schema(true)
+            // backstop's own information_schema (PostgreSQL's shape) is in the catalog.
+            .with_information_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, VIEW_SCHEMA)
             .with_create_default_catalog_and_schema(false)
             .with_extension(Arc::new(SessionTenant(crate::catalog::SYS_TENANT_ID)));
@@ -153,7 +164,10 @@ impl Views {
             .with_default_features()
             .build();
         let ctx = SessionContext::new_with_state(state);
-        for udf in functions::all() {
+        for udf in functions::all()
+            .into_iter()
+            .chain(pg_functions::all(self.catalogs.clone()))
+        {
             ctx.register_udf(udf);
         }
         ctx
@@ -188,7 +202,10 @@ impl Views {
         if let Some(plan) = plans.plan(sql, epoch) {
             return Ok(plan);
         }
-        let plan = ctx.state().create_logical_plan(sql).await?;
+        let plan = match self.rewritten(sql)? {
+            Some(statement) => ctx.state().statement_to_plan(statement).await?,
+            None => ctx.state().create_logical_plan(sql).await?,
+        };
         plans.keep(sql, epoch, &plan);
         match &plan {
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
@@ -284,6 +301,40 @@ impl Views {
             .create_physical_plan(&optimized, &state)
             .await?;
         datafusion::physical_plan::collect(physical, state.task_ctx()).await
+    }
+
+    /// Every relation clients can see, as `pg_class` lists it.
+    pub async fn relations(&self) -> Vec<pg_catalog::Relation> {
+        pg_catalog::relations(&self.catalogs).await
+    }
+
+    /// `sql` with PostgreSQL's catalog spellings rewritten ([`pg_rewrite`]), when it has any.
+    fn rewritten(&self, sql: &str) -> Result<Option<datafusion::sql::parser::Statement>> {
+        use datafusion::sql::parser::Statement as DFStatement;
+        if !pg_rewrite::wanted(sql) {
+            return Ok(None);
+        }
+        let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+        let Ok(mut statements) = DFParser::parse_sql_with_dialect(sql, &dialect) else {
+            // DataFusion's own parser says what is wrong.
+            return Ok(None);
+        };
+        if statements.len() != 1 {
+            return Ok(None);
+        }
+        let mut statement = statements.pop_front().expect("one statement");
+        let DFStatement::Statement(inner) = &mut statement else {
+            return Ok(None);
+        };
+        let catalog = self.catalogs.catalog(CATALOG_NAME);
+        let exists = |schema: &str, name: &str| {
+            catalog
+                .as_ref()
+                .and_then(|c| c.schema(schema))
+                .is_some_and(|s| s.table_exist(name))
+        };
+        pg_rewrite::rewrite(inner, &exists);
+        Ok(Some(statement))
     }
 
     fn refuse_builtin(&self, name: &str) -> Result<()> {

@@ -1,0 +1,230 @@
+//! PostgreSQL's spellings that DataFusion does not know, rewritten in the parsed statement before
+//! it is planned: clients' catalog queries are written for PostgreSQL.
+//!
+//! * `pg_catalog.f(...)` calls `f`: the catalog functions are registered unqualified.
+//! * `a OPERATOR(pg_catalog.~) b` is `a ~ b`; `x COLLATE pg_catalog.default` is `x`.
+//! * `'pg_class'::regclass` and `'int4'::regtype` are the OIDs they name; other casts to OID
+//!   types (`oid`, `regproc`, `regclass` of a column, ...) are casts to `bigint`, and `name` or
+//!   `"char"` are `text`.
+//! * An unqualified `pg_class` is `pg_catalog.pg_class`, as PostgreSQL's search path has it.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, BinaryOperator, DataType, Expr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, SelectItem, SetExpr, Statement, Value, ValueWithSpan, visit_expressions_mut,
+    visit_relations_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::pg_catalog::{self as pg, PG_CATALOG};
+
+/// Whether `sql` may hold something to rewrite (most queries do not, and are not parsed twice).
+pub fn wanted(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.contains("pg_")
+        || lower.contains("::")
+        || lower.contains("operator(")
+        || lower.contains("collate")
+}
+
+/// Rewrites `statement` in place. `exists(schema, name)` says whether a relation exists.
+pub fn rewrite(statement: &mut Statement, exists: &dyn Fn(&str, &str) -> bool) {
+    let _ = visit_relations_mut(statement, |name: &mut ObjectName| {
+        if name.0.len() == 1
+            && let Some(ident) = ident(&name.0[0])
+        {
+            let table = ident.value.to_ascii_lowercase();
+            if table.starts_with("pg_") && exists(PG_CATALOG, &table) {
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new(PG_CATALOG)));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(statement, |expr: &mut Expr| {
+        rewrite_expr(expr, exists);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn ident(part: &ObjectNamePart) -> Option<&Ident> {
+    match part {
+        ObjectNamePart::Identifier(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn rewrite_expr(expr: &mut Expr, exists: &dyn Fn(&str, &str) -> bool) {
+    match expr {
+        // `ARRAY(SELECT x ...)` is the array of the subquery's rows.
+        Expr::Function(f)
+            if f.name.0.len() == 1
+                && ident(&f.name.0[0]).is_some_and(|i| i.value.eq_ignore_ascii_case("array"))
+                && matches!(f.args, FunctionArguments::Subquery(_)) =>
+        {
+            let FunctionArguments::Subquery(query) = &f.args else {
+                return;
+            };
+            // As the scalar subquery of `array_agg` over its one column, which keeps its
+            // correlation with the outer query.
+            let mut query = query.clone();
+            if let SetExpr::Select(select) = query.body.as_mut()
+                && let [
+                    SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. },
+                ] = select.projection.as_mut_slice()
+                && let Ok(aggregated) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("array_agg({item})"))
+                    .and_then(|mut p| p.parse_expr())
+            {
+                *item = aggregated;
+                *expr = Expr::Subquery(query);
+            }
+        }
+        // `(composite).field` is the struct's field.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if matches!(root.as_ref(), Expr::Nested(_))
+                && let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() =>
+        {
+            let text = format!("get_field({root}, '{}')", field.value);
+            if let Ok(parsed) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+            {
+                *expr = parsed;
+            }
+        }
+        Expr::Function(f) if f.name.0.len() == 2 => {
+            let schema = ident(&f.name.0[0]).map(|i| i.value.to_ascii_lowercase());
+            if matches!(schema.as_deref(), Some(PG_CATALOG | pg::INFORMATION_SCHEMA)) {
+                f.name.0.remove(0);
+            }
+        }
+        Expr::BinaryOp { op, .. } => {
+            if let BinaryOperator::PGCustomBinaryOperator(parts) = op
+                && let Some(plain) = parts.last().and_then(|p| operator(p))
+            {
+                *op = plain;
+            }
+        }
+        Expr::Collate { expr: inner, .. } => {
+            let inner = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = inner;
+            rewrite_expr(expr, exists);
+        }
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            let target = type_word(data_type);
+            let literal = match inner.as_ref() {
+                Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(s),
+                    ..
+                }) => Some(s.clone()),
+                _ => None,
+            };
+            match (target.as_str(), literal) {
+                ("regclass", Some(name)) => {
+                    *expr = number(regclass(&name, exists).unwrap_or(0));
+                }
+                ("regtype", Some(name)) => {
+                    *expr = number(pg::type_by_name(&name).map_or(0, |t| t.oid));
+                }
+                ("oid", Some(text)) if text.trim().parse::<i64>().is_ok() => {
+                    *expr = number(text.trim().parse().unwrap_or(0));
+                }
+                (
+                    "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
+                    | "regrole" | "regoper" | "oid" | "xid" | "cid" | "int2vector" | "oidvector",
+                    _,
+                ) => *data_type = DataType::BigInt(None),
+                ("name" | "char" | "\"char\"" | "bpchar" | "text", _) => {
+                    *data_type = DataType::Text;
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+fn number(n: i64) -> Expr {
+    Expr::value(Value::Number(n.to_string(), false))
+}
+
+/// A cast's type in lower case, without `pg_catalog.`.
+fn type_word(data_type: &DataType) -> String {
+    let text = data_type.to_string().to_ascii_lowercase();
+    text.trim_start_matches("pg_catalog.").to_string()
+}
+
+fn operator(word: &str) -> Option<BinaryOperator> {
+    Some(match word {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        ">" => BinaryOperator::Gt,
+        "<=" => BinaryOperator::LtEq,
+        ">=" => BinaryOperator::GtEq,
+        _ => return None,
+    })
+}
+
+/// The OID `'name'::regclass` stands for: a qualified name, or the first schema of the search
+/// path (pg_catalog, then the views) that has it.
+fn regclass(name: &str, exists: &dyn Fn(&str, &str) -> bool) -> Option<i64> {
+    let name = name.trim().trim_matches('"').to_ascii_lowercase();
+    if let Some((schema, table)) = name.split_once('.') {
+        return exists(schema, table).then(|| pg::relation_oid(schema, table));
+    }
+    [PG_CATALOG, super::VIEW_SCHEMA, "public", super::BASE_SCHEMA]
+        .into_iter()
+        .find(|schema| exists(schema, &name))
+        .map(|schema| pg::relation_oid(schema, &name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        let exists = |schema: &str, name: &str| {
+            (schema == "pg_catalog" && name.starts_with("pg_"))
+                || (schema == "oceanbase" && name == "cdb_ob_backup_jobs")
+        };
+        rewrite(&mut statements[0], &exists);
+        statements[0].to_string()
+    }
+
+    #[test]
+    fn psql_and_jdbc_spellings_become_plain_sql() {
+        assert_eq!(
+            rewritten(
+                "SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_attribute a \
+                 WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default"
+            ),
+            "SELECT format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a \
+             WHERE c.relname ~ '^(x)$'"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT 'pg_class'::regclass, 'cdb_ob_backup_jobs'::regclass, \
+                 'int4'::regtype, '16384'::pg_catalog.oid, c.oid::regclass, x::name"
+            ),
+            format!(
+                "SELECT 1259, {}, 23, 16384, c.oid::BIGINT, x::TEXT",
+                pg::relation_oid("oceanbase", "cdb_ob_backup_jobs")
+            )
+        );
+    }
+}
