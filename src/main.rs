@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -36,6 +36,9 @@ enum Command {
         /// PEM private key for TLS.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (for example 127.0.0.1:9187).
+        #[arg(long, env = "BACKSTOP_METRICS")]
+        metrics: Option<SocketAddr>,
     },
     /// Archive one log segment: PostgreSQL's `archive_command = 'backstop archive-push --tenant
     /// t %p'`. The segment's bytes go over the connection, so PostgreSQL may run under another
@@ -122,15 +125,45 @@ fn tune_allocator() {
     }
 }
 
+/// Logs go to stderr, as text, or with `BACKSTOP_LOG_FORMAT=json` one JSON object per line
+/// (for log shippers): the event's fields (job_id, task_id, tenant, ...) at the top level and
+/// the spans it ran in.
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("BACKSTOP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("BACKSTOP_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The command line, with a version that names the repository format this build writes.
+fn parse_command_line() -> Cli {
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (repository format {})",
+            env!("CARGO_PKG_VERSION"),
+            backstop::engine::format::FORMAT_VERSION
+        )
+        .into_boxed_str(),
+    );
+    let matches = Cli::command().version(version).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> std::process::ExitCode {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("BACKSTOP_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    init_logging();
+    let cli = parse_command_line();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -142,6 +175,7 @@ fn main() -> std::process::ExitCode {
             admin_password,
             tls_cert,
             tls_key,
+            metrics,
         } => {
             let config = backstop::server::ServerConfig {
                 listen,
@@ -150,7 +184,7 @@ fn main() -> std::process::ExitCode {
                 tls_cert,
                 tls_key,
             };
-            runtime.block_on(run_server(config))
+            runtime.block_on(run_server(config, metrics))
         }
         Command::ArchivePush {
             tenant,
@@ -332,7 +366,10 @@ fn write_durably(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     }
 }
 
-async fn run_server(config: backstop::server::ServerConfig) -> std::process::ExitCode {
+async fn run_server(
+    config: backstop::server::ServerConfig,
+    metrics: Option<SocketAddr>,
+) -> std::process::ExitCode {
     let server = match backstop::server::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -341,6 +378,16 @@ async fn run_server(config: backstop::server::ServerConfig) -> std::process::Exi
         }
     };
     println!("backstop: listening on {}", server.addr);
+    if let Some(addr) = metrics {
+        match server.serve_metrics(addr).await {
+            Ok(bound) => println!("backstop: metrics at http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("backstop: cannot serve metrics on {addr}: {e}");
+                server.stop(SHUTDOWN_GRACE).await;
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate() => {}

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument;
+
 use super::Executor;
 use crate::catalog::archive::{Round, Segment, now_scn};
 use crate::catalog::parameters::{ArchiveDest, Binding, parse_duration};
@@ -227,9 +229,10 @@ impl Executor {
         let executor = self.clone();
         self.runtime.spawn(async move {
             let span = tracing::info_span!("archiver", tenant_id);
-            let _enter = span.enter();
-            drop(_enter);
-            executor.run_archiver(tenant_id, &token).await;
+            executor
+                .run_archiver(tenant_id, &token)
+                .instrument(span)
+                .await;
             token.cancel();
         });
     }

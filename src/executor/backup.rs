@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use tracing::Instrument;
+
 use super::{
     Executor, Interrupt, JobControl, OB_CANCELED, OB_ERROR, failure_comment, task_figures,
     watch_progress,
@@ -151,7 +153,7 @@ impl Executor {
     pub fn spawn_backup(self: &Arc<Self>, run: BackupRun) {
         let control = self.register(run.job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(run.job_id, async move {
             let job_id = run.job_id;
             executor.run_backup_job(run, control).await;
             executor.finished(job_id);
@@ -200,20 +202,31 @@ impl Executor {
             let control = control.clone();
             let (incremental, plus_archivelog, resume) =
                 (run.incremental, run.plus_archivelog, run.resume);
-            running.push(tokio::spawn(async move {
-                let end = executor
-                    .run_backup_task(
-                        &task,
-                        &target,
-                        incremental,
-                        plus_archivelog,
-                        resume,
-                        &control,
-                    )
-                    .await;
-                drop(permit);
-                end
-            }));
+            // Every line the task logs names its job, task and tenant, on whichever thread it
+            // runs (a span entered across awaits would not follow the task between threads).
+            let span = tracing::info_span!(
+                "backup_task",
+                job_id = task.job_id,
+                task_id = task.task_id,
+                tenant = %target.tenant.name
+            );
+            running.push(tokio::spawn(
+                async move {
+                    let end = executor
+                        .run_backup_task(
+                            &task,
+                            &target,
+                            incremental,
+                            plus_archivelog,
+                            resume,
+                            &control,
+                        )
+                        .await;
+                    drop(permit);
+                    end
+                }
+                .instrument(span),
+            ));
         }
         for handle in running {
             ends.push(handle.await.unwrap_or_else(|e| TaskEnd::Failed {
@@ -407,8 +420,6 @@ impl Executor {
         resume: bool,
         control: &JobControl,
     ) -> TaskEnd {
-        let span = tracing::info_span!("backup_task", job_id = task.job_id, task_id = task.task_id, tenant = %target.tenant.name);
-        let _enter = span.enter();
         match self
             .catalog
             .move_task(task.task_id, TaskStatus::Doing, &TaskChange::default())

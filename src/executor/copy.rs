@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use super::{
     Executor, Interrupt, OB_CANCELED, OB_ERROR, failure_comment, task_figures, watch_progress,
 };
@@ -160,7 +162,7 @@ impl Executor {
         )?;
         let control = self.register(job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(job_id, async move {
             executor
                 .run_copy_job(job_id, Copying::Sets, dest, tasks, control)
                 .await;
@@ -187,9 +189,26 @@ impl Executor {
             let end = if control.interrupted().is_some() || !self.start_task_as(task, what) {
                 CopyEnd::NotStarted
             } else {
+                // Every line the task logs names its job, task and tenant.
+                let span = tracing::info_span!(
+                    "copy_task",
+                    job_id,
+                    task_id = task.task_id,
+                    tenant_id = task.work.tenant_id,
+                    set = task.work.backup_set_id,
+                    piece = task.work.piece_id
+                );
                 match what {
-                    Copying::Sets => self.copy_one(job_id, task, &dest, &control).await,
-                    Copying::Pieces => self.copy_piece(task, &dest, &control).await,
+                    Copying::Sets => {
+                        self.copy_one(job_id, task, &dest, &control)
+                            .instrument(span)
+                            .await
+                    }
+                    Copying::Pieces => {
+                        self.copy_piece(task, &dest, &control)
+                            .instrument(span)
+                            .await
+                    }
                 }
             };
             self.end_copy_task(task, &end);
@@ -249,14 +268,6 @@ impl Executor {
         control: &Arc<super::JobControl>,
     ) -> CopyEnd {
         let w = task.work.clone();
-        let span = tracing::info_span!(
-            "copy_task",
-            job_id,
-            task_id = task.task_id,
-            tenant_id = w.tenant_id,
-            set = w.backup_set_id
-        );
-        let _enter = span.enter();
         let progress = Arc::new(Progress::new());
         let ticker = watch_progress(self.catalog.clone(), task.task_id, progress.clone());
         let started = Instant::now();
@@ -315,7 +326,6 @@ impl Executor {
         ) {
             tracing::warn!(error = %e, "cannot record the copy's figures");
         }
-        drop(_enter);
         match result {
             Ok(summary) => {
                 let w = &task.work;
@@ -593,7 +603,7 @@ impl Executor {
         )?;
         let control = self.register(job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(job_id, async move {
             executor
                 .run_copy_job(job_id, Copying::Pieces, dest, tasks, control)
                 .await;

@@ -439,7 +439,7 @@ impl Executor {
     ) {
         let control = self.register(job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(job_id, async move {
             executor.start_job(job_id);
             let mut outcome: Result<String, EngineError> = Ok(String::new());
             for (task, item) in records.iter().zip(&doomed) {

@@ -337,6 +337,18 @@ impl Executor {
         });
     }
 
+    /// Runs a job's work in the background, every log line of it carrying the job's id, kind
+    /// and tenant (the `job` span; tasks add their own).
+    fn spawn_job(&self, job_id: i64, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        use tracing::Instrument;
+        let (kind, tenant_id) = match self.catalog.job(job_id) {
+            Ok(Some(job)) => (job.kind.as_str(), job.tenant_id),
+            _ => ("UNKNOWN", 0),
+        };
+        let span = tracing::info_span!("job", job_id, kind, tenant_id);
+        self.runtime.spawn(work.instrument(span));
+    }
+
     fn register(&self, job_id: i64) -> Arc<JobControl> {
         let control = Arc::new(JobControl {
             cancel: self.shutdown.child_token(),
@@ -622,13 +634,17 @@ async fn on_blocking_thread<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(EngineError::Io {
-            operation: "run",
-            path: format!("{what} worker").into(),
-            source: std::io::Error::other(e.to_string()),
+    // The blocking thread logs in the job's and task's spans too.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .unwrap_or_else(|e| {
+            Err(EngineError::Io {
+                operation: "run",
+                path: format!("{what} worker").into(),
+                source: std::io::Error::other(e.to_string()),
+            })
         })
-    })
 }
 
 pub use destination::root as destination_root;

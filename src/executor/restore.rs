@@ -171,7 +171,7 @@ impl Executor {
         };
         let control = self.register(job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(job_id, async move {
             executor.run_restore(run, control).await;
             executor.finished(job_id);
         });

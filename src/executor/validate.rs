@@ -152,7 +152,7 @@ impl Executor {
         let (job_id, records) = self.catalog.create_job(JobKind::Validate, &job, &tasks)?;
         let control = self.register(job_id);
         let executor = self.clone();
-        self.runtime.spawn(async move {
+        self.spawn_job(job_id, async move {
             executor.start_job(job_id);
             let mut damaged = Vec::new();
             let mut canceled = false;

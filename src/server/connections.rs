@@ -44,6 +44,11 @@ impl Connections {
         Ok((TcpStream::from_std(socket)?, id))
     }
 
+    /// How many connections are open now.
+    pub fn count(&self) -> usize {
+        self.open.lock().expect("connections poisoned").len()
+    }
+
     /// The connection ended by itself.
     pub fn forget(&self, id: u64) {
         self.open.lock().expect("connections poisoned").remove(&id);

@@ -6,6 +6,7 @@ mod compat;
 mod connections;
 pub(crate) mod encode;
 mod handler;
+pub mod metrics;
 mod psql;
 mod serve;
 mod session;
@@ -84,9 +85,25 @@ pub struct RunningServer {
     pub done: tokio::task::JoinHandle<()>,
     executor: Arc<Executor>,
     connections: Arc<connections::Connections>,
+    data_dir: PathBuf,
 }
 
 impl RunningServer {
+    /// Serves Prometheus metrics on `addr` (`--metrics`) until the server stops accepting;
+    /// returns the address bound.
+    pub async fn serve_metrics(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let sources = Arc::new(metrics::Sources {
+            catalog: self.executor.catalog().clone(),
+            connections: self.connections.clone(),
+            data_dir: self.data_dir.clone(),
+        });
+        tokio::spawn(metrics::serve(listener, sources, self.shutdown.clone()));
+        tracing::info!(addr = %bound, "metrics are served at /metrics");
+        Ok(bound)
+    }
+
     /// The clean shutdown of SIGTERM: no new connections; running jobs are suspended (data
     /// backups, which resume at the next start) or ended saying so (the others), waiting at
     /// most `grace`; then every connection is told `57P01` and closed. The catalog's every
@@ -229,5 +246,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         done,
         executor,
         connections,
+        data_dir: config.data_dir.clone(),
     })
 }

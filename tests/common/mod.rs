@@ -209,6 +209,16 @@ impl ChildServer {
         ChildServer::spawn(data_dir, &[("BACKSTOP_LOG", "debug")], Stdio::from(file))
     }
 
+    /// Starts the server logging JSON lines (BACKSTOP_LOG_FORMAT=json) into `log`.
+    pub fn start_logging_json_to(data_dir: &Path, log: &Path) -> ChildServer {
+        let file = std::fs::File::create(log).expect("log file");
+        ChildServer::spawn(
+            data_dir,
+            &[("BACKSTOP_LOG", "info"), ("BACKSTOP_LOG_FORMAT", "json")],
+            Stdio::from(file),
+        )
+    }
+
     /// Starts the server on `port` (a restarted server keeps its address).
     pub fn start_at(data_dir: &Path, port: u16) -> ChildServer {
         ChildServer::spawn_at(data_dir, &[], Stdio::inherit(), port)
