@@ -42,3 +42,15 @@ SELECT tenant_id,
        update_time
 FROM backstop.parameter
 WHERE name IN ('data_backup_dest', 'log_archive_dest', 'backup_backup_dest');
+
+-- Every parameter as OceanBase 4.x shows its own: one row at cluster scope (TENANT_ID NULL, the
+-- system's value) and one per tenant (the value in force for it). Backstop's own columns after
+-- the documented ones: SOURCE (TENANT, CLUSTER or DEFAULT: where the value comes from) and
+-- TENANT_NAME. V$OB_PARAMETERS is the same: backstop is one server.
+CREATE VIEW oceanbase."gv$ob_parameters" AS
+SELECT svr_ip, svr_port, zone, scope, tenant_id, name, data_type, value, info, section,
+       edit_level, default_value, isdefault, source, tenant_name
+FROM backstop.parameter_setting;
+
+CREATE VIEW oceanbase."v$ob_parameters" AS
+SELECT * FROM oceanbase."gv$ob_parameters";

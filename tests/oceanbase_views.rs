@@ -164,3 +164,55 @@ async fn every_view_plans() {
         assert!(described, "{view}: no columns described");
     }
 }
+
+/// `SHOW PARAMETERS` answers in OceanBase's documented columns (V4.3.3, "View cluster
+/// parameters"), filtered by LIKE and by tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn show_parameters_answers_in_oceanbase_columns() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let rows = client
+        .simple_query("SHOW PARAMETERS LIKE 'archive_lag%'")
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("one row");
+    let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "zone",
+            "svr_type",
+            "svr_ip",
+            "svr_port",
+            "name",
+            "data_type",
+            "value",
+            "info",
+            "section",
+            "scope",
+            "source",
+            "edit_level",
+            "default_value",
+            "isdefault"
+        ]
+    );
+    assert_eq!(row.get("name"), Some("archive_lag_target"));
+    assert_eq!(
+        row.get("svr_port"),
+        Some(server.port().to_string().as_str())
+    );
+    assert_eq!(row.get("scope"), Some("CLUSTER"));
+    let all = first_column(&client, "SHOW PARAMETERS").await;
+    assert!(all.len() > 20, "{all:?}");
+    let err = client
+        .simple_query("SHOW PARAMETERS TENANT = nobody")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42704", "{err:?}");
+}

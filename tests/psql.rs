@@ -1,5 +1,5 @@
 //! psql, installed from Debian's packages by scripts/setup-test-env.sh, against the server:
-//! `\d`, `\dv`, `\dn`, `\d view`, and TLS.
+//! `\d`, `\dv`, `\dn`, `\d view`, the `+` forms, `\df`, `\l`, `\du`, and TLS.
 
 mod common;
 
@@ -47,6 +47,61 @@ async fn psql_describes_the_views() {
         "{jobs}"
     );
     assert!(base.contains("tenant") && base.contains("job"), "{base}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_lists_schemas_functions_databases_and_roles() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE USER watcher PASSWORD 'watch-secret' ROLE monitor")
+        .await
+        .unwrap();
+    let port = server.port();
+    let (dv_plus, d_plus, df, l, du, dn) = tokio::task::spawn_blocking(move || {
+        (
+            stdout(&psql(port, &["-c", "\\dv+ cdb_ob_backup_set*"])),
+            stdout(&psql(port, &["-c", "\\d+ cdb_ob_backup_set_files"])),
+            stdout(&psql(port, &["-c", "\\df"])),
+            stdout(&psql(port, &["-c", "\\l"])),
+            stdout(&psql(port, &["-c", "\\du"])),
+            stdout(&psql(port, &["-c", "\\dn+"])),
+        )
+    })
+    .await
+    .unwrap();
+    // \dv+ adds persistence, size and the description of each view.
+    assert!(
+        dv_plus.contains("cdb_ob_backup_set_files")
+            && dv_plus.contains("permanent")
+            && dv_plus.contains("OceanBase view CDB_OB_BACKUP_SET_FILES"),
+        "{dv_plus}"
+    );
+    // \d+ adds storage and description columns, and prints the view's definition.
+    assert!(
+        d_plus.contains("Storage")
+            && d_plus.contains("backup_set_id")
+            && d_plus.contains("View definition:"),
+        "{d_plus}"
+    );
+    assert!(
+        df.contains("backstop_display_bytes") && df.contains("bigint"),
+        "{df}"
+    );
+    assert!(l.contains("backstop") && l.contains("UTF8"), "{l}");
+    assert!(
+        du.contains("admin") && du.contains("watcher") && du.contains("Superuser"),
+        "{du}"
+    );
+    let watcher = du.lines().find(|l| l.contains("watcher")).unwrap();
+    assert!(
+        !watcher.contains("Superuser"),
+        "a monitor is no superuser: {watcher}"
+    );
+    assert!(
+        dn.contains("oceanbase") && dn.contains("the OceanBase backup views"),
+        "{dn}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,6 +57,9 @@ pub async fn answer(shared: &Shared, session: &Session, sql: &str) -> Option<Sql
         }
         "DISCARD" => Some(Ok(Answer::Tag("DISCARD ALL"))),
         "DEALLOCATE" => Some(Ok(Answer::Tag("DEALLOCATE"))),
+        "SHOW" if upper.starts_with("SHOW PARAMETERS") => {
+            Some(show_parameters(shared, session, text).await)
+        }
         "SHOW" => Some(show(session, text)),
         "LISTEN" | "UNLISTEN" => Some(listen(session, first, text[first.len()..].trim())),
         _ => match psql::recognise(sql) {
@@ -142,6 +145,53 @@ fn show(session: &Session, text: &str) -> SqlResult<Answer> {
         &[(name.as_str(), DataType::Utf8)],
         vec![vec![Some(value)]],
     )?))
+}
+
+/// `SHOW PARAMETERS [LIKE 'pattern'] [TENANT [=] t]`, in OceanBase's columns: the cluster's
+/// values, or with TENANT those in force for the tenant.
+async fn show_parameters(shared: &Shared, session: &Session, text: &str) -> SqlResult<Answer> {
+    let caps = re(r"(?is)^SHOW\s+PARAMETERS(?:\s+LIKE\s+'((?:[^']|'')*)')?(?:\s+TENANT\s*=?\s*([A-Za-z_][A-Za-z0-9_]*))?\s*$")
+        .captures(text)
+        .ok_or_else(|| {
+            SqlError::syntax(
+                "syntax error in SHOW PARAMETERS: expected [LIKE 'pattern'] [TENANT = name]",
+                1,
+            )
+        })?;
+    let like = caps.get(1).map(|m| m.as_str().replace("''", "'"));
+    let scope = match caps.get(2).map(|m| m.as_str()) {
+        Some(tenant) => {
+            let found = shared.catalog.tenant_by_name(tenant)?.ok_or_else(|| {
+                SqlError::undefined(format!("tenant {tenant} does not exist"))
+                    .with_ob("OB_TENANT_NOT_EXIST", 5161)
+            })?;
+            format!("scope = 'TENANT' AND tenant_id = {}", found.id)
+        }
+        None => "scope = 'CLUSTER'".to_string(),
+    };
+    let filter = match like {
+        Some(pattern) => format!("{scope} AND name LIKE '{}'", pattern.replace('\'', "''")),
+        None => scope,
+    };
+    let sql = format!(
+        "SELECT zone, 'observer' AS svr_type, svr_ip, svr_port, name, data_type, value, info, \
+         section, scope, source, edit_level, default_value, \
+         CASE isdefault WHEN 'YES' THEN 1 ELSE 0 END AS isdefault \
+         FROM backstop.parameter_setting WHERE {filter} ORDER BY name"
+    );
+    let frame = session
+        .ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| SqlError::internal(e.to_string()))?;
+    let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame
+        .collect()
+        .await
+        .map_err(|e| SqlError::internal(e.to_string()))?;
+    let all = datafusion::arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| SqlError::internal(e.to_string()))?;
+    Ok(Answer::Rows(all))
 }
 
 async fn psql_answer(shared: &Shared, query: PsqlQuery) -> SqlResult<Answer> {

@@ -160,6 +160,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     executor.start_delete_policy_scheduler();
     executor.start_plan_scheduler();
     let control = Arc::new(Control::new(catalog.clone(), executor.clone()));
+    let views_address = views.clone();
     let shared = Arc::new(Shared {
         catalog: catalog.clone(),
         views,
@@ -201,6 +202,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         source,
     })?;
     executor.set_address(addr);
+    views_address.set_address(addr);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let connections = Arc::new(connections::Connections::new(tls.is_some()));

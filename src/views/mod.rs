@@ -7,6 +7,7 @@
 
 mod base_table;
 pub mod functions;
+mod ob_parameters;
 pub mod pg_catalog;
 mod pg_functions;
 mod pg_rewrite;
@@ -93,7 +94,7 @@ pub struct Views {
     /// Moves on at every `CREATE VIEW` and `DROP VIEW`, which change what query text means.
     epoch: AtomicU64,
     /// What `pg_catalog`'s tables are computed from (they hold it weakly).
-    _pg_catalog: Arc<pg_catalog::ContextSource>,
+    system: Arc<pg_catalog::ContextSource>,
 }
 
 impl Views {
@@ -108,21 +109,23 @@ impl Views {
             )?;
         }
         base.register_table("session_tenant".into(), Arc::new(SessionTenantTable::new()))?;
-        root.register_schema(BASE_SCHEMA, base)?;
+        root.register_schema(BASE_SCHEMA, base.clone())?;
         root.register_schema(VIEW_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         root.register_schema("public", Arc::new(MemorySchemaProvider::new()))?;
         catalogs.register_catalog(CATALOG_NAME.into(), root.clone());
         let list: Arc<dyn CatalogProviderList> = catalogs.clone();
-        let (pg, information, pg_source) = pg_catalog::schemas(list, catalog.clone())?;
-        root.register_schema(pg_catalog::PG_CATALOG, pg)?;
-        root.register_schema(pg_catalog::INFORMATION_SCHEMA, information)?;
+        let system = pg_catalog::schemas(list, catalog.clone())?;
+        root.register_schema(pg_catalog::PG_CATALOG, system.pg_catalog)?;
+        root.register_schema(pg_catalog::INFORMATION_SCHEMA, system.information_schema)?;
+        base.register_table("parameter_setting".into(), system.parameter_setting)?;
+        let pg_source = system.source;
 
         let mut views = Views {
             catalog,
             catalogs,
             builtin: HashSet::new(),
             epoch: AtomicU64::new(0),
-            _pg_catalog: pg_source,
+            system: pg_source,
         };
         let ctx = views.session();
         for (file, text) in VIEW_FILES {
@@ -301,6 +304,13 @@ impl Views {
             .create_physical_plan(&optimized, &state)
             .await?;
         datafusion::physical_plan::collect(physical, state.task_ctx()).await
+    }
+
+    /// The server's address, shown by GV$OB_PARAMETERS.
+    pub fn set_address(&self, addr: std::net::SocketAddr) {
+        if self.system.address.set(addr).is_err() {
+            tracing::debug!(%addr, "the server's address was set already; the first stays");
+        }
     }
 
     /// Every relation clients can see, as `pg_class` lists it.

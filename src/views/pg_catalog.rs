@@ -281,12 +281,15 @@ impl std::fmt::Debug for SystemTable {
 pub struct ContextSource {
     catalogs: Arc<dyn CatalogProviderList>,
     catalog: Arc<Catalog>,
+    /// The server's address, once it listens (GV$OB_PARAMETERS' SVR_IP and SVR_PORT).
+    pub address: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// The catalog at the moment of one scan.
 pub struct Context {
     pub relations: Vec<Relation>,
     pub catalog: Arc<Catalog>,
+    pub address: Option<std::net::SocketAddr>,
 }
 
 /// A value of a system table row.
@@ -301,10 +304,10 @@ pub enum Cell {
     Null,
 }
 
-fn int(v: i64) -> Cell {
+pub(super) fn int(v: i64) -> Cell {
     Cell::Int(v)
 }
-fn text(v: impl Into<String>) -> Cell {
+pub(super) fn text(v: impl Into<String>) -> Cell {
     Cell::Text(v.into())
 }
 fn bool(v: bool) -> Cell {
@@ -312,7 +315,7 @@ fn bool(v: bool) -> Cell {
 }
 
 #[derive(Clone, Copy)]
-enum Col {
+pub(super) enum Col {
     Int,
     Text,
     Bool,
@@ -412,6 +415,7 @@ impl TableProvider for SystemTable {
         let context = Context {
             relations: relations(&source.catalogs).await,
             catalog: source.catalog.clone(),
+            address: source.address.get().copied(),
         };
         let batch = to_batch(&self.schema, &(self.rows)(&context))?;
         let config =
@@ -421,21 +425,38 @@ impl TableProvider for SystemTable {
     }
 }
 
-/// The `pg_catalog` and `information_schema` schemas over `catalogs`. The returned source must
-/// live as long as they are used: the tables hold it weakly, as it holds the catalog list that
-/// holds them.
+/// The system schemas computed at every scan, over `catalogs`.
+pub struct SystemSchemas {
+    pub pg_catalog: Arc<MemorySchemaProvider>,
+    pub information_schema: Arc<MemorySchemaProvider>,
+    /// `backstop.parameter_setting`, which GV$OB_PARAMETERS and SHOW PARAMETERS read.
+    pub parameter_setting: Arc<dyn datafusion::catalog::TableProvider>,
+    /// What the tables read; it must live as long as they are used (they hold it weakly, as
+    /// it holds the catalog list that holds them).
+    pub source: Arc<ContextSource>,
+}
+
 pub fn schemas(
     catalogs: Arc<dyn CatalogProviderList>,
     catalog: Arc<Catalog>,
-) -> Result<(
-    Arc<MemorySchemaProvider>,
-    Arc<MemorySchemaProvider>,
-    Arc<ContextSource>,
-)> {
-    let source = Arc::new(ContextSource { catalogs, catalog });
-    let pg = provider(tables(), &source)?;
-    let information = provider(information_schema(), &source)?;
-    Ok((pg, information, source))
+) -> Result<SystemSchemas> {
+    let source = Arc::new(ContextSource {
+        catalogs,
+        catalog,
+        address: std::sync::OnceLock::new(),
+    });
+    let pg_catalog = provider(tables(), &source)?;
+    let information_schema = provider(information_schema(), &source)?;
+    let (name, columns, rows) = super::ob_parameters::table();
+    let parameter_setting = provider(vec![(name, columns, rows)], &source)?
+        .deregister_table(name)?
+        .expect("just registered");
+    Ok(SystemSchemas {
+        pg_catalog,
+        information_schema,
+        parameter_setting,
+        source,
+    })
 }
 
 fn provider(
@@ -708,7 +729,7 @@ fn information_schema() -> Vec<(&'static str, Vec<(&'static str, Col)>, Rows)> {
     ]
 }
 
-type Rows = Box<dyn Fn(&Context) -> Vec<Vec<Cell>> + Send + Sync>;
+pub(super) type Rows = Box<dyn Fn(&Context) -> Vec<Vec<Cell>> + Send + Sync>;
 
 fn tables() -> Vec<(&'static str, Vec<(&'static str, Col)>, Rows)> {
     use Col::{Array as A, Bool as B, Int as I, Real as R, Text as T};
@@ -1482,7 +1503,7 @@ pub fn describe(schema: &str, name: &str) -> Option<String> {
     }
 }
 
-fn describe_schema(name: &str) -> Option<&'static str> {
+pub(super) fn describe_schema(name: &str) -> Option<&'static str> {
     match name {
         VIEW_SCHEMA => Some("the OceanBase backup views (the default search path)"),
         BASE_SCHEMA => Some("the catalog's base tables, read-only"),

@@ -194,6 +194,10 @@ fn functions() -> Vec<(&'static str, DataType, Body)> {
             if let Some((schema, name)) = env.relation(object) {
                 return pg::describe(&schema, &name);
             }
+            if let Some((schema, _)) = pg::namespaces().into_iter().find(|(_, oid)| *oid == object)
+            {
+                return pg::describe_schema(schema).map(str::to_string);
+            }
             super::functions::described()
                 .into_iter()
                 .find(|f| f.oid == object)
