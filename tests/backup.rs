@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::tree::{assert_same_tree, copy_tree, fidelity_tree, noise};
 use common::{TestServer, noticing_client, sqlstate};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 struct Fixture {
     server: TestServer,
