@@ -20,7 +20,8 @@ SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id,
        CASE WHEN total_bytes > 0
             THEN 100.0 * CAST(finish_bytes AS DOUBLE) / CAST(total_bytes AS DOUBLE) ELSE 0.0 END
            AS restore_progress,
-       restore_until, restore_target, comment
+       restore_until, restore_target, comment,
+       output_bytes AS written_bytes, finish_file_count, file_count
 FROM (
     SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id, backup_tenant_name,
            backup_tenant_id, backup_dest, restore_option,
@@ -29,7 +30,8 @@ FROM (
                                    AS TIMESTAMP) AS BIGINT) END AS restore_scn,
            restore_until, restore_target, status, start_ts AS start_timestamp,
            set_list AS backup_set_list, piece_list AS backup_piece_list,
-           total_bytes, finish_bytes, description, comment
+           total_bytes, finish_bytes, description, comment, output_bytes,
+           finish_file_count, file_count
     FROM backstop.job
     WHERE job_kind = 'RESTORE' AND status IN (${JOB_LIVE})
 ) r;
@@ -45,7 +47,8 @@ SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id,
        total_bytes, backstop_display_bytes(total_bytes) AS total_bytes_display,
        finish_bytes, backstop_display_bytes(finish_bytes) AS finish_bytes_display,
        description, comment, 'FULL' AS restore_type,
-       restore_until, restore_target, result
+       restore_until, restore_target, result,
+       output_bytes AS written_bytes, finish_file_count, file_count
 FROM (
     SELECT tenant_id, job_id, restore_tenant_name, restore_tenant_id, backup_tenant_name,
            backup_tenant_id, backup_dest, restore_option,
@@ -55,7 +58,8 @@ FROM (
            restore_until, restore_target, status,
            start_ts AS start_timestamp, end_ts AS finish_timestamp,
            set_list AS backup_set_list, piece_list AS backup_piece_list,
-           total_bytes, finish_bytes, description, result, comment
+           total_bytes, finish_bytes, description, result, comment, output_bytes,
+           finish_file_count, file_count
     FROM backstop.job
     WHERE job_kind = 'RESTORE' AND status IN (${JOB_ENDED})
 ) r;

@@ -521,7 +521,7 @@ async fn incremental_sets_tablespaces_and_delta_restores_come_back_whole() {
     // The delta wrote only what the cluster changed since: a small part of the full restore.
     let written = |name: &str| {
         format!(
-            "SELECT finish_bytes FROM oceanbase.cdb_ob_restore_history \
+            "SELECT written_bytes FROM oceanbase.cdb_ob_restore_history \
              WHERE restore_tenant_name = '{name}'"
         )
     };

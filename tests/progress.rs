@@ -136,15 +136,32 @@ async fn every_job_kind_reports_its_progress_and_ends_with_a_result_line() {
     assert_same_tree(&source, &target);
     let job = last_job(&client, "cdb_ob_restore_history").await;
     let set_files = value(&client, "SELECT file_count FROM cdb_ob_backup_set_files").await;
-    let written = value(
-        &client,
-        "SELECT finish_bytes_display || ' of ' || total_bytes_display FROM cdb_ob_restore_history",
-    )
-    .await;
+    let (restored, written) = {
+        let row = value(
+            &client,
+            "SELECT finish_bytes_display || ' of ' || total_bytes_display || '|' || \
+             backstop_display_bytes(written_bytes) FROM cdb_ob_restore_history",
+        )
+        .await;
+        let (a, b) = row.split_once('|').unwrap();
+        (a.to_string(), b.to_string())
+    };
     assert_eq!(
         lines.last().unwrap(),
-        &format!("job {job} COMPLETED: {set_files}/{set_files} files, {written} written (100.0%)"),
+        &format!(
+            "job {job} COMPLETED: {set_files}/{set_files} files, {restored} restored (100.0%), \
+             {written} written"
+        ),
         "{lines:?}"
+    );
+    // Holes are restored by the file's size, not written: 5 GiB restored, megabytes written.
+    let written_bytes: i64 = value(&client, "SELECT written_bytes FROM cdb_ob_restore_history")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        (1 << 20..1 << 30).contains(&written_bytes),
+        "{written_bytes}"
     );
 
     // A physical validation: objects and bytes checked.

@@ -627,11 +627,13 @@ impl Catalog {
                 tx.execute(
                     "UPDATE job SET finish_bytes = max(coalesce(finish_bytes, 0), ?), \
                      finish_file_count = max(coalesce(finish_file_count, 0), ?), \
-                     file_count = coalesce(file_count, ?) WHERE job_id = ?",
+                     file_count = coalesce(file_count, ?), \
+                     output_bytes = max(coalesce(output_bytes, 0), ?) WHERE job_id = ?",
                     &[
                         f.bytes.into(),
                         f.files.into(),
                         f.total_files.into(),
+                        f.written.into(),
                         job_id.into(),
                     ],
                 )?;
@@ -741,20 +743,24 @@ impl Catalog {
         self.set_job_figures(job_id, bytes, None)
     }
 
-    /// A job's final bytes and, for a restore, its entries written of the set's entries.
+    /// A job's final bytes and, for a restore, its entries restored of the set's entries and
+    /// the bytes it really wrote.
     pub fn set_job_figures(
         &self,
         job_id: i64,
         bytes: i64,
-        files: Option<(i64, i64)>,
+        restore: Option<((i64, i64), i64)>,
     ) -> Result<(), CatalogError> {
-        let (finished, total) =
-            files.map_or((Value::Null, Value::Null), |(f, t)| (f.into(), t.into()));
+        let (finished, total, written) = restore
+            .map_or((Value::Null, Value::Null, Value::Null), |((f, t), w)| {
+                (f.into(), t.into(), w.into())
+            });
         self.write(|tx| {
             tx.execute(
                 "UPDATE job SET finish_bytes = ?, finish_file_count = coalesce(?, finish_file_count), \
-                 file_count = coalesce(?, file_count) WHERE job_id = ?",
-                &[bytes.into(), finished, total, job_id.into()],
+                 file_count = coalesce(?, file_count), output_bytes = coalesce(?, output_bytes) \
+                 WHERE job_id = ?",
+                &[bytes.into(), finished, total, written, job_id.into()],
             )?;
             Ok(())
         })?;

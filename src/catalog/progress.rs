@@ -28,8 +28,10 @@ pub struct Figures {
 /// What a job without tasks (a restore) has done so far.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JobFigures {
-    /// Bytes written.
+    /// Bytes restored so far, as the set counts them (holes and unchanged files included).
     pub bytes: i64,
+    /// Bytes actually written to the target.
+    pub written: i64,
     /// Entries written, and the set's entries in all.
     pub files: i64,
     pub total_files: i64,

@@ -327,6 +327,7 @@ impl Executor {
                 job_id,
                 JobFigures {
                     bytes: p.input_bytes,
+                    written: p.output_bytes,
                     files: p.finish_file_count,
                     total_files: p.file_count,
                 },
@@ -394,6 +395,7 @@ impl Executor {
         self.finish_restore(
             job_id,
             (done.input_bytes as i64, done.total_files as i64),
+            done.output_bytes as i64,
             &run.new_name,
             &run.target_uri,
             restored_log_source,
@@ -406,6 +408,7 @@ impl Executor {
         &self,
         job_id: i64,
         (restored_bytes, total_files): (i64, i64),
+        written: i64,
         new_name: &str,
         target_uri: &str,
         log_source: Option<String>,
@@ -416,9 +419,9 @@ impl Executor {
             Ok(summary) => {
                 // Entries written of the set's entries (and the log segments of a recovery).
                 let files = (summary.entries as i64, total_files);
-                if let Err(e) = self
-                    .catalog
-                    .set_job_figures(job_id, restored_bytes, Some(files))
+                if let Err(e) =
+                    self.catalog
+                        .set_job_figures(job_id, restored_bytes, Some((files, written)))
                 {
                     tracing::warn!(job_id, error = %e, "cannot record the restore's figures");
                 }

@@ -42,7 +42,8 @@ impl Executor {
         let live = self.catalog.live_progress();
         let job_row = self.catalog.read(
             "SELECT coalesce(finish_bytes, 0), coalesce(total_bytes, 0), \
-             coalesce(finish_file_count, 0), coalesce(file_count, 0) FROM job WHERE job_id = ?",
+             coalesce(finish_file_count, 0), coalesce(file_count, 0), coalesce(output_bytes, 0) \
+             FROM job WHERE job_id = ?",
             &[job.job_id.into()],
         )?;
         let int = |i: usize| job_row.first().and_then(|r| r[i].as_i64()).unwrap_or(0);
@@ -54,6 +55,7 @@ impl Executor {
                 total_bytes: int(1),
                 items: running.map_or(int(2), |f| f.files),
                 total_items: running.map_or(int(3), |f| f.total_files),
+                written: running.map_or(int(4), |f| f.written),
                 ..JobFigures::default()
             });
         }
@@ -129,7 +131,12 @@ pub fn progress_line(kind: JobKind, f: &JobFigures, comment: Option<&str>) -> St
             of("read"),
             display_bytes(f.written)
         ),
-        JobKind::Restore => format!("{}, {}", items("files"), of("written")),
+        JobKind::Restore => format!(
+            "{}, {}, {} written",
+            items("files"),
+            of("restored"),
+            display_bytes(f.written)
+        ),
         JobKind::Validate => format!("{tasks}, {}, {}", items("objects"), of("checked")),
         JobKind::BackupBackupset | JobKind::BackupBackuppiece => {
             format!("{tasks}, {}, {}", items("objects"), of("sent"))
@@ -173,7 +180,7 @@ mod tests {
         );
         assert_eq!(
             progress_line(JobKind::Restore, &f, None),
-            "3/12 files, 512B of 2.00KB written (25.0%)"
+            "3/12 files, 512B of 2.00KB restored (25.0%), 100B written"
         );
         assert_eq!(
             progress_line(JobKind::Validate, &f, None),

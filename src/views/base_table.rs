@@ -267,12 +267,17 @@ fn overlay(def: &TableDef, live: Live, rows: &mut [Row], figures: &Figures) {
                 index("finish_bytes"),
                 index("finish_file_count"),
                 index("file_count"),
+                index("output_bytes"),
             ];
             for row in rows.iter_mut() {
                 let Some(f) = row[key].as_i64().and_then(|id| figures.jobs.get(&id)) else {
                     continue;
                 };
-                for (column, value) in columns.iter().zip([f.bytes, f.files, f.total_files]) {
+                for (column, value) in
+                    columns
+                        .iter()
+                        .zip([f.bytes, f.files, f.total_files, f.written])
+                {
                     if let Some(i) = column {
                         row[*i] = value.into();
                     }
