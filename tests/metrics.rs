@@ -114,6 +114,7 @@ async fn metrics_move_with_a_running_backup() {
                 k.starts_with(&format!(
                     "backstop_task_checkpoint_age_seconds{{job_id=\"{job}\""
                 )) && k.contains("tenant=\"app\"")
+                    && k.contains("kind=\"BACKUP\"")
             });
         }
         assert!(

@@ -395,11 +395,13 @@ pub fn render(sources: &Sources) -> Result<String, CatalogError> {
         &mut out,
         "backstop_task_checkpoint_age_seconds",
         "gauge",
-        "time since a running task's last checkpoint (since it started, before the first)",
+        "time since a running task's last checkpoint (since it started, before the first; \
+         only backups take checkpoints, so for other kinds it is the task's age)",
     );
     for r in catalog.read(
-        "SELECT task_id, job_id, tenant_id, coalesce(checkpoint_time, start_ts) FROM task \
-         WHERE status = 'DOING' ORDER BY task_id",
+        "SELECT t.task_id, t.job_id, t.tenant_id, coalesce(t.checkpoint_time, t.start_ts), \
+         j.job_kind FROM task t JOIN job j ON j.job_id = t.job_id \
+         WHERE t.status = 'DOING' ORDER BY t.task_id",
         &[],
     )? {
         let since = int(&r[3]);
@@ -412,6 +414,7 @@ pub fn render(sources: &Sources) -> Result<String, CatalogError> {
                 ("job_id", &text_of(&r[1])),
                 ("task_id", &text_of(&r[0])),
                 ("tenant", &tenant(int(&r[2]))),
+                ("kind", &text(&r[4])),
             ],
             seconds((now - since).max(0)),
         );

@@ -334,57 +334,43 @@ fn arrow(c: Col) -> DataType {
 }
 
 fn to_batch(schema: &SchemaRef, rows: &[Vec<Cell>]) -> Result<RecordBatch> {
-    use datafusion::arrow::array::{BooleanBuilder, Float64Builder, Int64Builder};
+    use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
         let cells = rows.iter().map(|r| r.get(i).unwrap_or(&Cell::Null));
         let array: ArrayRef = match field.data_type() {
-            DataType::Int64 => {
-                let mut b = Int64Builder::new();
-                cells.for_each(|c| match c {
-                    Cell::Int(v) => b.append_value(*v),
-                    _ => b.append_null(),
-                });
-                Arc::new(b.finish())
-            }
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::new();
-                cells.for_each(|c| match c {
-                    Cell::Bool(v) => b.append_value(*v),
-                    _ => b.append_null(),
-                });
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::new();
-                cells.for_each(|c| match c {
-                    Cell::Real(v) => b.append_value(*v),
-                    _ => b.append_null(),
-                });
-                Arc::new(b.finish())
-            }
+            DataType::Int64 => Arc::new(Int64Array::from_iter(cells.map(|c| match c {
+                Cell::Int(v) => Some(*v),
+                _ => None,
+            }))),
+            DataType::Boolean => Arc::new(BooleanArray::from_iter(cells.map(|c| match c {
+                Cell::Bool(v) => Some(*v),
+                _ => None,
+            }))),
+            DataType::Float64 => Arc::new(Float64Array::from_iter(cells.map(|c| match c {
+                Cell::Real(v) => Some(*v),
+                _ => None,
+            }))),
             DataType::List(_) => {
                 let mut b = ListBuilder::new(StringBuilder::new());
-                cells.for_each(|c| match c {
-                    Cell::Array(items) => {
-                        for item in items {
-                            b.values().append_value(item);
+                for c in cells {
+                    match c {
+                        Cell::Array(items) => {
+                            for item in items {
+                                b.values().append_value(item);
+                            }
+                            b.append(true);
                         }
-                        b.append(true);
+                        _ => b.append(false),
                     }
-                    _ => b.append(false),
-                });
+                }
                 Arc::new(b.finish())
             }
-            _ => {
-                let mut b = StringBuilder::new();
-                cells.for_each(|c| match c {
-                    Cell::Text(v) => b.append_value(v),
-                    Cell::Int(v) => b.append_value(v.to_string()),
-                    _ => b.append_null(),
-                });
-                Arc::new(b.finish())
-            }
+            _ => Arc::new(StringArray::from_iter(cells.map(|c| match c {
+                Cell::Text(v) => Some(v.clone()),
+                Cell::Int(v) => Some(v.to_string()),
+                _ => None,
+            }))),
         };
         arrays.push(array);
     }
