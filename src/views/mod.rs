@@ -325,7 +325,8 @@ impl Views {
             return Ok(None);
         }
         let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
-        let Ok(mut statements) = DFParser::parse_sql_with_dialect(sql, &dialect) else {
+        let sql = pg_rewrite::search_path(sql);
+        let Ok(mut statements) = DFParser::parse_sql_with_dialect(&sql, &dialect) else {
             // DataFusion's own parser says what is wrong.
             return Ok(None);
         };

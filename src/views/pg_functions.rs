@@ -220,7 +220,7 @@ fn functions() -> Vec<(&'static str, DataType, Body)> {
         ("has_column_privilege", Boolean, yes),
         ("pg_encoding_to_char", Utf8, |_, _| Some("UTF8".into())),
         ("current_schema", Utf8, |_, _| Some(VIEW_SCHEMA.into())),
-        ("current_schemas", list, |_, _| {
+        ("current_schemas", list.clone(), |_, _| {
             Some(format!("{PG_CATALOG},{VIEW_SCHEMA}"))
         }),
         ("current_database", Utf8, |_, _| Some(CATALOG_NAME.into())),
@@ -267,6 +267,22 @@ fn functions() -> Vec<(&'static str, DataType, Body)> {
             })
         }),
         ("txid_current", Int64, |_, _| Some("1".into())),
+        // `parse_ident('a.b')` is `{a,b}`: quoted parts keep their case and dots.
+        ("parse_ident", list, |_, a| {
+            Some(parse_ident(a.first()?.as_deref()?).join(","))
+        }),
+        ("current_setting", Utf8, |_, a| {
+            match a.first()?.as_deref()?.to_ascii_lowercase().as_str() {
+                "search_path" => Some(VIEW_SCHEMA.into()),
+                "server_version" => Some("16.6".into()),
+                "server_version_num" => Some("160006".into()),
+                "server_encoding" | "client_encoding" => Some("UTF8".into()),
+                "datestyle" => Some("ISO, MDY".into()),
+                "timezone" => Some("UTC".into()),
+                "standard_conforming_strings" => Some("on".into()),
+                _ => None,
+            }
+        }),
         // `information_schema._pg_expandarray(indkey)`, as pgjdbc's getPrimaryKeys reads index
         // keys. No relation of backstop has an index (pg_index is empty), so it never meets a
         // row; it plans, and the answer is "no primary key".
@@ -295,6 +311,28 @@ fn function_arguments(_: &Env, a: &[Option<String>]) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", "),
     )
+}
+
+/// The parts of a qualified name: unquoted parts folded to lower case, quoted ones as written.
+fn parse_ident(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut current)),
+            c if quoted => current.push(c),
+            c => current.extend(c.to_lowercase()),
+        }
+    }
+    parts.push(current);
+    parts
 }
 
 /// PostgreSQL's `pg_size_pretty`: bytes up to 10 kB, then kB, MB, GB, TB rounded.
@@ -334,7 +372,16 @@ pub fn all(catalogs: Arc<dyn CatalogProviderList>) -> Vec<ScalarUDF> {
 
 #[cfg(test)]
 mod tests {
-    use super::size_pretty;
+    use super::{parse_ident, size_pretty};
+
+    #[test]
+    fn identifiers_split_like_postgres() {
+        assert_eq!(
+            parse_ident("oceanbase.CDB_OB_BACKUP_JOBS"),
+            ["oceanbase", "cdb_ob_backup_jobs"]
+        );
+        assert_eq!(parse_ident(r#""My Schema"."a.b""#), ["My Schema", "a.b"]);
+    }
 
     #[test]
     fn sizes_read_like_postgres() {

@@ -69,23 +69,69 @@ except errors.QueryCanceled as e:
 status = conn.execute("SELECT status FROM cdb_ob_backup_jobs WHERE job_id = %s", (slow_job,)).fetchone()
 check("the job goes on after the cancel", status is not None and status[0] in ("INIT", "DOING"), status)
 
-# Grafana's query builder: schemas, tables, then columns with their types.
+# Grafana's PostgreSQL query builder (grafana-postgresql-datasource): the schemas of its
+# dropdown, then its two queries as Grafana writes them, tables on the search path first, then
+# the columns of the chosen table with their types.
 schemas = [r[0] for r in conn.execute(
     "SELECT quote_ident(schema_name) FROM information_schema.schemata "
     "WHERE schema_name NOT IN ('information_schema', 'pg_catalog') ORDER BY 1").fetchall()]
 check("grafana schemas", schemas == ["backstop", "oceanbase", "public"], schemas)
-tables = [r[0] for r in conn.execute(
-    "SELECT quote_ident(table_name) AS table FROM information_schema.tables "
-    "WHERE quote_ident(table_schema) = current_schema() ORDER BY table_name").fetchall()]
-check("grafana tables", "cdb_ob_backup_jobs" in tables and "dba_ob_tenants" in tables, tables[:5])
-columns = dict(conn.execute(
-    "SELECT quote_ident(column_name) AS column, data_type AS type FROM information_schema.columns "
-    "WHERE quote_ident(table_name) = %s AND table_schema = current_schema()",
-    ("cdb_ob_backup_jobs",)).fetchall())
+SEARCH_PATH = """
+              SELECT
+                CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+              FROM
+                generate_series(
+                  array_lower(string_to_array(current_setting('search_path'),','),1),
+                  array_upper(string_to_array(current_setting('search_path'),','),1)
+                ) as i,
+                string_to_array(current_setting('search_path'),',') s
+"""
+tables = [r[0] for r in conn.execute(f"""SELECT
+        CASE WHEN
+              quote_ident(table_schema) IN ({SEARCH_PATH})
+          THEN quote_ident(table_name)
+          ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+        END AS "table"
+        FROM information_schema.tables
+        WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                                 'pg_catalog',
+                                 '_timescaledb_cache',
+                                 '_timescaledb_catalog',
+                                 '_timescaledb_internal',
+                                 '_timescaledb_config',
+                                 'timescaledb_information',
+                                 'timescaledb_experimental')
+        ORDER BY CASE WHEN
+              quote_ident(table_schema) IN ({SEARCH_PATH}) THEN 0 ELSE 1 END, 1""").fetchall()]
+check("grafana tables (search path first)",
+      "cdb_ob_backup_jobs" in tables and "dba_ob_tenants" in tables
+      and "backstop.job" in tables
+      and tables.index("cdb_ob_backup_jobs") < tables.index("backstop.job"), tables[:5])
+columns = dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
+        FROM information_schema.columns
+        WHERE
+          CASE WHEN array_length(parse_ident(%(t)s),1) = 2
+            THEN quote_ident(table_schema) = (parse_ident(%(t)s))[1]
+              AND quote_ident(table_name) = (parse_ident(%(t)s))[2]
+            ELSE quote_ident(table_name) = %(t)s
+              AND
+              quote_ident(table_schema) IN ({SEARCH_PATH})
+          END""", {"t": "cdb_ob_backup_jobs"}).fetchall())
 check("grafana columns with types",
       columns.get("job_id") == "bigint"
       and columns.get("start_timestamp") == "timestamp without time zone"
       and columns.get("status") == "character varying", columns)
+qualified = dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
+        FROM information_schema.columns
+        WHERE
+          CASE WHEN array_length(parse_ident(%(t)s),1) = 2
+            THEN quote_ident(table_schema) = (parse_ident(%(t)s))[1]
+              AND quote_ident(table_name) = (parse_ident(%(t)s))[2]
+            ELSE quote_ident(table_name) = %(t)s
+              AND
+              quote_ident(table_schema) IN ({SEARCH_PATH})
+          END""", {"t": "backstop.job"}).fetchall())
+check("grafana columns of a qualified table", qualified.get("job_kind") == "character varying", qualified)
 
 # Types arrive as Python values.
 row = conn.execute("SELECT job_id, start_timestamp, status FROM cdb_ob_backup_jobs WHERE job_id = %s",
