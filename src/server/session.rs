@@ -43,6 +43,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(ctx: SessionContext, user: String) -> Session {
+        ctx.register_udf(crate::views::pg_functions::session_user(&user));
         Session {
             ctx,
             user,

@@ -9,7 +9,7 @@ mod base_table;
 pub mod functions;
 mod ob_parameters;
 pub mod pg_catalog;
-mod pg_functions;
+pub mod pg_functions;
 mod pg_rewrite;
 mod plan_cache;
 pub mod session_tenant;

@@ -230,6 +230,7 @@ fn functions() -> Vec<(&'static str, DataType, Body)> {
         ("pg_get_constraintdef", Utf8, null),
         ("pg_get_indexdef", Utf8, null),
         ("pg_get_ruledef", Utf8, null),
+        ("pg_get_partkeydef", Utf8, null),
         ("pg_get_triggerdef", Utf8, null),
         ("pg_table_size", Int64, zero),
         ("pg_relation_size", Int64, zero),
@@ -348,6 +349,18 @@ fn size_pretty(bytes: i64) -> String {
         unit += 1;
     }
     format!("{} {}", value.round() as i64, UNITS[unit])
+}
+
+/// `current_user` and `session_user` of one session: its user's name.
+pub fn session_user(name: &str) -> ScalarUDF {
+    let value = datafusion::common::ScalarValue::Utf8(Some(name.to_string()));
+    datafusion::logical_expr::create_udf(
+        super::pg_rewrite::SESSION_USER_FUNCTION,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(value.clone()))),
+    )
 }
 
 /// Every catalog function, over `catalogs`.

@@ -14,8 +14,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, Expr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, SelectItem, SetExpr, Statement, Value, ValueWithSpan, visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, ExcludeSelectItem, Expr, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    Statement, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
     visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -32,6 +33,8 @@ pub fn wanted(sql: &str) -> bool {
         || lower.contains("collate")
         || lower.contains("search_path")
         || lower.contains("parse_ident")
+        || lower.contains("user")
+        || lower.contains("current_role")
 }
 
 /// `sql` with `IN (the search-path subquery of Grafana's query builder)` replaced by `=` the
@@ -50,6 +53,7 @@ pub fn search_path(sql: &str) -> std::borrow::Cow<'_, str> {
 
 /// Rewrites `statement` in place. `exists(schema, name)` says whether a relation exists.
 pub fn rewrite(statement: &mut Statement, exists: &dyn Fn(&str, &str) -> bool) {
+    let _ = statement.visit(&mut NameUserColumns);
     let _ = visit_relations_mut(statement, |name: &mut ObjectName| {
         if name.0.len() == 1
             && let Some(ident) = ident(&name.0[0])
@@ -68,6 +72,106 @@ pub fn rewrite(statement: &mut Statement, exists: &dyn Fn(&str, &str) -> bool) {
     });
 }
 
+/// `SELECT current_user` names its column `current_user`, and `SELECT current_schema()` names
+/// it `current_schema`, as PostgreSQL does (DataFusion would write `current_schema()`), before
+/// the words become function calls.
+struct NameUserColumns;
+
+impl VisitorMut for NameUserColumns {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        exclude_listed_columns(select);
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(expr) = item
+                && let Some(word) = user_word(expr).or_else(|| catalog_call(expr))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::new(word),
+                };
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `SELECT c.oid, c.* FROM pg_class c`, as DBeaver writes it, gives PostgreSQL two `oid`
+/// columns; DataFusion wants unique names, so the wildcard leaves out the columns listed
+/// beside it: `c.oid, c.* EXCLUDE (oid)`. The values are the same, the names unique.
+fn exclude_listed_columns(select: &mut Select) {
+    let listed: Vec<(String, Ident)> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) if parts.len() == 2 => {
+                Some((parts[0].value.to_ascii_lowercase(), parts[1].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    for item in &mut select.projection {
+        let SelectItem::QualifiedWildcard(
+            SelectItemQualifiedWildcardKind::ObjectName(name),
+            options,
+        ) = item
+        else {
+            continue;
+        };
+        let Some(qualifier) = name.0.last().and_then(ident) else {
+            continue;
+        };
+        let qualifier = qualifier.value.to_ascii_lowercase();
+        let excluded: Vec<ObjectName> = listed
+            .iter()
+            .filter(|(q, _)| *q == qualifier)
+            .map(|(_, column)| ObjectName::from(vec![column.clone()]))
+            .collect();
+        if !excluded.is_empty() && options.opt_exclude.is_none() {
+            options.opt_exclude = Some(ExcludeSelectItem::Multiple(excluded));
+        }
+    }
+}
+
+/// The catalog functions whose column a client reads by the function's name.
+const NAMED_CALLS: [&str; 10] = [
+    "current_schema",
+    "current_schemas",
+    "current_database",
+    "current_setting",
+    "version",
+    "pg_backend_pid",
+    "pg_is_in_recovery",
+    "pg_encoding_to_char",
+    "pg_get_viewdef",
+    "pg_get_userbyid",
+];
+
+/// The function's name, when `expr` is a call of one of [`NAMED_CALLS`].
+fn catalog_call(expr: &Expr) -> Option<String> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = ident(f.name.0.last()?)?.value.to_ascii_lowercase();
+    NAMED_CALLS.contains(&name.as_str()).then_some(name)
+}
+
+/// The word, when `expr` is one of PostgreSQL's words for the session's user.
+fn user_word(expr: &Expr) -> Option<String> {
+    let word = match expr {
+        Expr::Identifier(i) if i.quote_style.is_none() => &i.value,
+        Expr::Function(f) if matches!(f.args, FunctionArguments::None) && f.name.0.len() == 1 => {
+            &ident(&f.name.0[0])?.value
+        }
+        _ => return None,
+    };
+    let word = word.to_ascii_lowercase();
+    USER_WORDS.contains(&word.as_str()).then_some(word)
+}
+
 fn ident(part: &ObjectNamePart) -> Option<&Ident> {
     match part {
         ObjectNamePart::Identifier(i) => Some(i),
@@ -75,7 +179,22 @@ fn ident(part: &ObjectNamePart) -> Option<&Ident> {
     }
 }
 
+/// The SQL words for the session's user, which PostgreSQL writes without parentheses.
+const USER_WORDS: [&str; 4] = ["current_user", "session_user", "user", "current_role"];
+
+/// The function each session registers with its own user's name.
+pub const SESSION_USER_FUNCTION: &str = "backstop_session_user";
+
 fn rewrite_expr(expr: &mut Expr, exists: &dyn Fn(&str, &str) -> bool) {
+    if user_word(expr).is_some() {
+        if let Ok(call) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&format!("{SESSION_USER_FUNCTION}()"))
+            .and_then(|mut p| p.parse_expr())
+        {
+            *expr = call;
+        }
+        return;
+    }
     match expr {
         // `ARRAY(SELECT x ...)` is the array of the subquery's rows.
         Expr::Function(f)
@@ -244,6 +363,27 @@ mod tests {
             "{rewritten}"
         );
         assert_eq!(search_path("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn dbeavers_listed_and_starred_columns_get_unique_names() {
+        assert_eq!(
+            rewritten("SELECT db.oid, db.* FROM pg_database db"),
+            "SELECT db.oid, db.* EXCLUDE (oid) FROM pg_catalog.pg_database db"
+        );
+        assert_eq!(
+            rewritten("SELECT current_schema(), pg_catalog.version()"),
+            "SELECT current_schema() AS current_schema, version() AS version"
+        );
+    }
+
+    #[test]
+    fn the_users_words_are_the_sessions_user() {
+        assert_eq!(
+            rewritten("SELECT current_user, session_user, user, \"user\" FROM t"),
+            "SELECT backstop_session_user() AS current_user, backstop_session_user() AS session_user, \
+             backstop_session_user() AS user, \"user\" FROM t"
+        );
     }
 
     #[test]

@@ -68,6 +68,15 @@ async function main() {
     check('wait canceled with 57014', e.code === '57014', e.code);
   }
 
+  // What DBeaver asks at connect, and its database list.
+  const who = await client.query('SELECT current_schema(), session_user, current_user');
+  check('connect-time session queries', who.rows[0].current_schema === 'oceanbase'
+    && who.rows[0].session_user === 'admin', who.rows);
+  const databases = await client.query(
+    "SELECT db.oid, db.* FROM pg_catalog.pg_database db WHERE datallowconn AND NOT datistemplate OR db.datname = $1",
+    ['backstop']);
+  check('database list', databases.rows.length === 1 && databases.rows[0].datname === 'backstop', databases.rows);
+
   // DBeaver's and pgAdmin's object browsers: schemas, relations, columns, with descriptions.
   const schemas = await client.query(
     "SELECT n.oid, n.nspname, d.description FROM pg_catalog.pg_namespace n " +
@@ -76,10 +85,14 @@ async function main() {
   const oceanbase = schemas.rows.find((r) => r.nspname === 'oceanbase');
   check('browser schemas', oceanbase && oceanbase.description, schemas.rows);
   const relations = await client.query(
-    "SELECT c.oid, c.relname, c.relkind, d.description FROM pg_catalog.pg_class c " +
-    "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.objsubid = 0 " +
-    "AND d.classoid = 'pg_class'::regclass WHERE c.relnamespace = $1 AND c.relkind NOT IN ('i', 'I', 'c') " +
-    'ORDER BY c.relname', [oceanbase.oid]);
+    'SELECT c.oid, c.*, t.relname AS tabrelname, rt.relnamespace AS refnamespace, d.description, ' +
+    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) ELSE NULL END AS partition_expr, " +
+    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) ELSE NULL END AS partition_key " +
+    'FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_class t ON c.reltoastrelid = t.oid ' +
+    'LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid = c.reltoastrelid ' +
+    "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass " +
+    "AND d.objsubid = 0 WHERE c.relnamespace = $1 AND c.relkind NOT IN ('i', 'I', 'c') ORDER BY c.relname",
+    [oceanbase.oid]);
   const jobs = relations.rows.find((r) => r.relname === 'cdb_ob_backup_jobs');
   check('browser relations', jobs && jobs.relkind === 'v' && jobs.description.includes('CDB_OB_BACKUP_JOBS'), relations.rows.slice(0, 3));
   const columns = await client.query(
