@@ -70,6 +70,8 @@ pub fn copy_set(
     // holds an index file that names them.
     let retired = super::gc::Retired::read(source.backend())?;
     let mut skipped: Vec<(ContentId, String)> = Vec::new();
+    // The packs the copy makes present, with the index file that names each.
+    let mut named: Vec<(ContentId, String)> = Vec::new();
     for index in &set.index_files {
         let bytes = source.backend().get(&index.object)?;
         for pack in decode_index(&index.object, &bytes)? {
@@ -77,6 +79,7 @@ pub fn copy_set(
                 skipped.push((pack.id, index.object.clone()));
                 continue;
             }
+            named.push((pack.id, index.object.clone()));
             let name = pack_object_name(&pack.id);
             if !objects.iter().any(|(n, _)| *n == name) {
                 objects.push((name, pack.size));
@@ -116,17 +119,25 @@ pub fn copy_set(
 
     let mut summary = CopySummary::default();
     let (first, rest) = objects.split_at(packs);
-    for phase in [first, rest] {
-        copy_objects(
-            source,
-            target,
-            phase,
-            progress,
-            throttle,
-            cancel,
-            &mut summary,
-        )?;
-    }
+    copy_objects(
+        source,
+        target,
+        first,
+        progress,
+        throttle,
+        cancel,
+        &mut summary,
+    )?;
+    revive_tombstoned_packs(target, &named)?;
+    copy_objects(
+        source,
+        target,
+        rest,
+        progress,
+        throttle,
+        cancel,
+        &mut summary,
+    )?;
     if with_log {
         // Before the descriptor: a copy that shows is whole, its log included.
         let until = chrono::DateTime::parse_from_rfc3339(&set.end_time)
@@ -149,6 +160,31 @@ pub fn copy_set(
     }
     write_set(target.backend(), &set)?;
     Ok(summary)
+}
+
+/// The destination's collector may have deleted a pack that an index file kept by another of
+/// its sets names, and left a tombstone: read through that index file, the pack is gone. When
+/// the copy brings the pack back (or finds it there again) for a set that names it through the
+/// same index file, the tombstone would hide chunks the copied set needs: it is lifted, now that
+/// the pack is durable and before the copy's index files and descriptor make the set visible.
+/// Found by the kill test of deletions and copies: a copy of a set whose copy had been deleted
+/// and collected restored with "listed in none of the set's index files".
+fn revive_tombstoned_packs(
+    target: &Repository,
+    named: &[(ContentId, String)],
+) -> Result<(), EngineError> {
+    let mut theirs = super::gc::Retired::read(target.backend())?;
+    let before = theirs.clone();
+    for (id, index) in named {
+        if let Some(files) = theirs.deleted_packs.get_mut(&id.to_hex()) {
+            files.remove(index);
+        }
+    }
+    theirs.deleted_packs.retain(|_, files| !files.is_empty());
+    if theirs != before {
+        theirs.write(target.backend())?;
+    }
+    Ok(())
 }
 
 /// How many objects are read, checked and written at once. Each thread waits for its own
@@ -350,6 +386,63 @@ mod tests {
         physical_ok(&second, 1);
         physical_ok(&second, 2);
         assert_restores_to(&second, 2, &source, dir.path());
+    }
+
+    #[test]
+    fn a_set_copied_again_after_its_copy_was_collected_restores() {
+        use crate::engine::gc::{SweepRule, collect};
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        std::fs::write(first.join("only-in-first"), noise(1, 12 << 20)).unwrap();
+        std::fs::write(first.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("only-in-second"), noise(3, 3 << 20)).unwrap();
+        let source = new_repo(&dir.path().join("repo"));
+        run_backup(&source, &request(1, &first)).unwrap();
+        run_backup(&source, &request(2, &second)).unwrap();
+        let target = new_repo(&dir.path().join("copy"));
+        let cancel = CancellationToken::new();
+        let copy = |set_id| {
+            copy_set(
+                &source,
+                &target,
+                &TenantRef::Id(TENANT),
+                set_id,
+                false,
+                &Progress::new(),
+                &Throttle::new(0),
+                &cancel,
+            )
+            .unwrap()
+        };
+        copy(1);
+        copy(2);
+        // The copy of set 1 is deleted and collected: its own packs are swept, and tombstoned
+        // for the index file set 2's copy keeps.
+        target.backend().delete("sets/1001/1.set").unwrap();
+        for now in [1_000, 2_000] {
+            let rule = SweepRule {
+                now,
+                grace_micros: 0,
+                backup_running: false,
+                repack_below: 0.0,
+            };
+            collect(target.backend(), rule, &Progress::new(), &cancel).unwrap();
+        }
+        assert!(
+            !crate::engine::gc::Retired::read(target.backend())
+                .unwrap()
+                .deleted_packs
+                .is_empty(),
+            "the scenario needs a tombstone"
+        );
+        // Set 1 is copied again: its packs come back, and so must their index file's view.
+        copy(1);
+        physical_ok(&target, 1);
+        assert_restores_to(&target, 1, &first, dir.path());
+        assert_restores_to(&target, 2, &second, dir.path());
     }
 
     #[test]
