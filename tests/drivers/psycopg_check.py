@@ -107,7 +107,11 @@ check("grafana tables (search path first)",
       "cdb_ob_backup_jobs" in tables and "dba_ob_tenants" in tables
       and "backstop.job" in tables
       and tables.index("cdb_ob_backup_jobs") < tables.index("backstop.job"), tables[:5])
-columns = dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
+
+
+def grafana_columns(table):
+    """The query builder's column query for `table`, as Grafana writes it."""
+    return dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
         FROM information_schema.columns
         WHERE
           CASE WHEN array_length(parse_ident(%(t)s),1) = 2
@@ -116,21 +120,15 @@ columns = dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", dat
             ELSE quote_ident(table_name) = %(t)s
               AND
               quote_ident(table_schema) IN ({SEARCH_PATH})
-          END""", {"t": "cdb_ob_backup_jobs"}).fetchall())
+          END""", {"t": table}).fetchall())
+
+
+columns = grafana_columns("cdb_ob_backup_jobs")
 check("grafana columns with types",
       columns.get("job_id") == "bigint"
       and columns.get("start_timestamp") == "timestamp without time zone"
       and columns.get("status") == "character varying", columns)
-qualified = dict(conn.execute(f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
-        FROM information_schema.columns
-        WHERE
-          CASE WHEN array_length(parse_ident(%(t)s),1) = 2
-            THEN quote_ident(table_schema) = (parse_ident(%(t)s))[1]
-              AND quote_ident(table_name) = (parse_ident(%(t)s))[2]
-            ELSE quote_ident(table_name) = %(t)s
-              AND
-              quote_ident(table_schema) IN ({SEARCH_PATH})
-          END""", {"t": "backstop.job"}).fetchall())
+qualified = grafana_columns("backstop.job")
 check("grafana columns of a qualified table", qualified.get("job_kind") == "character varying", qualified)
 
 # Types arrive as Python values.
