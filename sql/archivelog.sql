@@ -10,6 +10,18 @@
 -- most urgent state among the rounds still on, the oldest checkpoint, the summed bytes.
 -- DELETED_* sum the pieces of the round (copy 0) that DELETE BACKUP removed.
 CREATE VIEW oceanbase.cdb_ob_archivelog_summary AS
+-- Each round with the bytes of its deleted pieces, read once for both kinds of row.
+WITH per_round AS (
+    SELECT r.*, COALESCE(d.deleted_input_bytes, 0) AS deleted_input_bytes,
+           COALESCE(d.deleted_output_bytes, 0) AS deleted_output_bytes
+    FROM backstop.archive_round r
+    LEFT JOIN (SELECT tenant_id, dest_id, round_id, sum(input_bytes) AS deleted_input_bytes,
+                      sum(output_bytes) AS deleted_output_bytes
+               FROM backstop.archive_piece
+               WHERE copy_id = 0 AND file_status = 'DELETED'
+               GROUP BY tenant_id, dest_id, round_id) d
+      ON d.tenant_id = r.tenant_id AND d.dest_id = r.dest_id AND d.round_id = r.round_id
+)
 SELECT tenant_id, dest_id, round_id, incarnation, 0 AS dest_no, status,
        start_scn, to_timestamp_micros(start_scn / 1000) AS start_scn_display,
        checkpoint_scn, to_timestamp_micros(checkpoint_scn / 1000) AS checkpoint_scn_display,
@@ -28,17 +40,9 @@ SELECT tenant_id, dest_id, round_id, incarnation, 0 AS dest_no, status,
 FROM (
     SELECT r.tenant_id, r.dest_id, r.round_id, r.incarnation, r.status, r.start_scn,
            r.checkpoint_scn, r.base_piece_id, r.used_piece_id, r.piece_switch_interval,
-           r.input_bytes, r.output_bytes,
-           COALESCE(d.deleted_input_bytes, 0) AS deleted_input_bytes,
-           COALESCE(d.deleted_output_bytes, 0) AS deleted_output_bytes,
+           r.input_bytes, r.output_bytes, r.deleted_input_bytes, r.deleted_output_bytes,
            r.comment, r.path
-    FROM backstop.archive_round r
-    LEFT JOIN (SELECT tenant_id, dest_id, round_id, sum(input_bytes) AS deleted_input_bytes,
-                      sum(output_bytes) AS deleted_output_bytes
-               FROM backstop.archive_piece
-               WHERE copy_id = 0 AND file_status = 'DELETED'
-               GROUP BY tenant_id, dest_id, round_id) d
-      ON d.tenant_id = r.tenant_id AND d.dest_id = r.dest_id AND d.round_id = r.round_id
+    FROM per_round r
     UNION ALL
     SELECT 1, min(r.dest_id), r.cluster_round_id, 1,
            CASE
@@ -59,19 +63,13 @@ FROM (
                     max(r.checkpoint_scn)),
            min(r.base_piece_id), max(r.used_piece_id), max(r.piece_switch_interval),
            sum(r.input_bytes), sum(r.output_bytes),
-           COALESCE(sum(d.deleted_input_bytes), 0), COALESCE(sum(d.deleted_output_bytes), 0),
+           sum(r.deleted_input_bytes), sum(r.deleted_output_bytes),
            coalesce(string_agg(CASE WHEN r.comment <> ''
                                     THEN 'tenant ' || CAST(r.tenant_id AS VARCHAR) || ': '
                                          || r.comment
                                END, '; '), ''),
            min(r.path)
-    FROM backstop.archive_round r
-    LEFT JOIN (SELECT tenant_id, dest_id, round_id, sum(input_bytes) AS deleted_input_bytes,
-                      sum(output_bytes) AS deleted_output_bytes
-               FROM backstop.archive_piece
-               WHERE copy_id = 0 AND file_status = 'DELETED'
-               GROUP BY tenant_id, dest_id, round_id) d
-      ON d.tenant_id = r.tenant_id AND d.dest_id = r.dest_id AND d.round_id = r.round_id
+    FROM per_round r
     WHERE r.cluster_round_id IS NOT NULL
     GROUP BY r.cluster_round_id
 ) rounds;
