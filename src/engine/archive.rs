@@ -5,7 +5,9 @@
 //! object = "BKSTSEG1" codec:u8 size:u64le close_scn:i64le blake3:[32] payload
 //! ```
 //! `codec` 0 stores the segment as it was, 1 as one zstd frame (used only when it saves space).
-//! `blake3` is the hash of the segment's original bytes, checked on every read; `close_scn` is
+//! `blake3` is the hash of the segment's original bytes (keyed, in an encrypted repository),
+//! checked on every read; in an encrypted repository the payload is sealed with the header as
+//! associated data, so the header cannot be changed unnoticed either; `close_scn` is
 //! when the segment was closed, in nanoseconds since the Unix epoch, so a destination alone says
 //! which segments restore the log up to a time.
 
@@ -13,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::storage::{Backend, StorageError};
 
+use super::crypto::{Sealer, chunk_id};
 use super::error::EngineError;
 
 const MAGIC: &[u8; 8] = b"BKSTSEG1";
@@ -61,7 +64,7 @@ pub fn put_segment(
     let header = SegmentHeader {
         size: data.len() as u64,
         close_scn,
-        hash: *blake3::hash(data).as_bytes(),
+        hash: chunk_id(backend.sealer(), data).0,
     };
     let compressed = if level > 0 {
         zstd::bulk::compress(data, level).ok()
@@ -78,7 +81,13 @@ pub fn put_segment(
     object.extend_from_slice(&header.size.to_le_bytes());
     object.extend_from_slice(&header.close_scn.to_le_bytes());
     object.extend_from_slice(&header.hash);
-    object.extend_from_slice(payload);
+    match backend.sealer() {
+        Some(sealer) => {
+            let head = object.clone();
+            sealer.seal_append(payload, &head, &mut object);
+        }
+        None => object.extend_from_slice(payload),
+    }
     backend.put(&segment_object(tenant_id, name), &object)?;
     Ok((header, object.len() as u64))
 }
@@ -91,7 +100,7 @@ pub fn get_segment(
 ) -> Result<(SegmentHeader, Vec<u8>), EngineError> {
     let object_name = segment_object(tenant_id, name);
     let object = read_object(backend, &object_name)?;
-    decode_segment(&object_name, &object)
+    decode_segment(backend.sealer(), &object_name, &object)
 }
 
 /// Copies one archived segment to another destination, checked on the way (its checksum must
@@ -126,7 +135,7 @@ fn send_segment(
         return Ok(0);
     }
     let object = read_object(from, &object_name)?;
-    decode_segment(&object_name, &object)?;
+    decode_segment(from.sealer(), &object_name, &object)?;
     to.put(&object_name, &object)?;
     Ok(object.len() as u64)
 }
@@ -190,7 +199,8 @@ pub fn check_segment(
         )));
     }
     let checked = if physical {
-        read_object(backend, &object_name).and_then(|o| decode_segment(&object_name, &o))
+        read_object(backend, &object_name)
+            .and_then(|o| decode_segment(backend.sealer(), &object_name, &o))
     } else {
         backend
             .get_range(&object_name, 0, HEADER_LEN)
@@ -220,17 +230,22 @@ fn read_object(backend: &dyn Backend, object_name: &str) -> Result<Vec<u8>, Engi
 }
 
 fn decode_segment(
+    sealer: Option<&Sealer>,
     object_name: &str,
     object: &[u8],
 ) -> Result<(SegmentHeader, Vec<u8>), EngineError> {
     let (codec, header) = parse_header(object_name, object)?;
-    let payload = &object[HEADER_LEN..];
+    let (head, payload) = object.split_at(HEADER_LEN);
+    let payload = match sealer {
+        Some(sealer) => std::borrow::Cow::Owned(sealer.open(object_name, payload, head)?),
+        None => std::borrow::Cow::Borrowed(payload),
+    };
     let data = match codec {
-        RAW => payload.to_vec(),
-        _ => zstd::bulk::decompress(payload, header.size as usize)
+        RAW => payload.into_owned(),
+        _ => zstd::bulk::decompress(&payload, header.size as usize)
             .map_err(|e| EngineError::corrupt(object_name, format!("cannot decompress: {e}")))?,
     };
-    if data.len() as u64 != header.size || *blake3::hash(&data).as_bytes() != header.hash {
+    if data.len() as u64 != header.size || chunk_id(sealer, &data).0 != header.hash {
         return Err(EngineError::corrupt(
             object_name,
             "its content does not match the checksum it was archived with",

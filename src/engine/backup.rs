@@ -254,6 +254,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The key sealing what the backup stores, when the repository is encrypted.
+    pub(super) fn sealer(&self) -> Option<&super::crypto::Sealer> {
+        self.backend.sealer()
+    }
+
     pub(super) fn fail(&self, err: EngineError) {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -546,7 +551,7 @@ fn index_files_of_set(
 ) -> Result<Vec<ObjectRef>, EngineError> {
     let mut index_files = packer_outcome.index_files.clone();
     if !packer_outcome.unindexed.is_empty() {
-        let (object, bytes) = encode_index(&packer_outcome.unindexed);
+        let (object, bytes) = encode_index(shared.sealer(), &packer_outcome.unindexed);
         shared.put(&object, &bytes)?;
         index_files.push(ObjectRef {
             object,
@@ -679,7 +684,7 @@ fn write_checkpoint(
     if let Some((reference, bytes)) = tail {
         shared.put(&reference.object, &bytes)?;
     }
-    let (object, bytes) = encode_checkpoint(checkpoint);
+    let (object, bytes) = encode_checkpoint(shared.sealer(), checkpoint);
     shared.put(&object, &bytes)?;
     Ok(object)
 }
@@ -713,7 +718,7 @@ fn compress_worker(
                 return;
             }
             let raw = &batch.data[chunk.start..chunk.start + chunk.len];
-            chunk.id = ContentId::of(raw);
+            chunk.id = super::crypto::chunk_id(shared.sealer(), raw);
             let known = repo_index.contains(&chunk.id)
                 || session
                     .lock()

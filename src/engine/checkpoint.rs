@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::crypto::{Sealer, open_object, seal_object};
 use super::error::EngineError;
 use super::manifest::SegmentRef;
 use super::set::ObjectRef;
@@ -63,15 +64,19 @@ pub fn read_checkpoint(
         Err(StorageError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    serde_json::from_slice(&bytes)
+    let plain = open_object(backend.sealer(), &object, &bytes)?;
+    serde_json::from_slice(&plain)
         .map(Some)
         .map_err(|e| EngineError::corrupt(&object, format!("unreadable checkpoint: {e}")))
 }
 
-/// Encodes a checkpoint for storage.
-pub fn encode_checkpoint(checkpoint: &Checkpoint) -> (String, Vec<u8>) {
+/// Encodes a checkpoint for storage (sealed when the repository is encrypted).
+pub fn encode_checkpoint(sealer: Option<&Sealer>, checkpoint: &Checkpoint) -> (String, Vec<u8>) {
     (
         checkpoint_object_name(checkpoint.tenant_id, checkpoint.set_id),
-        serde_json::to_vec(checkpoint).expect("a checkpoint always serializes"),
+        seal_object(
+            sealer,
+            serde_json::to_vec(checkpoint).expect("a checkpoint always serializes"),
+        ),
     )
 }

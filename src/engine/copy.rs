@@ -74,7 +74,7 @@ pub fn copy_set(
     let mut named: Vec<(ContentId, String)> = Vec::new();
     for index in &set.index_files {
         let bytes = source.backend().get(&index.object)?;
-        for pack in decode_index(&index.object, &bytes)? {
+        for pack in decode_index(source.sealer(), &index.object, &bytes)? {
             if retired.is_gone(&pack.id, &index.object) {
                 skipped.push((pack.id, index.object.clone()));
                 continue;

@@ -18,6 +18,10 @@ pub enum ErrorKind {
     UnreadableFile,
     CorruptObject,
     UnknownFormatVersion,
+    /// The destination is encrypted and no key that opens it was given.
+    Locked,
+    /// No passphrase given opens the destination's key.
+    WrongPassphrase,
     /// The destination belongs to another installation, or is not a repository at all.
     WrongDestination,
     /// A set, tenant or checkpoint that was asked for does not exist.
@@ -38,6 +42,8 @@ impl ErrorKind {
             ErrorKind::UnreadableFile => SqlState::IoError,
             ErrorKind::CorruptObject => SqlState::DataCorrupted,
             ErrorKind::UnknownFormatVersion => SqlState::FeatureNotSupported,
+            ErrorKind::Locked => SqlState::ObjectNotInPrerequisiteState,
+            ErrorKind::WrongPassphrase => SqlState::InvalidPassword,
             ErrorKind::WrongDestination => SqlState::ObjectNotInPrerequisiteState,
             ErrorKind::NotFound => SqlState::UndefinedObject,
             ErrorKind::InvalidState => SqlState::ObjectNotInPrerequisiteState,
@@ -72,7 +78,7 @@ pub enum EngineError {
     CorruptObject { object: String, detail: String },
 
     #[error(
-        "destination {destination} has repository format version {found}; this backstop reads version {supported} only"
+        "destination {destination} has repository format version {found}; this backstop reads versions up to {supported}"
     )]
     UnknownFormatVersion {
         destination: String,
@@ -93,6 +99,21 @@ pub enum EngineError {
         "repository {destination} was opened read-only; open it with create_or_open to write backups"
     )]
     ReadOnly { destination: String },
+
+    #[error(
+        "destination {destination} is encrypted (key {key_id}) and this server holds no key for it; SET DECRYPTION IDENTIFIED BY its passphrase first"
+    )]
+    Locked { destination: String, key_id: String },
+
+    #[error(
+        "no passphrase given opens the key of destination {destination}{what}; SET DECRYPTION IDENTIFIED BY one of its passphrases"
+    )]
+    WrongPassphrase { destination: String, what: String },
+
+    #[error(
+        "destination {destination} holds unencrypted backups; encryption covers a whole destination: set an empty data_backup_dest for encrypted backup sets"
+    )]
+    PlainDestination { destination: String },
 
     #[error("destination {destination} is not a backstop repository (no backstop.format)")]
     NotARepository { destination: String },
@@ -162,6 +183,9 @@ impl EngineError {
             EngineError::UnreadableFile { .. } => ErrorKind::UnreadableFile,
             EngineError::CorruptObject { .. } => ErrorKind::CorruptObject,
             EngineError::UnknownFormatVersion { .. } => ErrorKind::UnknownFormatVersion,
+            EngineError::Locked { .. } => ErrorKind::Locked,
+            EngineError::WrongPassphrase { .. } => ErrorKind::WrongPassphrase,
+            EngineError::PlainDestination { .. } => ErrorKind::InvalidState,
             EngineError::ForeignDestination { .. }
             | EngineError::NotARepository { .. }
             | EngineError::ReadOnly { .. } => ErrorKind::WrongDestination,

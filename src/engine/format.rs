@@ -6,13 +6,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::crypto::Cipher;
 use super::error::EngineError;
 use crate::storage::{Backend, StorageError};
 
 /// Object name of the format file.
 pub const FORMAT_FILE: &str = "backstop.format";
-/// The repository format this code reads and writes.
+/// The repository format this code writes for a plain destination.
 pub const FORMAT_VERSION: u32 = 1;
+/// The format of an encrypted destination: version 1 with every object sealed (an older
+/// backstop refuses it rather than misread it).
+pub const ENCRYPTED_FORMAT_VERSION: u32 = 2;
 const FORMAT_NAME: &str = "backstop-repository";
 
 /// Contents of `backstop.format` (JSON).
@@ -26,6 +30,16 @@ pub struct FormatFile {
     pub installation_id: String,
     /// When the repository was created (RFC 3339, UTC).
     pub created: String,
+    /// How its objects are sealed, when it is encrypted (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<FormatEncryption>,
+}
+
+/// The encryption of a repository: its cipher and the id of its master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatEncryption {
+    pub cipher: Cipher,
+    pub key_id: String,
 }
 
 impl FormatFile {
@@ -35,6 +49,7 @@ impl FormatFile {
             version: FORMAT_VERSION,
             installation_id: installation_id.to_string(),
             created: chrono::Utc::now().to_rfc3339(),
+            encryption: None,
         }
     }
 }
@@ -54,11 +69,30 @@ pub fn read_format(backend: &dyn Backend) -> Result<Option<FormatFile>, EngineEr
             format!("names format {:?}, expected {FORMAT_NAME:?}", format.format),
         ));
     }
-    if format.version != FORMAT_VERSION {
+    let known = match format.version {
+        FORMAT_VERSION => format.encryption.is_none(),
+        ENCRYPTED_FORMAT_VERSION => format.encryption.is_some(),
+        _ => false,
+    };
+    if !known && [FORMAT_VERSION, ENCRYPTED_FORMAT_VERSION].contains(&format.version) {
+        return Err(EngineError::corrupt(
+            FORMAT_FILE,
+            format!(
+                "version {} {} an encryption section",
+                format.version,
+                if format.encryption.is_some() {
+                    "with"
+                } else {
+                    "without"
+                }
+            ),
+        ));
+    }
+    if !known {
         return Err(EngineError::UnknownFormatVersion {
             destination: backend.describe(),
             found: format.version,
-            supported: FORMAT_VERSION,
+            supported: ENCRYPTED_FORMAT_VERSION,
         });
     }
     Ok(Some(format))
@@ -69,10 +103,23 @@ pub fn stamp_format(
     backend: &dyn Backend,
     installation_id: &str,
 ) -> Result<FormatFile, EngineError> {
-    let format = FormatFile::new(installation_id);
-    let bytes = serde_json::to_vec_pretty(&format).expect("a format file always serializes");
-    backend.put(FORMAT_FILE, &bytes)?;
+    let mut format = FormatFile::new(installation_id);
+    if let Some(sealer) = backend.sealer() {
+        format.version = ENCRYPTED_FORMAT_VERSION;
+        format.encryption = Some(FormatEncryption {
+            cipher: sealer.cipher(),
+            key_id: sealer.key_id().to_string(),
+        });
+    }
+    write_format(backend, &format)?;
     Ok(format)
+}
+
+/// Replaces the format file.
+pub fn write_format(backend: &dyn Backend, format: &FormatFile) -> Result<(), EngineError> {
+    let bytes = serde_json::to_vec_pretty(format).expect("a format file always serializes");
+    backend.put(FORMAT_FILE, &bytes)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,14 +35,13 @@ use super::chunker::ContentId;
 use super::error::EngineError;
 use super::index::{INDEX_PREFIX, IndexedPack, decode_index, encode_index};
 use super::manifest::{Extent, ManifestReader, SegmentRef};
-use super::pack::{BlobEntry, PackBuilder, pack_object_name};
+use super::pack::{BlobEntry, PACKS_PREFIX, PackBuilder, pack_object_name};
 use super::progress::Progress;
 use super::set::{ObjectRef, SETS_PREFIX, SetDescriptor, decode_set};
 use crate::storage::{Backend, ObjectInfo, StorageError};
 
 /// Where the marks and tombstones live.
 pub const RETIRED_OBJECT: &str = "gc/retired.json";
-const PACKS_PREFIX: &str = "packs/";
 const MANIFESTS_PREFIX: &str = "manifests/";
 const CHECKPOINTS_PREFIX: &str = "checkpoints/";
 
@@ -204,7 +203,7 @@ fn live(
         .total_files
         .fetch_add((sets.len() + checkpoints.len()) as u64, Ordering::Relaxed);
     for object in sets {
-        let set = decode_set(&object.name, &backend.get(&object.name)?)?;
+        let set = decode_set(backend.sealer(), &object.name, &backend.get(&object.name)?)?;
         live.roots.push(Root {
             set_object: Some(object.name),
             manifest: set.manifest.clone(),
@@ -291,7 +290,7 @@ fn read_packs(
         let packs = match backend
             .get(&object.name)
             .map_err(EngineError::from)
-            .and_then(|b| decode_index(&object.name, &b))
+            .and_then(|b| decode_index(backend.sealer(), &object.name, &b))
         {
             Ok(packs) => packs,
             // A damaged index file may name live packs: delete nothing it could have named.
@@ -419,7 +418,7 @@ fn repack(
     let mut written: Vec<IndexedPack> = Vec::new();
     let mut bytes_written = 0u64;
     let seal = |builder: PackBuilder, written: &mut Vec<IndexedPack>| -> Result<u64, EngineError> {
-        let sealed = builder.seal();
+        let sealed = builder.seal(backend.sealer());
         backend.put(&pack_object_name(&sealed.id), &sealed.data)?;
         let size = sealed.data.len() as u64;
         written.push(IndexedPack {
@@ -450,7 +449,7 @@ fn repack(
             let stored = bytes.get(start..end).ok_or_else(|| {
                 EngineError::corrupt(&object, "a blob the index names lies past the pack's end")
             })?;
-            builder.add(blob.id, stored, blob.raw_length, blob.compression);
+            builder.add_stored(blob.id, stored, blob.raw_length, blob.compression);
             if builder.is_full() {
                 let full = std::mem::take(&mut builder);
                 bytes_written += seal(full, &mut written)?;
@@ -461,7 +460,7 @@ fn repack(
         bytes_written += seal(builder, &mut written)?;
     }
     if !written.is_empty() {
-        let (index_object, index_bytes) = encode_index(&written);
+        let (index_object, index_bytes) = encode_index(backend.sealer(), &written);
         backend.put(&index_object, &index_bytes)?;
         bytes_written += index_bytes.len() as u64;
         let file_no = packs.index_objects.len() as u32;

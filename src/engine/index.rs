@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use super::chunker::ContentId;
 use super::codec::{DecodeError, Decoder, Encoder};
+use super::crypto::{Sealer, open_object, seal_object};
 use super::error::EngineError;
 use super::pack::{BlobEntry, Compression};
 use crate::storage::Backend;
@@ -36,8 +37,9 @@ pub fn index_object_name(id: &ContentId) -> String {
     format!("{INDEX_PREFIX}{}.idx", id.to_hex())
 }
 
-/// Encodes an index file; returns its object name and bytes.
-pub fn encode_index(packs: &[IndexedPack]) -> (String, Vec<u8>) {
+/// Encodes an index file (sealed when the repository is encrypted); returns its object name,
+/// the BLAKE3 of the stored bytes, and those bytes.
+pub fn encode_index(sealer: Option<&Sealer>, packs: &[IndexedPack]) -> (String, Vec<u8>) {
     let mut enc = Encoder::new();
     enc.raw(INDEX_MAGIC);
     enc.u64(packs.len() as u64);
@@ -53,11 +55,16 @@ pub fn encode_index(packs: &[IndexedPack]) -> (String, Vec<u8>) {
             enc.u8(blob.compression.code());
         }
     }
-    (index_object_name(&ContentId::of(&enc.buf)), enc.buf)
+    let stored = seal_object(sealer, enc.buf);
+    (index_object_name(&ContentId::of(&stored)), stored)
 }
 
 /// Decodes an index file, checking its bytes against the id in its name.
-pub fn decode_index(object: &str, bytes: &[u8]) -> Result<Vec<IndexedPack>, EngineError> {
+pub fn decode_index(
+    sealer: Option<&Sealer>,
+    object: &str,
+    bytes: &[u8],
+) -> Result<Vec<IndexedPack>, EngineError> {
     let expected = object
         .strip_prefix(INDEX_PREFIX)
         .and_then(|rest| rest.strip_suffix(".idx"))
@@ -68,7 +75,8 @@ pub fn decode_index(object: &str, bytes: &[u8]) -> Result<Vec<IndexedPack>, Engi
             "content does not match its name (damaged or truncated)",
         ));
     }
-    decode_body(bytes).map_err(|e| EngineError::corrupt(object, format!("unreadable index: {e}")))
+    let plain = open_object(sealer, object, bytes)?;
+    decode_body(&plain).map_err(|e| EngineError::corrupt(object, format!("unreadable index: {e}")))
 }
 
 fn decode_body(bytes: &[u8]) -> Result<Vec<IndexedPack>, DecodeError> {
@@ -196,7 +204,7 @@ impl RepositoryIndex {
             let loaded = backend
                 .get(&object.name)
                 .map_err(EngineError::from)
-                .and_then(|bytes| decode_index(&object.name, &bytes));
+                .and_then(|bytes| decode_index(backend.sealer(), &object.name, &bytes));
             match loaded {
                 Ok(mut packs) => {
                     packs.retain(|p| {
@@ -290,13 +298,13 @@ mod tests {
 
     #[test]
     fn index_files_round_trip_and_reject_damage() {
-        let (name, bytes) = encode_index(&sample());
-        assert_eq!(decode_index(&name, &bytes).unwrap(), sample());
+        let (name, bytes) = encode_index(None, &sample());
+        assert_eq!(decode_index(None, &name, &bytes).unwrap(), sample());
         let mut damaged = bytes.clone();
         damaged[20] ^= 1;
-        let err = decode_index(&name, &damaged).unwrap_err();
+        let err = decode_index(None, &name, &damaged).unwrap_err();
         assert!(err.to_string().contains(&name));
-        assert!(decode_index(&name, &bytes[..bytes.len() - 3]).is_err());
+        assert!(decode_index(None, &name, &bytes[..bytes.len() - 3]).is_err());
     }
 
     #[test]

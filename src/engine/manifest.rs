@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunker::ContentId;
 use super::codec::{DecodeError, Decoder, Encoder};
+use super::crypto::{Sealer, open_object, seal_object};
 use super::error::EngineError;
 use crate::source::{EntryKind, compare_paths};
 use crate::storage::Backend;
@@ -273,10 +274,12 @@ impl SegmentBuilder {
         self.enc.buf.len() >= SEGMENT_TARGET
     }
 
-    /// Compresses the segment; returns its reference and the bytes to store.
-    pub fn finish(&self, level: i32) -> (SegmentRef, Vec<u8>) {
-        let stored = zstd::bulk::compress(&self.enc.buf, level.clamp(1, 19))
+    /// Compresses (and, when the repository is encrypted, seals) the segment; returns its
+    /// reference and the bytes to store.
+    pub fn finish(&self, sealer: Option<&Sealer>, level: i32) -> (SegmentRef, Vec<u8>) {
+        let compressed = zstd::bulk::compress(&self.enc.buf, level.clamp(1, 19))
             .expect("zstd compresses any input in memory");
+        let stored = seal_object(sealer, compressed);
         let object = format!("manifests/{}.seg", ContentId::of(&stored).to_hex());
         let reference = SegmentRef {
             object,
@@ -290,6 +293,7 @@ impl SegmentBuilder {
 
 /// Decodes a stored segment, checking it against its reference.
 pub fn decode_segment(
+    sealer: Option<&Sealer>,
     reference: &SegmentRef,
     stored: &[u8],
 ) -> Result<Vec<ManifestEntry>, EngineError> {
@@ -309,7 +313,8 @@ pub fn decode_segment(
         ));
     }
     let capacity = reference.raw_size.min(SEGMENT_LIMIT) as usize;
-    let raw = zstd::bulk::decompress(stored, capacity)
+    let compressed = open_object(sealer, object, stored)?;
+    let raw = zstd::bulk::decompress(&compressed, capacity)
         .map_err(|e| EngineError::corrupt(object, format!("does not decompress: {e}")))?;
     let mut dec = Decoder::new(&raw);
     let bad = |e: DecodeError| EngineError::corrupt(object, format!("unreadable manifest: {e}"));
@@ -361,7 +366,7 @@ impl<'a> ManifestReader<'a> {
             .backend
             .get(&reference.object)
             .map_err(EngineError::from)
-            .and_then(|stored| decode_segment(reference, &stored));
+            .and_then(|stored| decode_segment(self.backend.sealer(), reference, &stored));
         Some(loaded.map(|entries| self.current = entries.into_iter()))
     }
 }
@@ -513,8 +518,8 @@ mod tests {
             builder.push(entry);
         }
         let decoded = |builder: &SegmentBuilder| {
-            let (reference, stored) = builder.finish(1);
-            decode_segment(&reference, &stored).unwrap()
+            let (reference, stored) = builder.finish(None, 1);
+            decode_segment(None, &reference, &stored).unwrap()
         };
         let first = builder.split_off_prefix(2);
         assert_eq!(decoded(&first), entries[..2]);
@@ -547,7 +552,7 @@ mod tests {
                 builder.push(&entry);
                 all.push(entry);
             }
-            let (reference, stored) = builder.finish(3);
+            let (reference, stored) = builder.finish(None, 3);
             backend.put(&reference.object, &stored).unwrap();
             refs.push(reference);
         }
@@ -587,7 +592,7 @@ mod tests {
             for entry in &entries {
                 builder.push(entry);
             }
-            let (reference, stored) = builder.finish(1);
+            let (reference, stored) = builder.finish(None, 1);
             backend.put(&reference.object, &stored).unwrap();
             let refs = [reference];
             let read: Result<Vec<_>, _> = ManifestReader::new(&backend, &refs).collect();
@@ -600,8 +605,8 @@ mod tests {
     fn truncated_or_garbage_segments_are_named() {
         let mut builder = SegmentBuilder::new();
         builder.push(&file_entry(b"f", 20));
-        let (reference, stored) = builder.finish(1);
-        let err = decode_segment(&reference, &stored[..stored.len() / 2]).unwrap_err();
+        let (reference, stored) = builder.finish(None, 1);
+        let err = decode_segment(None, &reference, &stored[..stored.len() / 2]).unwrap_err();
         assert!(err.to_string().contains(&reference.object), "{err}");
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         for len in [0usize, 8, 9, 64, 1000] {

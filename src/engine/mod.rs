@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod chunker;
 pub mod codec;
 pub mod copy;
+pub mod crypto;
 pub mod error;
 mod fastcdc;
 pub mod format;

@@ -10,13 +10,20 @@
 //!
 //! A blob is a chunk stored raw or as one zstd frame. A pack is named by the BLAKE3 of all its
 //! bytes (`packs/<2 hex>/<64 hex>.pack`), and every blob is checked against its chunk id when it
-//! is read, so damage is always detected and named.
+//! is read, so damage is always detected and named. In an encrypted repository each blob and the
+//! trailer are sealed on their own (`nonce ‖ ciphertext ‖ tag`, see [`super::crypto`]), so a
+//! blob is still read alone by its range, and the trailer's offsets and lengths are those of
+//! the sealed blobs.
 
 use zstd::bulk::{Compressor, Decompressor};
 
 use super::chunker::ContentId;
 use super::codec::{Decoder, Encoder};
+use super::crypto::{Sealer, chunk_id};
 use super::error::EngineError;
+
+/// Folder of the packs.
+pub const PACKS_PREFIX: &str = "packs/";
 
 /// A pack is sealed once it holds this many bytes. 8 MiB keeps the packs in memory (the open
 /// one plus two being written) small while a pack still costs only one put per 8 MiB.
@@ -140,22 +147,31 @@ pub fn compress_chunk(compressor: &mut Compressor<'static>, raw: &[u8]) -> (Vec<
 /// the error when anything is wrong.
 pub fn decode_blob(
     decompressor: &mut Decompressor<'static>,
+    sealer: Option<&Sealer>,
     object: &str,
     entry: &BlobEntry,
     stored: &[u8],
 ) -> Result<Vec<u8>, EngineError> {
-    let mut scratch = Vec::new();
-    Ok(decode_blob_into(decompressor, object, entry, stored, &mut scratch)?.to_vec())
+    let mut scratch = BlobScratch::default();
+    Ok(decode_blob_into(decompressor, sealer, object, entry, stored, &mut scratch)?.to_vec())
 }
 
-/// Like [`decode_blob`] without copying: a raw blob is checked where it lies, a compressed one
-/// is inflated into `scratch` (reused from call to call). The returned bytes are verified.
+/// The buffers [`decode_blob_into`] reuses from blob to blob.
+#[derive(Debug, Default)]
+pub struct BlobScratch {
+    opened: Vec<u8>,
+    inflated: Vec<u8>,
+}
+
+/// Like [`decode_blob`] without copying: a raw plain blob is checked where it lies, a sealed one
+/// is opened and a compressed one inflated into `scratch`. The returned bytes are verified.
 pub fn decode_blob_into<'s>(
     decompressor: &mut Decompressor<'static>,
+    sealer: Option<&Sealer>,
     object: &str,
     entry: &BlobEntry,
     stored: &'s [u8],
-    scratch: &'s mut Vec<u8>,
+    scratch: &'s mut BlobScratch,
 ) -> Result<&'s [u8], EngineError> {
     let damaged = |what: String| {
         EngineError::corrupt(
@@ -170,6 +186,17 @@ pub fn decode_blob_into<'s>(
             entry.length
         )));
     }
+    let BlobScratch { opened, inflated } = scratch;
+    let stored: &[u8] = match sealer {
+        Some(sealer) => {
+            sealer
+                .open_into(object, stored, b"", opened)
+                .map_err(|_| damaged("does not authenticate (damaged, or another key)".into()))?;
+            opened
+        }
+        None => stored,
+    };
+    let scratch = inflated;
     let raw: &[u8] = match entry.compression {
         Compression::Raw => stored,
         Compression::Zstd => {
@@ -191,7 +218,7 @@ pub fn decode_blob_into<'s>(
             entry.raw_length
         )));
     }
-    if ContentId::of(raw) != entry.id {
+    if chunk_id(sealer, raw) != entry.id {
         return Err(damaged("content does not match its checksum".into()));
     }
     Ok(raw)
@@ -233,21 +260,44 @@ impl PackBuilder {
         }
     }
 
-    /// Appends a stored blob.
-    pub fn add(&mut self, id: ContentId, stored: &[u8], raw_length: u32, compression: Compression) {
+    /// Appends a stored blob, sealed when the repository is encrypted.
+    pub fn add(
+        &mut self,
+        sealer: Option<&Sealer>,
+        id: ContentId,
+        stored: &[u8],
+        raw_length: u32,
+        compression: Compression,
+    ) {
         if self.data.capacity() < PACK_TARGET {
             // Room for the last chunk and the trailer, so the buffer never grows by copying.
             let room = PACK_TARGET + super::chunker::MAX_CHUNK + PACK_TARGET / 16;
             self.data.reserve_exact(room - self.data.len());
         }
+        let offset = self.data.len();
+        match sealer {
+            Some(sealer) => sealer.seal_append(stored, b"", &mut self.data),
+            None => self.data.extend_from_slice(stored),
+        }
         self.entries.push(BlobEntry {
             id,
-            offset: self.data.len() as u32,
-            length: stored.len() as u32,
+            offset: offset as u32,
+            length: (self.data.len() - offset) as u32,
             raw_length,
             compression,
         });
-        self.data.extend_from_slice(stored);
+    }
+
+    /// Appends a blob as another pack stored it (already sealed, if it was): a repack moves
+    /// blobs without opening them.
+    pub fn add_stored(
+        &mut self,
+        id: ContentId,
+        stored: &[u8],
+        raw_length: u32,
+        compression: Compression,
+    ) {
+        self.add(None, id, stored, raw_length, compression)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -264,8 +314,8 @@ impl PackBuilder {
         self.data.len() >= PACK_TARGET
     }
 
-    /// Appends the trailer and names the pack.
-    pub fn seal(self) -> SealedPack {
+    /// Appends the trailer (sealed when the repository is encrypted) and names the pack.
+    pub fn seal(self, sealer: Option<&Sealer>) -> SealedPack {
         let PackBuilder { mut data, entries } = self;
         let mut trailer = Encoder::new();
         trailer.u64(entries.len() as u64);
@@ -276,8 +326,12 @@ impl PackBuilder {
             trailer.u64(entry.raw_length as u64);
             trailer.u8(entry.compression.code());
         }
-        data.extend_from_slice(&trailer.buf);
-        data.extend_from_slice(&(trailer.buf.len() as u32).to_le_bytes());
+        let trailer = match sealer {
+            Some(sealer) => sealer.seal(&trailer.buf, b"pack trailer"),
+            None => trailer.buf,
+        };
+        data.extend_from_slice(&trailer);
+        data.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         data.extend_from_slice(PACK_MAGIC);
         SealedPack {
             id: ContentId::of(&data),
@@ -288,7 +342,11 @@ impl PackBuilder {
 }
 
 /// Reads the blob list from a whole pack, checking it is consistent with the pack's size.
-pub fn read_pack_trailer(object: &str, pack: &[u8]) -> Result<Vec<BlobEntry>, EngineError> {
+pub fn read_pack_trailer(
+    sealer: Option<&Sealer>,
+    object: &str,
+    pack: &[u8],
+) -> Result<Vec<BlobEntry>, EngineError> {
     let bad = |what: String| EngineError::corrupt(object, format!("pack trailer {what}"));
     if pack.len() < 12 || &pack[pack.len() - 8..] != PACK_MAGIC {
         return Err(bad("missing (not a pack, or truncated)".into()));
@@ -300,7 +358,15 @@ pub fn read_pack_trailer(object: &str, pack: &[u8]) -> Result<Vec<BlobEntry>, En
         return Err(bad("length is larger than the pack".into()));
     }
     let blobs_end = length_at - trailer_len;
-    let mut dec = Decoder::new(&pack[blobs_end..length_at]);
+    let trailer = match sealer {
+        Some(sealer) => std::borrow::Cow::Owned(
+            sealer
+                .open(object, &pack[blobs_end..length_at], b"pack trailer")
+                .map_err(|_| bad("does not authenticate (damaged, or another key)".into()))?,
+        ),
+        None => std::borrow::Cow::Borrowed(&pack[blobs_end..length_at]),
+    };
+    let mut dec = Decoder::new(&trailer);
     let decode = |dec: &mut Decoder| -> Result<Vec<BlobEntry>, super::codec::DecodeError> {
         let count = dec.u64()?;
         let mut entries = Vec::new();
@@ -349,26 +415,55 @@ mod tests {
         let mut builder = PackBuilder::new();
         for raw in [&text[..], &noise[..]] {
             let (stored, compression) = compress_chunk(&mut compressor, raw);
-            builder.add(ContentId::of(raw), &stored, raw.len() as u32, compression);
+            builder.add(
+                None,
+                ContentId::of(raw),
+                &stored,
+                raw.len() as u32,
+                compression,
+            );
         }
-        let sealed = builder.seal();
+        let sealed = builder.seal(None);
         assert_eq!(sealed.entries[0].compression, Compression::Zstd);
         assert_eq!(sealed.entries[1].compression, Compression::Raw);
         let name = pack_object_name(&sealed.id);
-        let entries = read_pack_trailer(&name, &sealed.data).unwrap();
+        let entries = read_pack_trailer(None, &name, &sealed.data).unwrap();
         assert_eq!(entries, sealed.entries);
         for (entry, raw) in entries.iter().zip([&text[..], &noise[..]]) {
             let stored = &sealed.data[entry.offset as usize..][..entry.length as usize];
             assert_eq!(
-                decode_blob(&mut decompressor, &name, entry, stored).unwrap(),
+                decode_blob(&mut decompressor, None, &name, entry, stored).unwrap(),
                 raw
             );
         }
         let mut damaged = sealed.data.clone();
         damaged[entries[0].offset as usize + 10] ^= 0xff;
         let stored = &damaged[entries[0].offset as usize..][..entries[0].length as usize];
-        let err = decode_blob(&mut decompressor, &name, &entries[0], stored).unwrap_err();
+        let err = decode_blob(&mut decompressor, None, &name, &entries[0], stored).unwrap_err();
         assert!(err.to_string().contains(&name), "{err}");
+    }
+
+    #[test]
+    fn sealed_packs_round_trip_and_open_under_their_key_only() {
+        use crate::engine::crypto::{Cipher, MasterKey};
+        let sealer = Sealer::new(&MasterKey::generate(), Cipher::for_this_cpu());
+        let mut compressor = Compressor::new(1).unwrap();
+        let mut decompressor = Decompressor::new().unwrap();
+        let text = b"backstop encrypts ".repeat(20_000);
+        let (stored, compression) = compress_chunk(&mut compressor, &text);
+        let id = sealer.content_id(&text);
+        let mut builder = PackBuilder::new();
+        builder.add(Some(&sealer), id, &stored, text.len() as u32, compression);
+        let sealed = builder.seal(Some(&sealer));
+        assert!(!sealed.data.windows(17).any(|w| w == &text[..17]));
+        assert!(read_pack_trailer(None, "p", &sealed.data).is_err());
+        let entries = read_pack_trailer(Some(&sealer), "p", &sealed.data).unwrap();
+        let blob = &sealed.data[entries[0].offset as usize..][..entries[0].length as usize];
+        let opened = decode_blob(&mut decompressor, Some(&sealer), "p", &entries[0], blob);
+        assert_eq!(opened.unwrap(), text);
+        let other = Sealer::new(&MasterKey::generate(), Cipher::for_this_cpu());
+        let err = decode_blob(&mut decompressor, Some(&other), "p", &entries[0], blob);
+        assert!(err.unwrap_err().to_string().contains("authenticate"));
     }
 
     #[test]
@@ -381,7 +476,7 @@ mod tests {
                 if len >= 8 {
                     garbage[len - 8..].copy_from_slice(PACK_MAGIC);
                 }
-                let _ = read_pack_trailer("packs/x", &garbage);
+                let _ = read_pack_trailer(None, "packs/x", &garbage);
             }
         }
     }

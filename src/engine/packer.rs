@@ -283,7 +283,8 @@ impl<'a> Packer<'a> {
         let pack = match (in_session, stored) {
             (Some(pack), _) => pack,
             (None, Some((data, compression))) => {
-                self.open.add(id, data, raw_length, compression);
+                self.open
+                    .add(self.shared.sealer(), id, data, raw_length, compression);
                 self.session
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -309,7 +310,7 @@ impl<'a> Packer<'a> {
 
     fn seal_open(&mut self) -> Result<(), EngineError> {
         let fresh = PackBuilder::with_buffer(self.shared.pack_buffers.take());
-        let pack = std::mem::replace(&mut self.open, fresh).seal();
+        let pack = std::mem::replace(&mut self.open, fresh).seal(self.shared.sealer());
         let number = self.open_number;
         self.open_number += 1;
         let object = pack_object_name(&pack.id);
@@ -351,7 +352,9 @@ impl<'a> Packer<'a> {
     }
 
     fn flush_segment(&mut self) -> Result<(), EngineError> {
-        let (reference, stored) = self.builder.finish(self.req.compression_level);
+        let (reference, stored) = self
+            .builder
+            .finish(self.shared.sealer(), self.req.compression_level);
         self.shared.put(&reference.object, &stored)?;
         let (max_dep, files, bytes) = self.builder_deps.last().copied().unwrap_or((0, 0, 0));
         self.segments.push(WrittenSegment {
@@ -423,7 +426,7 @@ impl<'a> Packer<'a> {
             let (reference, bytes) = self
                 .builder
                 .split_off_prefix(tail_entries)
-                .finish(self.req.compression_level);
+                .finish(self.shared.sealer(), self.req.compression_level);
             let (max_dep, files, bytes_so_far) = self.builder_deps[tail_entries - 1];
             self.builder_deps.drain(..tail_entries);
             self.segments.push(WrittenSegment {
@@ -508,7 +511,7 @@ impl<'a> Packer<'a> {
         (!ready.is_empty()).then(|| {
             let packs: Vec<IndexedPack> =
                 ready.iter().filter_map(|n| self.sealed.remove(n)).collect();
-            let (object, bytes) = encode_index(&packs);
+            let (object, bytes) = encode_index(self.shared.sealer(), &packs);
             self.index_files.push(ObjectRef {
                 object: object.clone(),
                 size: bytes.len() as u64,

@@ -8,8 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::checkpoint::checkpoint_object_name;
+use super::crypto::Sealer;
 use super::error::EngineError;
-use super::format::{FormatFile, read_format, stamp_format};
+use super::format::{
+    ENCRYPTED_FORMAT_VERSION, FormatEncryption, FormatFile, read_format, stamp_format, write_format,
+};
+use super::pack::PACKS_PREFIX;
 use super::set::{SETS_PREFIX, SetDescriptor, decode_set, read_set};
 use crate::storage::{Backend, LocalBackend};
 
@@ -62,9 +66,10 @@ impl Repository {
         installation_id: &str,
     ) -> Result<Repository, EngineError> {
         let format = match read_format(backend.as_ref())? {
-            Some(format) => format,
+            Some(format) => encrypt_if_empty(backend.as_ref(), format)?,
             None => stamp_format(backend.as_ref(), installation_id)?,
         };
+        check_key(backend.as_ref(), &format)?;
         if format.installation_id != installation_id {
             return Err(EngineError::ForeignDestination {
                 destination: backend.describe(),
@@ -111,6 +116,7 @@ impl Repository {
         let format = read_format(backend.as_ref())?.ok_or_else(|| EngineError::NotARepository {
             destination: backend.describe(),
         })?;
+        check_key(backend.as_ref(), &format)?;
         Ok(Repository {
             backend,
             format,
@@ -121,6 +127,16 @@ impl Repository {
     /// The installation that owns the destination.
     pub fn installation_id(&self) -> &str {
         &self.format.installation_id
+    }
+
+    /// The key sealing this repository's objects; `None` for a plain repository.
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.backend.sealer()
+    }
+
+    /// The format file's description of its encryption.
+    pub fn encryption(&self) -> Option<&FormatEncryption> {
+        self.format.encryption.as_ref()
     }
 
     /// Whether backups may be written (opened with [`Repository::create_or_open`]).
@@ -148,7 +164,7 @@ impl Repository {
                 .backend
                 .get(&object.name)
                 .map_err(EngineError::from)
-                .and_then(|bytes| decode_set(&object.name, &bytes));
+                .and_then(|bytes| decode_set(self.sealer(), &object.name, &bytes));
             match decoded {
                 Ok(set) => sets.push(set),
                 Err(e) => {
@@ -182,6 +198,50 @@ impl Repository {
             .backend
             .delete(&checkpoint_object_name(tenant_id, set_id))?)
     }
+}
+
+/// Refuses to read an encrypted repository without its key (or with another key), and a plain
+/// one through a key: its objects would not open.
+fn check_key(backend: &dyn Backend, format: &FormatFile) -> Result<(), EngineError> {
+    match (&format.encryption, backend.sealer()) {
+        (None, None) => Ok(()),
+        (Some(wanted), Some(sealer)) if wanted.key_id == sealer.key_id() => Ok(()),
+        (Some(wanted), _) => Err(EngineError::Locked {
+            destination: backend.describe(),
+            key_id: wanted.key_id.clone(),
+        }),
+        (None, Some(_)) => Err(EngineError::PlainDestination {
+            destination: backend.describe(),
+        }),
+    }
+}
+
+/// A plain repository written to with a key becomes encrypted if it holds nothing yet (no set,
+/// no pack, no checkpoint): only its format file changes.
+fn encrypt_if_empty(backend: &dyn Backend, format: FormatFile) -> Result<FormatFile, EngineError> {
+    let Some(sealer) = backend.sealer() else {
+        return Ok(format);
+    };
+    if format.encryption.is_some() {
+        return Ok(format);
+    }
+    for prefix in [SETS_PREFIX, PACKS_PREFIX, "checkpoints/", "archive/"] {
+        if !backend.list(prefix)?.is_empty() {
+            return Err(EngineError::PlainDestination {
+                destination: backend.describe(),
+            });
+        }
+    }
+    let encrypted = FormatFile {
+        version: ENCRYPTED_FORMAT_VERSION,
+        encryption: Some(FormatEncryption {
+            cipher: sealer.cipher(),
+            key_id: sealer.key_id().to_string(),
+        }),
+        ..format
+    };
+    write_format(backend, &encrypted)?;
+    Ok(encrypted)
 }
 
 #[cfg(test)]
@@ -266,6 +326,74 @@ mod tests {
         set_mtime(&source, root_mtime);
         assert_restores_to(&repo, 1, &source, dir.path());
         run_backup(&repo, &request(2, &source)).unwrap();
+    }
+
+    #[test]
+    fn an_encrypted_repository_restores_and_leaks_no_plaintext_or_plain_hash() {
+        use crate::engine::crypto::MasterKey;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let marker = b"backstop-plaintext-marker-4711 ".repeat(4000);
+        fs::write(source.join("marker-named-file.txt"), &marker).unwrap();
+        let root = dir.path().join("repo");
+        let master = MasterKey::generate();
+        let repo = encrypted_repo(&root, &master);
+        assert!(repo.encryption().is_some());
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let packs_after_first = objects(&root, "packs").len();
+        let mut second = request(2, &source);
+        second.parent_set_id = Some(1);
+        run_backup(&repo, &second).unwrap();
+        // Deduplication still works: the second set stored no new pack.
+        assert_eq!(objects(&root, "packs").len(), packs_after_first);
+        assert_restores_to(&repo, 1, &source, dir.path());
+        assert_restores_to(&repo, 2, &source, dir.path());
+        physical_ok(&repo, 2);
+
+        // No stored object holds a file's bytes, its name, or the plain BLAKE3 of a chunk.
+        let plain_id = crate::engine::chunker::ContentId::of(&marker);
+        let plain_hex = plain_id.to_hex();
+        let needles: [&[u8]; 4] = [
+            &marker[..31],
+            b"marker-named-file",
+            &plain_id.0,
+            plain_hex.as_bytes(),
+        ];
+        for folder in ["packs", "index", "manifests", "sets"] {
+            for object in objects(&root, folder) {
+                let bytes = fs::read(&object).unwrap();
+                for needle in needles {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "{} holds plaintext",
+                        object.display()
+                    );
+                }
+            }
+        }
+
+        // Without its key, or with another, the destination is refused before anything is read.
+        for opened in [
+            Repository::open(&root),
+            Repository::open_backend(sealed_backend(&root, &MasterKey::generate())),
+        ] {
+            assert!(
+                matches!(opened, Err(EngineError::Locked { .. })),
+                "{opened:?}"
+            );
+        }
+        // A plain repository with sets is never written to with a key.
+        let plain_root = dir.path().join("plain");
+        run_backup(&new_repo(&plain_root), &request(1, &source)).unwrap();
+        let refused = Repository::create_or_open_backend(
+            sealed_backend(&plain_root, &master),
+            "test-installation",
+        );
+        assert!(
+            matches!(refused, Err(EngineError::PlainDestination { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]

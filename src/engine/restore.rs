@@ -24,10 +24,11 @@ use tokio_util::sync::CancellationToken;
 use zstd::bulk::Decompressor;
 
 use super::chunker::{ContentId, is_zero};
+use super::crypto::{Sealer, chunk_id};
 use super::error::EngineError;
 use super::index::{ChunkLocation, RepositoryIndex};
 use super::manifest::{Extent, ManifestEntry, ManifestReader};
-use super::pack::{decode_blob_into, pack_object_name};
+use super::pack::{BlobScratch, decode_blob_into, pack_object_name};
 use super::progress::Progress;
 use super::repository::{Repository, TenantRef};
 use super::set::SetDescriptor;
@@ -305,7 +306,7 @@ impl Restorer<'_> {
         if self.method == RestoreMethod::Delta {
             match fs::symlink_metadata(&path) {
                 Ok(meta) if meta.is_file() => {
-                    let differ = differing_extents(&path, &entry)
+                    let differ = differing_extents(self.repo.sealer(), &path, &entry)
                         .map_err(|e| EngineError::io("compare existing file", &path, e))?;
                     if differ.is_empty() && meta.len() == entry.size {
                         apply_metadata(&path, &entry, self.is_root)?;
@@ -733,7 +734,7 @@ impl Written<'_> {
 struct RangeScratch {
     decompressor: Decompressor<'static>,
     read: Vec<u8>,
-    inflated: Vec<u8>,
+    blob: BlobScratch,
 }
 
 impl RangeScratch {
@@ -742,7 +743,7 @@ impl RangeScratch {
             decompressor: Decompressor::new()
                 .map_err(|e| EngineError::io("set up decompression", "zstd", e))?,
             read: Vec::new(),
-            inflated: Vec::new(),
+            blob: BlobScratch::default(),
         })
     }
 }
@@ -788,10 +789,11 @@ fn write_range(
         let entry = location.blob_entry(*id);
         let raw = decode_blob_into(
             &mut scratch.decompressor,
+            repo.sealer(),
             &object,
             &entry,
             stored,
-            &mut scratch.inflated,
+            &mut scratch.blob,
         )?;
         for placement in batch.chunks.get(id).into_iter().flatten() {
             let path = &batch.files[placement.file].path;
@@ -836,7 +838,11 @@ fn write_range(
 /// they are, reading it once: a chunk whose bytes hash to another id or lie past the file's
 /// end, a zero extent with data in it (what lies past the end reads as zeroes once the file is
 /// sized).
-fn differing_extents(path: &Path, entry: &ManifestEntry) -> io::Result<Vec<usize>> {
+fn differing_extents(
+    sealer: Option<&Sealer>,
+    path: &Path,
+    entry: &ManifestEntry,
+) -> io::Result<Vec<usize>> {
     let file = SourceFile::open(path)?;
     let size = file.metadata().size;
     let mut differ = Vec::new();
@@ -849,7 +855,7 @@ fn differing_extents(path: &Path, entry: &ManifestEntry) -> io::Result<Vec<usize
                 buf.resize(*length as usize, 0);
                 end <= size
                     && file.read_at(&mut buf, offset)? == buf.len()
-                    && ContentId::of(&buf) == *id
+                    && chunk_id(sealer, &buf) == *id
             }
             Extent::Zero { .. } => is_zero_range(&file, offset, end.min(size), &mut buf)?,
         };

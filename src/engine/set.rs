@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::crypto::{Sealer, open_object, seal_object};
 use super::error::EngineError;
 use super::manifest::SegmentRef;
 use crate::storage::{Backend, StorageError};
@@ -94,8 +95,13 @@ pub fn set_object_name(tenant_id: i64, set_id: i64) -> String {
 }
 
 /// Decodes a set descriptor, naming the object when it is damaged.
-pub fn decode_set(object: &str, bytes: &[u8]) -> Result<SetDescriptor, EngineError> {
-    serde_json::from_slice(bytes)
+pub fn decode_set(
+    sealer: Option<&Sealer>,
+    object: &str,
+    bytes: &[u8],
+) -> Result<SetDescriptor, EngineError> {
+    let plain = open_object(sealer, object, bytes)?;
+    serde_json::from_slice(&plain)
         .map_err(|e| EngineError::corrupt(object, format!("unreadable set descriptor: {e}")))
 }
 
@@ -107,7 +113,7 @@ pub fn read_set(
 ) -> Result<Option<SetDescriptor>, EngineError> {
     let object = set_object_name(tenant_id, set_id);
     match backend.get(&object) {
-        Ok(bytes) => decode_set(&object, &bytes).map(Some),
+        Ok(bytes) => decode_set(backend.sealer(), &object, &bytes).map(Some),
         Err(StorageError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -115,7 +121,10 @@ pub fn read_set(
 
 /// Stores a set descriptor; this is the commit point of a backup.
 pub fn write_set(backend: &dyn Backend, set: &SetDescriptor) -> Result<u64, EngineError> {
-    let bytes = serde_json::to_vec_pretty(set).expect("a set descriptor always serializes");
+    let bytes = seal_object(
+        backend.sealer(),
+        serde_json::to_vec_pretty(set).expect("a set descriptor always serializes"),
+    );
     backend.put(&set_object_name(set.tenant_id, set.set_id), &bytes)?;
     Ok(bytes.len() as u64)
 }
@@ -126,7 +135,7 @@ mod tests {
 
     #[test]
     fn garbage_descriptors_name_their_object() {
-        let err = decode_set("sets/1001/7.set", b"{\"tenant\": ").unwrap_err();
+        let err = decode_set(None, "sets/1001/7.set", b"{\"tenant\": ").unwrap_err();
         assert!(err.to_string().contains("sets/1001/7.set"));
         assert_eq!(
             serde_json::to_string(&BackupType::Incremental).unwrap(),

@@ -167,6 +167,24 @@ pub fn new_repo(root: &Path) -> Repository {
     Repository::create_or_open(root, "test-installation").unwrap()
 }
 
+/// The repository at `root` opened with `master` as its key (created encrypted when new).
+pub fn encrypted_repo(root: &Path, master: &super::crypto::MasterKey) -> Repository {
+    fs::create_dir_all(root).unwrap();
+    Repository::create_or_open_backend(sealed_backend(root, master), "test-installation").unwrap()
+}
+
+/// The local backend at `root`, carrying the key `master`.
+pub fn sealed_backend(
+    root: &Path,
+    master: &super::crypto::MasterKey,
+) -> std::sync::Arc<dyn crate::storage::Backend> {
+    use super::crypto::{Cipher, SealedBackend, Sealer};
+    std::sync::Arc::new(SealedBackend::new(
+        std::sync::Arc::new(crate::storage::LocalBackend::new(root.to_path_buf())),
+        std::sync::Arc::new(Sealer::new(master, Cipher::for_this_cpu())),
+    ))
+}
+
 /// A backup request with test defaults.
 pub fn request(set_id: i64, source: &Path) -> BackupRequest {
     BackupRequest {

@@ -116,7 +116,9 @@ fn check_index_files(
             ValidateLevel::Physical => match backend.get(&needed.object) {
                 Ok(bytes) => {
                     report.bytes_read += bytes.len() as u64;
-                    decode_index(&needed.object, &bytes).err().map(detail_of)
+                    decode_index(backend.sealer(), &needed.object, &bytes)
+                        .err()
+                        .map(detail_of)
                 }
                 Err(e) => Some(detail_of(EngineError::from(e))),
             },
@@ -150,7 +152,7 @@ fn packs_needed(
         let entries = match backend.get(&segment.object) {
             Ok(bytes) => {
                 report.bytes_read += bytes.len() as u64;
-                decode_segment(segment, &bytes)
+                decode_segment(backend.sealer(), segment, &bytes)
             }
             Err(e) => Err(EngineError::from(e)),
         };
@@ -309,7 +311,15 @@ fn check_pack(
         let stored = bytes
             .get(start..start + location.length as usize)
             .unwrap_or(&[]);
-        if decode_blob(decompressor, &object, &location.blob_entry(*id), stored).is_err() {
+        if decode_blob(
+            decompressor,
+            backend.sealer(),
+            &object,
+            &location.blob_entry(*id),
+            stored,
+        )
+        .is_err()
+        {
             bad.push(id.to_hex());
         }
     }

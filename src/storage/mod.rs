@@ -140,6 +140,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn start_writeback(&self, staged: &Staged) {
         let _ = staged;
     }
+
+    /// The key that seals this destination's objects, when it is encrypted and unlocked.
+    fn sealer(&self) -> Option<&crate::engine::crypto::Sealer> {
+        None
+    }
 }
 
 /// How many staged objects may wait for [`commit_staged`]: they sit in the page cache, not in
