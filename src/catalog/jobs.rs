@@ -81,6 +81,8 @@ pub struct NewJob {
     pub comment: Option<String>,
     /// What a deletion was asked for (`PARAMETER`): the expiry time, or the ids.
     pub parameter: Option<String>,
+    /// `PASSWORD` for a backup written to an encrypted destination; `NONE` when unset.
+    pub encryption_mode: Option<String>,
 }
 
 /// A new task row: one tenant's (or one set's) share of a job.
@@ -254,6 +256,8 @@ pub struct NewBackupSet {
     pub file_count: i64,
     pub comment: Option<String>,
     pub path: String,
+    /// `PASSWORD` when the set is encrypted, else `NONE`.
+    pub encryption_mode: String,
 }
 
 #[derive(Debug, Clone)]
@@ -384,7 +388,7 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
          restart_pass, job_type, validate_level, restore_tenant_name, backup_tenant_name, \
          backup_tenant_id, backup_dest, restore_target, restore_option, restore_until, set_list, \
          total_bytes, finish_bytes, comment, piece_id, parameter) VALUES (?, ?, ?, 1, ?, 1, ?, ?, ?, \
-         ?, ?, 'NONE', ?, 'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+         ?, ?, ?, ?, 'INIT', 0, ?, ?, 'NONE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         &[
             job_id.into(),
             kind.as_str().into(),
@@ -395,6 +399,10 @@ pub(super) fn insert_job(tx: &dyn Txn, kind: JobKind, job: &NewJob) -> Result<i6
             job.plus_archivelog.into(),
             job.backup_type.clone().into(),
             job.job_level.clone().into(),
+            job.encryption_mode
+                .clone()
+                .unwrap_or_else(|| "NONE".into())
+                .into(),
             now_micros().into(),
             job.description.clone().into(),
             job.path.clone().into(),
@@ -889,7 +897,7 @@ impl Catalog {
                  job_id, backup_type, prev_full_backup_set_id, prev_inc_backup_set_id, start_ts, \
                  end_ts, status, file_status, plus_archivelog, input_bytes, output_bytes, \
                  file_count, encryption_mode, result, comment, path) VALUES (?, ?, 0, 1, 1, ?, ?, \
-                 ?, ?, ?, ?, 'COMPLETED', 'AVAILABLE', ?, ?, ?, ?, 'NONE', 0, ?, ?)",
+                 ?, ?, ?, ?, 'COMPLETED', 'AVAILABLE', ?, ?, ?, ?, ?, 0, ?, ?)",
                 &[
                     set.tenant_id.into(),
                     set.backup_set_id.into(),
@@ -903,6 +911,7 @@ impl Catalog {
                     set.input_bytes.into(),
                     set.output_bytes.into(),
                     set.file_count.into(),
+                    set.encryption_mode.clone().into(),
                     set.comment.clone().into(),
                     set.path.clone().into(),
                 ],

@@ -10,6 +10,7 @@ pub mod contexts;
 pub mod copies;
 pub mod deletion;
 pub mod jobs;
+pub mod keys;
 pub mod notifications;
 pub mod parameters;
 pub mod plans;
@@ -50,6 +51,8 @@ pub enum CatalogError {
     UnknownVersion { found: String },
     #[error("the catalog is closed: the server is shutting down")]
     Closed,
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// Runs a SQLite call so that it never stalls the async runtime. The catalog is synchronous (a
@@ -83,6 +86,7 @@ pub struct Catalog {
     generation: AtomicU64,
     installation_id: String,
     live: progress::LiveProgress,
+    keys: keys::KeyCache,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -119,6 +123,7 @@ impl Catalog {
             generation: AtomicU64::new(1),
             installation_id,
             live: progress::LiveProgress::default(),
+            keys: keys::KeyCache::default(),
         }))
     }
 

@@ -125,6 +125,15 @@ pub const TABLES: &[TableDef] = &[
         constraints: "PRIMARY KEY (user_name)",
         queryable: false,
     },
+    // The master key of each encrypted destination this server writes or has unlocked, so that
+    // backups (and resumed restores) go on after a restart without a passphrase typed again.
+    TableDef {
+        name: "destination_key",
+        columns: cols!(root: Text, key_id: Text, cipher: Text, master_key: Secret,
+            create_time: Time),
+        constraints: "PRIMARY KEY (root)",
+        queryable: false,
+    },
     // One row per job of every kind: BACKUP, BACKUP_BACKUPSET, BACKUP_BACKUPPIECE, VALIDATE,
     // RESTORE, DELETE. Kind-specific columns are NULL for the other kinds.
     TableDef {

@@ -53,7 +53,7 @@ impl Control {
     /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
     pub(super) fn apply_archive(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         statement: &ArchiveStatement,
         wait: bool,
     ) -> SqlResult<Outcome> {
@@ -61,6 +61,13 @@ impl Control {
             ArchiveStatement::Archivelog { tenants } => {
                 let cluster = !matches!(tenants, Some(crate::sql::ast::TenantScope::List(_)));
                 let tenants = self.archive_scope(tenants, true)?;
+                // An archive destination is encrypted as a data destination is: by the first
+                // ARCHIVELOG of a session with SET ENCRYPTION, while it is empty.
+                for tenant in &tenants {
+                    if let Some(dest) = self.executor.archive_location(tenant)? {
+                        super::keys::prepare_for_writing(&self.catalog, &caller.keys, &dest)?;
+                    }
+                }
                 self.executor.start_archivelog(&tenants, cluster)?;
                 if wait {
                     self.wait_for_rounds(&tenants, &["DOING", "INTERRUPTED", "SUSPEND"])?;

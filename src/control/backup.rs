@@ -14,6 +14,7 @@ use crate::sql::ast::BackupScope;
 pub fn start(
     catalog: &Catalog,
     executor: &Arc<Executor>,
+    keys: &super::keys::SessionKeys,
     incremental: bool,
     scope: &BackupScope,
     plus_archivelog: bool,
@@ -55,6 +56,12 @@ pub fn start(
         return Err(SqlError::wrong_state("there is no tenant to back up")
             .with_hint("register one with CREATE TENANT name SOURCE = 'dir:///path'"));
     }
+    // Each destination gets its key (SET ENCRYPTION) or must be readable by this server's,
+    // before the job is recorded.
+    for tenant in &tenants {
+        let target = executor.backup_target(tenant)?;
+        super::keys::prepare_for_writing(catalog, keys, &target.dest_uri)?;
+    }
     executor.start_backup(BackupSpec {
         tenants,
         cluster,
@@ -68,7 +75,7 @@ impl Control {
     /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
     pub(super) fn apply_backup(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         statement: &BackupStatement,
         wait: bool,
     ) -> SqlResult<Outcome> {
@@ -82,6 +89,7 @@ impl Control {
                 let job_id = start(
                     &self.catalog,
                     &self.executor,
+                    &caller.keys,
                     *incremental,
                     scope,
                     *plus_archivelog,

@@ -6,6 +6,7 @@ mod archive;
 mod backup;
 mod backup_backup;
 mod delete;
+pub mod keys;
 mod paths;
 mod plan;
 mod restore;
@@ -31,6 +32,8 @@ use crate::sql::ast::{Command, Role, Statement};
 pub struct Caller {
     pub user: String,
     pub role: Role,
+    /// The passwords of its session's `SET ENCRYPTION` and `SET DECRYPTION`.
+    pub keys: keys::SessionKeys,
 }
 
 /// What a statement answers.
@@ -54,6 +57,8 @@ pub enum Outcome {
     },
     /// Rows to return (`RESTORE ... PREVIEW`).
     Rows(RecordBatch),
+    /// `SET ENCRYPTION` / `SET DECRYPTION`: what the session keeps.
+    SessionKeys(keys::KeyChange),
 }
 
 pub struct Control {

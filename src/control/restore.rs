@@ -1,5 +1,6 @@
 //! RESTORE, RESTORE ... PREVIEW and CANCEL RESTORE.
 
+use super::keys::SessionKeys;
 use super::{Caller, Control};
 use crate::sql::ast::RestoreStatement;
 
@@ -38,7 +39,19 @@ fn spec(from: &str, at: Option<&str>, until: Option<&RestoreUntil>) -> RestoreSp
     }
 }
 
-pub fn start(executor: &Arc<Executor>, r: Restore<'_>) -> SqlResult<i64> {
+/// Requires the session's `SET DECRYPTION` to open the destination a restore of `spec` reads,
+/// when it is encrypted; names the set the restore asks for.
+fn unlock(executor: &Executor, keys: &SessionKeys, spec: &RestoreSpec) -> SqlResult<()> {
+    let uri = executor.restore_destination(spec)?;
+    let what = match &spec.until {
+        Some(RestorePoint::BackupSet(n)) => format!("backup set {n} of tenant {}", spec.from),
+        _ => format!("the backup sets of tenant {}", spec.from),
+    };
+    super::keys::unlock_for_reading(executor.catalog(), keys, &uri, &what)
+}
+
+pub fn start(executor: &Arc<Executor>, keys: &SessionKeys, r: Restore<'_>) -> SqlResult<i64> {
+    unlock(executor, keys, &spec(r.from, r.at, r.until))?;
     let method = match r.method {
         Some(ast::RestoreMethod::Delta) => RestoreMethod::Delta,
         _ => RestoreMethod::Full,
@@ -81,11 +94,13 @@ pub fn preview_schema() -> datafusion::arrow::datatypes::Schema {
 /// The sets a restore would use, as rows.
 pub fn preview(
     executor: &Executor,
+    keys: &SessionKeys,
     from: &str,
     at: Option<&str>,
     until: &RestoreUntil,
 ) -> SqlResult<Outcome> {
     let spec = spec(from, at, Some(until));
+    unlock(executor, keys, &spec)?;
     let plan = executor.plan_restore(&spec)?;
     let set = &plan.set;
     let mut rows = vec![vec![
@@ -137,6 +152,7 @@ impl Control {
             } => {
                 let job_id = start(
                     &self.executor,
+                    &caller.keys,
                     Restore {
                         new_name,
                         from,
@@ -152,7 +168,7 @@ impl Control {
                 Ok(Outcome::Job { job_id, wait })
             }
             RestoreStatement::RestorePreview { from, at, until } => {
-                preview(&self.executor, from, at.as_deref(), until)
+                preview(&self.executor, &caller.keys, from, at.as_deref(), until)
             }
             RestoreStatement::CancelRestore { name } => {
                 self.executor.cancel_restore(name)?;
@@ -162,6 +178,7 @@ impl Control {
                 let job_id = super::validate::start(
                     &self.catalog,
                     &self.executor,
+                    &caller.keys,
                     target,
                     at.as_deref(),
                     *level,

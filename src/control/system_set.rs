@@ -40,11 +40,11 @@ pub fn apply(
     }
     match def.kind {
         Kind::DestinationUri => {
-            destination::prepare(&raw, catalog.installation_id())?;
+            destination::prepare(catalog, &raw, catalog.installation_id())?;
         }
         Kind::ArchiveDest => {
             let dest = ArchiveDest::parse(&raw).map_err(SqlError::invalid_value)?;
-            destination::prepare(&dest.location, catalog.installation_id())?;
+            destination::prepare(catalog, &dest.location, catalog.installation_id())?;
         }
         _ => {}
     }

@@ -1,6 +1,6 @@
 //! CREATE / ALTER / DROP USER and their roles.
 
-use super::{Control, not_yet};
+use super::Control;
 use crate::sql::ast::UserStatement;
 
 use super::{Caller, Outcome};
@@ -64,6 +64,20 @@ fn keep_an_admin(catalog: &Catalog, caller: &Caller, name: &str) -> SqlResult<()
 }
 
 impl Control {
+    /// The destination a password statement is about: its `AT`, else the DATA_BACKUP_DEST.
+    fn password_destination(&self, at: Option<&str>) -> SqlResult<String> {
+        match at {
+            Some(uri) => Ok(uri.to_string()),
+            None => self
+                .catalog
+                .parameter(crate::catalog::SYS_TENANT_ID, "data_backup_dest")?
+                .ok_or_else(|| {
+                    SqlError::wrong_state("no DATA_BACKUP_DEST is set")
+                        .with_hint("name the destination with AT 'file:///path'")
+                }),
+        }
+    }
+
     /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
     pub(super) fn apply_user(
         &self,
@@ -83,9 +97,31 @@ impl Control {
                 role,
             } => alter(&self.catalog, caller, name, password.as_deref(), *role),
             UserStatement::DropUser { name } => drop(&self.catalog, caller, name),
-            // Parsed completely, answered honestly: not run by this release.
-            UserStatement::SetEncryption { .. } | UserStatement::SetDecryption { .. } => {
-                Err(not_yet(statement.name()))
+            UserStatement::SetEncryption { password, .. } => Ok(Outcome::SessionKeys(
+                super::keys::change(Some(password), &[])?,
+            )),
+            UserStatement::SetDecryption { passwords } => {
+                Ok(Outcome::SessionKeys(super::keys::change(None, passwords)?))
+            }
+            UserStatement::AddBackupPassword {
+                password,
+                existing,
+                at,
+            } => {
+                let uri = self.password_destination(at.as_deref())?;
+                super::keys::add_password(&self.catalog, &uri, existing, password)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            UserStatement::DropBackupPassword { password, at } => {
+                let uri = self.password_destination(at.as_deref())?;
+                super::keys::drop_password(&uri, password)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
+            }
+            UserStatement::ChangeBackupPassword { old, new, at } => {
+                let uri = self.password_destination(at.as_deref())?;
+                super::keys::add_password(&self.catalog, &uri, old, new)?;
+                super::keys::drop_password(&uri, old)?;
+                Ok(Outcome::Done("ALTER SYSTEM"))
             }
         }
     }

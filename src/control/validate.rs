@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
+use crate::engine::ValidateLevel;
 use crate::engine::archive::ExpectedSegment;
-use crate::engine::{Repository, ValidateLevel};
 use crate::error::{SqlError, SqlResult, from_engine};
 use crate::executor::Executor;
 use crate::executor::validate::{PieceToValidate, SetToValidate, Subject};
@@ -14,6 +14,7 @@ use crate::sql::ast::{self, ValidateTarget};
 pub fn start(
     catalog: &Catalog,
     executor: &Arc<Executor>,
+    keys: &super::keys::SessionKeys,
     target: &ValidateTarget,
     at: Option<&str>,
     level: Option<ast::ValidateLevel>,
@@ -27,11 +28,16 @@ pub fn start(
         ValidateTarget::BackupSet(id) => ("BACKUPSET", Some(*id)),
         ValidateTarget::ArchivelogPiece(id) => {
             let piece = piece_to_validate(catalog, *id, at)?;
+            let what = format!("archive log piece {id}");
+            super::keys::unlock_for_reading(catalog, keys, &piece.dest_uri, &what)?;
             return executor.start_validate("ARCHIVELOG_PIECE", vec![Subject::Piece(piece)], level);
         }
     };
     let mut sets = match at {
-        Some(uri) => sets_at(uri)?,
+        Some(uri) => {
+            super::keys::unlock_for_reading(catalog, keys, uri, "the backup sets")?;
+            sets_at(catalog, uri)?
+        }
         None => catalog
             .backup_sets()?
             .into_iter()
@@ -50,6 +56,10 @@ pub fn start(
                 "backup set {id} does not exist"
             )));
         }
+    }
+    for set in &sets {
+        let what = format!("backup set {}", set.set_id);
+        super::keys::unlock_for_reading(catalog, keys, &set.dest_uri, &what)?;
     }
     executor.start_validate(
         job_type,
@@ -100,9 +110,9 @@ fn piece_to_validate(catalog: &Catalog, id: i64, at: Option<&str>) -> SqlResult<
 }
 
 /// Every set a destination holds, read from the destination itself.
-fn sets_at(uri: &str) -> SqlResult<Vec<SetToValidate>> {
+fn sets_at(catalog: &Catalog, uri: &str) -> SqlResult<Vec<SetToValidate>> {
     let root = crate::executor::destination_root(uri)?;
-    let repo = Repository::open(&root).map_err(|e| from_engine(&e))?;
+    let repo = crate::executor::destination::open(catalog, &root).map_err(|e| from_engine(&e))?;
     Ok(repo
         .list_sets()
         .map_err(|e| from_engine(&e))?

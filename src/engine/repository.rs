@@ -88,7 +88,18 @@ impl Repository {
     /// file naming `installation_id`. A destination that vanished (an unmounted disk, a moved
     /// folder) is reported, never silently created anew in its place.
     pub fn open_for_write(root: &Path, installation_id: &str) -> Result<Repository, EngineError> {
-        let mut repo = Repository::open(root)?;
+        Repository::open_for_write_backend(
+            Arc::new(LocalBackend::new(root.to_path_buf())),
+            installation_id,
+        )
+    }
+
+    /// Like [`Repository::open_for_write`] on any backend.
+    pub fn open_for_write_backend(
+        backend: Arc<dyn Backend>,
+        installation_id: &str,
+    ) -> Result<Repository, EngineError> {
+        let mut repo = Repository::open_backend(backend)?;
         if repo.format.installation_id != installation_id {
             return Err(EngineError::ForeignDestination {
                 destination: repo.backend.describe(),

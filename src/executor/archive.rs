@@ -10,6 +10,7 @@
 //! recorded in the catalog only after the destination holds it, so nothing acknowledged is lost
 //! when the server is killed; a segment pushed twice with the same content is acknowledged again.
 
+use crate::catalog::Catalog;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,6 @@ use crate::engine::EngineError;
 use crate::engine::archive::{get_segment, put_segment, valid_segment_name};
 use crate::error::{SqlError, SqlResult, from_engine};
 use crate::source::log_folder::{closed_segments, missing_between};
-use crate::storage::open_destination;
 
 /// How often a worker looks at its round and its log source.
 const TICK: Duration = Duration::from_millis(100);
@@ -75,6 +75,14 @@ fn blocking_error(e: tokio::task::JoinError) -> SqlError {
 
 impl Executor {
     /// The tenant's `LOG_ARCHIVE_DEST`, or an error that says how to set it.
+    /// The URI of a tenant's LOG_ARCHIVE_DEST, if it has one.
+    pub fn archive_location(&self, tenant: &Tenant) -> SqlResult<Option<String>> {
+        match self.catalog.parameter(tenant.id, "log_archive_dest")? {
+            Some(_) => Ok(Some(self.archive_dest(tenant)?.location)),
+            None => Ok(None),
+        }
+    }
+
     fn archive_dest(&self, tenant: &Tenant) -> SqlResult<ArchiveDest> {
         let value = self
             .catalog
@@ -290,7 +298,9 @@ impl Executor {
                 self.move_round(&round, RoundStatus::Beginning, None)?;
             }
             RoundStatus::Beginning => {
-                let reachable = open_destination(&round.path)
+                let reachable = self
+                    .catalog
+                    .destination_backend(&round.path)
                     .ok()
                     .and_then(|b| b.root_exists().ok())
                     .unwrap_or(false);
@@ -480,7 +490,7 @@ impl Executor {
             )));
         }
         let stored = (|| -> Result<u64, EngineError> {
-            let backend = open_destination(&round.path)?;
+            let backend = self.catalog.destination_backend(&round.path)?;
             if !backend.root_exists()? {
                 return Err(EngineError::DestinationMissing {
                     destination: backend.describe(),
@@ -671,7 +681,7 @@ impl Executor {
                 .catalog
                 .parameter(tenant.id, "data_backup_dest")?
                 .map(|dest| -> Result<Option<Vec<u8>>, EngineError> {
-                    let backend = open_destination(&dest)?;
+                    let backend = self.catalog.destination_backend(&dest)?;
                     if crate::engine::archive::segment_header(backend.as_ref(), tenant.id, name)?
                         .is_none()
                     {
@@ -685,7 +695,7 @@ impl Executor {
             return kept.ok_or_else(not_archived);
         };
         (|| -> Result<Vec<u8>, EngineError> {
-            let backend = open_destination(&uri)?;
+            let backend = self.catalog.destination_backend(&uri)?;
             let (_, data) = get_segment(backend.as_ref(), tenant.id, name)?;
             Ok(data)
         })()
@@ -714,7 +724,7 @@ impl Executor {
             Some(tenant) => Some(tenant.id),
             None => uris.iter().find_map(|uri| {
                 let root = super::destination_root(uri).ok()?;
-                let sets = crate::engine::Repository::open(&root)
+                let sets = super::destination::open(&self.catalog, &root)
                     .ok()?
                     .list_sets()
                     .ok()?;
@@ -728,7 +738,7 @@ impl Executor {
         };
         for uri in &uris {
             let found = (|| -> Result<Option<Vec<u8>>, EngineError> {
-                let backend = open_destination(uri)?;
+                let backend = self.catalog.destination_backend(uri)?;
                 if crate::engine::archive::segment_header(backend.as_ref(), tenant_id, name)?
                     .is_none()
                 {
@@ -757,6 +767,7 @@ impl Executor {
 /// same content is not copied again. Blocking. Returns how many segments the destination holds
 /// for the set and the newest one's name.
 pub fn copy_log_with_set(
+    catalog: &Catalog,
     tenant: &Tenant,
     data_dest: &str,
     cancel: &CancellationToken,
@@ -764,7 +775,7 @@ pub fn copy_log_with_set(
     let Some(folder) = log_folder(tenant) else {
         return Ok((0, None));
     };
-    let backend = open_destination(data_dest)?;
+    let backend = catalog.destination_backend(data_dest)?;
     let segments = closed_segments(&folder, Duration::ZERO, SystemTime::now())
         .map_err(|e| EngineError::io("list log folder", &folder, e))?;
     let mut newest = None;

@@ -22,7 +22,7 @@ use crate::catalog::parameters::parse_duration;
 use crate::catalog::status::{JobStatus, TaskStatus};
 use crate::catalog::tenants::{Tenant, TenantKind};
 use crate::catalog::{Catalog, mask_secrets, now_micros};
-use crate::engine::{self, BackupRequest, EngineError, Progress, Repository};
+use crate::engine::{self, BackupRequest, EngineError, Progress};
 use crate::error::{SqlError, SqlResult, SqlState, sqlstate};
 
 /// How many times a retryable failure is retried before the task fails (SPEC §4.5).
@@ -126,6 +126,11 @@ impl Executor {
             plus_archivelog: spec.plus_archivelog,
             description: spec.description.clone(),
             path: single.then(|| mask_secrets(&targets[0].dest_uri)),
+            encryption_mode: targets
+                .iter()
+                .map(|t| super::destination::encryption_mode(&t.dest_uri))
+                .find(|mode| *mode != "NONE")
+                .map(str::to_string),
             ..NewJob::default()
         };
         let tasks: Vec<NewTask> = targets
@@ -474,8 +479,9 @@ impl Executor {
                     target.dest_uri.clone(),
                     control.cancel.clone(),
                 );
+                let catalog = Arc::clone(&self.catalog);
                 super::on_blocking_thread("plus archivelog", move || {
-                    super::archive::copy_log_with_set(&tenant, &dest, &cancel)
+                    super::archive::copy_log_with_set(&catalog, &tenant, &dest, &cancel)
                 })
                 .await
                 .map(|(count, newest)| {
@@ -622,10 +628,11 @@ impl Executor {
         };
         let tenant_id = target.tenant.id;
         let installation = self.catalog.installation_id().to_string();
+        let catalog = Arc::clone(&self.catalog);
         std::thread::spawn(move || {
             // A checkpoint left behind is only garbage: cleanup reclaims it, so a failure here
             // is reported and nothing more.
-            let released = Repository::open_for_write(&root, &installation)
+            let released = super::destination::open_for_write(&catalog, &root, &installation)
                 .and_then(|repo| repo.delete_checkpoint(tenant_id, set_id));
             if let Err(e) = released {
                 tracing::warn!(tenant_id, set_id, error = %e, "cannot release a checkpoint");
@@ -737,8 +744,9 @@ impl Executor {
         let cancel = control.cancel.clone();
         let engine_progress = progress.clone();
         let task_id = task.task_id;
+        let keys = catalog.clone();
         let result = super::on_blocking_thread("backup", move || {
-            let repo = Repository::open_for_write(&root, &installation)?;
+            let repo = super::destination::open_for_write(&keys, &root, &installation)?;
             // The catalog may remember a parent the destination no longer has: back up in full.
             let mut request = request;
             if let Some(parent) = request.parent_set_id
@@ -844,6 +852,7 @@ impl Executor {
             file_count: descriptor.file_count as i64,
             comment: (!comment.is_empty()).then(|| comment.clone()),
             path: mask_secrets(&target.dest_uri),
+            encryption_mode: super::destination::encryption_mode(&target.dest_uri).into(),
         };
         match self
             .catalog

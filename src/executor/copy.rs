@@ -20,7 +20,7 @@ use crate::catalog::jobs::{JobChange, JobKind, NewJob, StopMode, TaskChange};
 use crate::catalog::status::{CopyStatus, StateMachine};
 use crate::catalog::tenants::Tenant;
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
-use crate::engine::{self, EngineError, Progress, Repository, TenantRef};
+use crate::engine::{self, EngineError, Progress, TenantRef};
 use crate::error::{SqlError, SqlResult, SqlState, sqlstate};
 
 /// Which sets or pieces a copy takes: `= n`, or `ALL [NOT BACKED UP n TIMES]`.
@@ -304,9 +304,16 @@ impl Executor {
         // written before its set descriptor names them.
         let _reading = self.destination_locks.of(&source_root).read_owned().await;
         let _writing = self.destination_locks.of(&target_root).read_owned().await;
+        let catalog = Arc::clone(&self.catalog);
         let result = super::on_blocking_thread("copy", move || {
-            let source = Repository::open(&source_root)?;
-            let target = Repository::create_or_open(&target_root, &installation)?;
+            let source = super::destination::open(&catalog, &source_root)?;
+            let target = super::destination::copy_target(
+                &catalog,
+                &source_root,
+                &source,
+                &target_root,
+                &installation,
+            )?;
             engine::copy::copy_set(
                 &source,
                 &target,
@@ -401,8 +408,9 @@ impl Executor {
             return Ok(());
         }
         let root = super::destination_root(dest).map_err(|e| (e.code, e.message))?;
+        let catalog = Arc::clone(&self.catalog);
         let report = super::on_blocking_thread("copy check", move || {
-            let target = Repository::open(&root)?;
+            let target = super::destination::open(&catalog, &root)?;
             let mut damaged = Vec::new();
             for w in copied {
                 let report = engine::validate(
@@ -631,7 +639,7 @@ impl Executor {
                     )
                 })?,
         };
-        super::destination::prepare(&dest, self.catalog.installation_id())?;
+        super::destination::prepare(&self.catalog, &dest, self.catalog.installation_id())?;
         Ok(dest)
     }
 
@@ -653,9 +661,10 @@ impl Executor {
             }
         };
         let (to, cancel) = (dest.to_string(), control.cancel.clone());
+        let catalog = Arc::clone(&self.catalog);
         let result = super::on_blocking_thread("piece copy", move || {
-            let from = crate::storage::open_destination(&w.source_path)?;
-            let to = crate::storage::open_destination(&to)?;
+            let from = catalog.destination_backend(&w.source_path)?;
+            let to = catalog.destination_backend(&to)?;
             let (mut sent, mut bytes) = (0u64, 0u64);
             for name in &names {
                 if cancel.is_cancelled() {

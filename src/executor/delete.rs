@@ -32,7 +32,6 @@ use crate::engine::gc::{Collection, SweepRule, collect};
 use crate::engine::set::set_object_name;
 use crate::engine::{EngineError, Progress};
 use crate::error::{SqlError, SqlResult};
-use crate::storage::open_destination;
 
 /// How often a waiting delete task looks again at the job that uses its set or piece.
 const IN_USE_POLL: Duration = Duration::from_millis(200);
@@ -547,8 +546,9 @@ impl Executor {
             Doomed::Set(set) => {
                 let dest = self.raw_destination(set.tenant_id, &set.path);
                 let object = set_object_name(set.tenant_id, set.set_id);
+                let catalog = Arc::clone(&self.catalog);
                 super::on_blocking_thread("delete set", move || {
-                    open_destination(&dest)?.delete(&object)?;
+                    catalog.destination_backend(&dest)?.delete(&object)?;
                     Ok(())
                 })
                 .await?;
@@ -568,8 +568,9 @@ impl Executor {
                 };
                 let tenant_id = piece.tenant_id;
                 let cancel = cancel.clone();
+                let catalog = Arc::clone(&self.catalog);
                 super::on_blocking_thread("delete piece", move || {
-                    let backend = open_destination(&dest)?;
+                    let backend = catalog.destination_backend(&dest)?;
                     for name in names {
                         if cancel.is_cancelled() {
                             return Err(EngineError::Cancelled);
@@ -665,10 +666,11 @@ impl Executor {
         let publisher = self.publish_collection(job_id, progress.clone());
         let (task_uri, cancel) = (uri.clone(), cancel.clone());
         let task_progress = progress.clone();
+        let catalog = Arc::clone(&self.catalog);
         let done: Result<(Collection, u64, (u64, u64)), EngineError> =
             super::on_blocking_thread("collect", move || {
                 let _quiet = quiet;
-                let backend = open_destination(&task_uri)?;
+                let backend = catalog.destination_backend(&task_uri)?;
                 // Checkpoints of tasks that can never resume are garbage roots; only with the
                 // destination to ourselves (a backup starting now writes a new one).
                 let (mut orphans, mut temporaries) = (0, (0, 0));

@@ -2,7 +2,11 @@
 //! make one ready for this installation's backups (it exists, can be written, and its format
 //! file names this installation). The URI itself is parsed in one place, `storage::uri`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::Catalog;
+use crate::engine::{EngineError, Repository};
+use crate::storage::Backend;
 
 use crate::error::{SqlError, SqlResult, sqlstate};
 use crate::storage::uri::{Destination, UriError};
@@ -17,7 +21,7 @@ pub fn root(uri: &str) -> SqlResult<PathBuf> {
 /// Makes sure the destination can take this installation's backups: the directory exists
 /// (its parent must), a file can be written there, and its format file names us. Returns its
 /// directory.
-pub fn prepare(uri: &str, installation_id: &str) -> SqlResult<PathBuf> {
+pub fn prepare(catalog: &Catalog, uri: &str, installation_id: &str) -> SqlResult<PathBuf> {
     let root = root(uri)?;
     if !root.exists() {
         std::fs::create_dir(&root).map_err(|e| {
@@ -44,7 +48,7 @@ pub fn prepare(uri: &str, installation_id: &str) -> SqlResult<PathBuf> {
             )
             .with_ob("OB_INVALID_BACKUP_DEST", 9026)
         })?;
-    let repo = crate::engine::Repository::create_or_open(&root, installation_id)
+    let repo = create_or_open(catalog, &root, installation_id)
         .map_err(|e| crate::error::from_engine(&e))?;
     if repo.installation_id() != installation_id {
         return Err(SqlError::wrong_state(format!(
@@ -60,6 +64,93 @@ pub fn prepare(uri: &str, installation_id: &str) -> SqlResult<PathBuf> {
         ));
     }
     Ok(root)
+}
+
+/// Opens the repository at `root` for reading, with its key when this server holds one.
+pub fn open(catalog: &Catalog, root: &Path) -> Result<Repository, EngineError> {
+    Repository::open_backend(catalog.destination_at(root)?)
+}
+
+/// Opens this installation's repository at `root` for writing, with its key.
+pub fn open_for_write(
+    catalog: &Catalog,
+    root: &Path,
+    installation_id: &str,
+) -> Result<Repository, EngineError> {
+    Repository::open_for_write_backend(catalog.destination_at(root)?, installation_id)
+}
+
+/// Opens (creating on first use) this installation's repository at `root`, with its key: a
+/// new destination is created encrypted when the server holds a key for it.
+pub fn create_or_open(
+    catalog: &Catalog,
+    root: &Path,
+    installation_id: &str,
+) -> Result<Repository, EngineError> {
+    Repository::create_or_open_backend(catalog.destination_at(root)?, installation_id)
+}
+
+/// The repository a copy of `source` writes to at `target_root`. A copy moves stored bytes as
+/// they are, so the copy of an encrypted source is encrypted under the same key: the target is
+/// given the source's key slots (its passphrases open it too) and this server keeps the key for
+/// it. A target holding plain backups, or encrypted under another key, is refused.
+pub fn copy_target(
+    catalog: &Catalog,
+    source_root: &Path,
+    source: &Repository,
+    target_root: &Path,
+    installation_id: &str,
+) -> Result<Repository, EngineError> {
+    let Some(wanted) = source.encryption() else {
+        return create_or_open(catalog, target_root, installation_id);
+    };
+    let raw = crate::storage::LocalBackend::new(target_root.to_path_buf());
+    if let Some(held) = crate::engine::format::read_format(&raw)?.and_then(|f| f.encryption)
+        && held.key_id != wanted.key_id
+    {
+        return Err(EngineError::Locked {
+            destination: raw.describe(),
+            key_id: held.key_id,
+        });
+    }
+    let (master, cipher) = catalog
+        .destination_master(source_root)
+        .ok()
+        .flatten()
+        .filter(|(m, _)| m.key_id() == wanted.key_id)
+        .ok_or_else(|| EngineError::Locked {
+            destination: source.backend().describe(),
+            key_id: wanted.key_id.clone(),
+        })?;
+    for (name, slot) in crate::engine::crypto::list_slots(source.backend())? {
+        let object = crate::engine::crypto::slot_object(&name);
+        if raw.size(&object)?.is_none() {
+            let bytes = serde_json::to_vec_pretty(&slot).expect("a key slot always serializes");
+            raw.put(&object, &bytes)?;
+        }
+    }
+    catalog
+        .remember_destination_key(target_root, &master, cipher)
+        .map_err(|e| {
+            EngineError::Destination(crate::storage::StorageError::Unsupported {
+                uri: raw.describe(),
+                reason: e.to_string(),
+            })
+        })?;
+    create_or_open(catalog, target_root, installation_id)
+}
+
+/// What the views show as a backup's ENCRYPTION_MODE at `uri`: `PASSWORD` when the
+/// destination is encrypted (its key wrapped by passwords), else `NONE`.
+pub fn encryption_mode(uri: &str) -> &'static str {
+    let encrypted = root(uri).ok().is_some_and(|root| {
+        let raw = crate::storage::LocalBackend::new(root);
+        matches!(
+            crate::engine::format::read_format(&raw),
+            Ok(Some(format)) if format.encryption.is_some()
+        )
+    });
+    if encrypted { "PASSWORD" } else { "NONE" }
 }
 
 fn refused(e: UriError) -> SqlError {

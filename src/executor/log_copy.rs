@@ -17,7 +17,6 @@ use crate::catalog::copies::LogCopy;
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::archive::copy_segment;
 use crate::error::{SqlError, SqlResult, from_engine};
-use crate::storage::open_destination;
 
 /// How often the worker looks for newly archived segments.
 const TICK: Duration = Duration::from_millis(200);
@@ -36,7 +35,7 @@ impl Executor {
                 SqlError::wrong_state("no BACKUP_BACKUP_DEST is set")
                     .with_hint("set one with ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file:///path'")
             })?;
-        super::destination::prepare(&dest, self.catalog.installation_id())?;
+        super::destination::prepare(&self.catalog, &dest, self.catalog.installation_id())?;
         let rounds = self.latest_rounds(|_, _| true)?;
         if rounds.is_empty() {
             return Err(SqlError::wrong_state(
@@ -189,8 +188,14 @@ impl Executor {
         let Some(round) = self.catalog.round(copy.tenant_id, copy.round_id)? else {
             return Ok(None);
         };
-        let from = open_destination(&round.path).map_err(|e| from_engine(&e.into()))?;
-        let to = open_destination(&copy.path).map_err(|e| from_engine(&e.into()))?;
+        let from = self
+            .catalog
+            .destination_backend(&round.path)
+            .map_err(|e| from_engine(&e.into()))?;
+        let to = self
+            .catalog
+            .destination_backend(&copy.path)
+            .map_err(|e| from_engine(&e.into()))?;
         let mut last = None;
         for segment in segments {
             if stop.is_cancelled() {

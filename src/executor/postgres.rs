@@ -26,7 +26,6 @@ use crate::engine::{DamagedPage, EngineError, PostgresBackup, SetDescriptor};
 use crate::source::postgres::{
     BackupSession, ClusterError, StartPoint, segments_between, tablespaces,
 };
-use crate::storage::open_destination;
 
 /// A PostgreSQL backup between its start and its seal.
 pub(super) struct PgBackup {
@@ -245,7 +244,7 @@ fn keep_wal_with_set(
     needed: &[String],
     cancel: &CancellationToken,
 ) -> Result<(), EngineError> {
-    let to = open_destination(data_dest)?;
+    let to = catalog.destination_backend(data_dest)?;
     for name in needed {
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
@@ -256,7 +255,7 @@ fn keep_wal_with_set(
             .and_then(|s| catalog.round(tenant.id, s.round_id).ok().flatten())
             .map(|r| r.path);
         if let Some(path) = round_path {
-            let from = open_destination(&path)?;
+            let from = catalog.destination_backend(&path)?;
             copy_segment(from.as_ref(), to.as_ref(), tenant.id, name)?;
             continue;
         }

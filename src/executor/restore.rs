@@ -2,6 +2,7 @@
 //! target directory (SPEC §2.5). Works from the catalog or, with `AT 'uri'`, from a destination
 //! alone, as a new server after the loss of the old one must.
 
+use crate::catalog::Catalog;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,9 +17,7 @@ use crate::catalog::status::JobStatus;
 use crate::catalog::tenants::{NewTenant, TenantKind};
 use crate::catalog::{SYS_TENANT_ID, mask_secrets};
 use crate::engine::archive::SegmentHeader;
-use crate::engine::{
-    self, EngineError, Progress, Repository, RestoreMethod, SetDescriptor, TenantRef,
-};
+use crate::engine::{self, EngineError, Progress, RestoreMethod, SetDescriptor, TenantRef};
 use crate::error::{SqlError, SqlResult, from_engine, sqlstate};
 
 /// The point a restore goes back to: `UNTIL TIME` or `UNTIL BACKUPSET`.
@@ -65,9 +64,10 @@ fn set_end(set: &SetDescriptor) -> Option<DateTime<Utc>> {
 }
 
 impl Executor {
-    /// Chooses the set a restore of `spec` would use.
-    pub fn plan_restore(&self, spec: &RestoreSpec) -> SqlResult<RestorePlan> {
-        let dest_uri = match &spec.at {
+    /// The destination a restore of `spec` reads its set from: the first `AT` URI, else the
+    /// tenant's DATA_BACKUP_DEST.
+    pub fn restore_destination(&self, spec: &RestoreSpec) -> SqlResult<String> {
+        Ok(match &spec.at {
             Some(at) => at.split(',').next().unwrap_or_default().trim().to_string(),
             None => {
                 let tenant = self
@@ -84,9 +84,14 @@ impl Executor {
                         .with_hint("name the destination with RESTORE ... AT 'file:///path'")
                     })?
             }
-        };
+        })
+    }
+
+    /// Chooses the set a restore of `spec` would use.
+    pub fn plan_restore(&self, spec: &RestoreSpec) -> SqlResult<RestorePlan> {
+        let dest_uri = self.restore_destination(spec)?;
         let root = super::destination_root(&dest_uri)?;
-        let repo = Repository::open(&root).map_err(|e| from_engine(&e))?;
+        let repo = super::destination::open(&self.catalog, &root).map_err(|e| from_engine(&e))?;
         let mut sets: Vec<SetDescriptor> = repo
             .list_sets()
             .map_err(|e| from_engine(&e))?
@@ -350,8 +355,9 @@ impl Executor {
         let engine_progress = progress.clone();
         // No collector repacks or sweeps the destination while the restore reads it.
         let _reading = self.destination_locks.of(&root).read_owned().await;
+        let catalog = Arc::clone(&self.catalog);
         let result = super::on_blocking_thread("restore", move || {
-            let repo = Repository::open(&root)?;
+            let repo = super::destination::open(&catalog, &root)?;
             let mut summary = engine::restore(
                 &repo,
                 &tenant,
@@ -363,7 +369,7 @@ impl Executor {
                 &cancel,
             )?;
             if let Some(logs) = logs {
-                let segments = restore_log_segments(&logs, &cancel)?;
+                let segments = restore_log_segments(&catalog, &logs, &cancel)?;
                 summary.entries += segments;
                 engine_progress
                     .total_files
@@ -505,7 +511,9 @@ impl Executor {
         // What the destination being restored from holds: the log kept beside its sets and,
         // in a second destination, the pieces copied there.
         let held: HashMap<String, SegmentHeader> = if kept_with_set || spec.at.is_some() {
-            let backend = crate::storage::open_destination(&plan.dest_uri)
+            let backend = self
+                .catalog
+                .destination_backend(&plan.dest_uri)
                 .map_err(|e| from_engine(&e.into()))?;
             engine::archive::list_segments(backend.as_ref(), plan.set.tenant_id)
                 .map_err(|e| from_engine(&e))?
@@ -559,7 +567,7 @@ impl Executor {
             return Ok(None);
         }
         segments.sort_by(|a, b| a.2.cmp(&b.2));
-        check_log_readable(&segments, &plan.dest_uri, &held)?;
+        check_log_readable(&self.catalog, &segments, &plan.dest_uri, &held)?;
         let folder = match &source {
             Some(source) => log_target(source, target),
             None => {
@@ -653,6 +661,7 @@ fn log_target(source: &crate::catalog::tenants::Tenant, target: &std::path::Path
 /// Each other destination is listed once, not asked segment by segment: weeks of log are
 /// thousands of segments.
 fn check_log_readable(
+    catalog: &Catalog,
     segments: &[(String, i64, String)],
     dest_uri: &str,
     held: &HashMap<String, SegmentHeader>,
@@ -665,8 +674,9 @@ fn check_log_readable(
         let names = match listed.entry((uri.as_str(), *tenant_id)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let backend =
-                    crate::storage::open_destination(uri).map_err(|e| from_engine(&e.into()))?;
+                let backend = catalog
+                    .destination_backend(uri)
+                    .map_err(|e| from_engine(&e.into()))?;
                 let names = engine::archive::segment_names(backend.as_ref(), *tenant_id)
                     .map_err(|e| from_engine(&e))?;
                 e.insert(names.into_iter().collect())
@@ -689,6 +699,7 @@ fn check_log_readable(
 /// Writes every segment of `logs` into its folder, each verified against its checksum. Returns
 /// how many it wrote.
 fn restore_log_segments(
+    catalog: &Catalog,
     logs: &LogRestore,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<u64, EngineError> {
@@ -699,7 +710,7 @@ fn restore_log_segments(
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
-        let backend = crate::storage::open_destination(uri)?;
+        let backend = catalog.destination_backend(uri)?;
         let (_, data) = engine::archive::get_segment(backend.as_ref(), *tenant_id, name)?;
         let path = logs.folder.join(name);
         super::archive::write_durably(&path, &data)

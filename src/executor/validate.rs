@@ -10,9 +10,8 @@ use crate::catalog::jobs::{JobChange, JobKind, NewJob, NewTask, TaskRecord};
 use crate::catalog::mask_secrets;
 use crate::catalog::status::{JobStatus, TaskStatus};
 use crate::engine::archive::{self, ExpectedSegment};
-use crate::engine::{self, EngineError, Progress, Repository, TenantRef, ValidateLevel};
+use crate::engine::{self, EngineError, Progress, TenantRef, ValidateLevel};
 use crate::error::{SqlError, SqlResult, sqlstate};
-use crate::storage::open_destination;
 
 /// One set to check and where it lives.
 #[derive(Debug, Clone)]
@@ -304,8 +303,9 @@ impl Executor {
         let progress = progress.clone();
         // No collector repacks or sweeps the destination while it is read.
         let _reading = self.destination_locks.of(&root).read_owned().await;
+        let catalog = Arc::clone(&self.catalog);
         let report = super::on_blocking_thread("validate", move || {
-            let repo = Repository::open(&root)?;
+            let repo = super::destination::open(&catalog, &root)?;
             engine::validate(
                 &repo,
                 &TenantRef::Id(tenant_id),
@@ -343,7 +343,7 @@ impl Executor {
             expected.iter().map(|e| e.stored_size).sum(),
             Ordering::Relaxed,
         );
-        let backend = open_destination(&piece.dest_uri)?;
+        let backend = self.catalog.destination_backend(&piece.dest_uri)?;
         let tenant_id = piece.tenant_id;
         let physical = level == ValidateLevel::Physical;
         let cancel = cancel.clone();

@@ -76,6 +76,7 @@ fn caller(shared: &Shared, session: &Session) -> SqlResult<Caller> {
     Ok(Caller {
         user: user.name,
         role: user.role,
+        keys: session.keys(),
     })
 }
 
@@ -170,6 +171,10 @@ impl Shared {
             }
             Outcome::Rows(batch) => {
                 query_response(std::slice::from_ref(&batch), &batch.schema(), format)
+            }
+            Outcome::SessionKeys(change) => {
+                session.change_keys(change);
+                Ok(Response::Execution(Tag::new("SET")))
             }
         }
     }

@@ -39,6 +39,8 @@ pub struct Session {
     vars: Mutex<HashMap<String, String>>,
     /// The channels of `LISTEN`: their events reach this session as notifications.
     listening: Mutex<BTreeSet<String>>,
+    /// The passwords of `SET ENCRYPTION` and `SET DECRYPTION`, for this session only.
+    keys: Mutex<crate::control::keys::SessionKeys>,
 }
 
 impl Session {
@@ -50,7 +52,21 @@ impl Session {
             plans: PlanCache::default(),
             vars: Mutex::new(HashMap::new()),
             listening: Mutex::new(BTreeSet::new()),
+            keys: Mutex::new(Default::default()),
         }
+    }
+
+    /// The session's backup passwords.
+    pub fn keys(&self) -> crate::control::keys::SessionKeys {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keeps what `SET ENCRYPTION` / `SET DECRYPTION` gave.
+    pub fn change_keys(&self, change: crate::control::keys::KeyChange) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(change);
     }
 
     pub fn listen(&self, channel: &str) {

@@ -30,6 +30,24 @@ pub enum UserStatement {
     SetDecryption {
         passwords: Vec<String>,
     },
+    /// `ALTER SYSTEM ADD BACKUP PASSWORD 'new' IDENTIFIED BY 'existing' [AT 'uri']`: a key
+    /// slot more for an encrypted destination (DATA_BACKUP_DEST by default).
+    AddBackupPassword {
+        password: String,
+        existing: String,
+        at: Option<String>,
+    },
+    /// `ALTER SYSTEM DROP BACKUP PASSWORD 'pwd' [AT 'uri']`: removes the slot it opens.
+    DropBackupPassword {
+        password: String,
+        at: Option<String>,
+    },
+    /// `ALTER SYSTEM CHANGE BACKUP PASSWORD 'old' TO 'new' [AT 'uri']`: rotates one slot.
+    ChangeBackupPassword {
+        old: String,
+        new: String,
+        at: Option<String>,
+    },
 }
 
 impl UserStatement {
@@ -39,6 +57,9 @@ impl UserStatement {
         match self {
             CreateUser { .. } | AlterUser { .. } | DropUser { .. } => Role::Admin,
             SetEncryption { .. } | SetDecryption { .. } => Role::Operator,
+            AddBackupPassword { .. } | DropBackupPassword { .. } | ChangeBackupPassword { .. } => {
+                Role::Admin
+            }
         }
     }
 
@@ -51,6 +72,9 @@ impl UserStatement {
             DropUser { .. } => "DROP USER",
             SetEncryption { .. } => "SET ENCRYPTION",
             SetDecryption { .. } => "SET DECRYPTION",
+            AddBackupPassword { .. } => "ALTER SYSTEM ADD BACKUP PASSWORD",
+            DropBackupPassword { .. } => "ALTER SYSTEM DROP BACKUP PASSWORD",
+            ChangeBackupPassword { .. } => "ALTER SYSTEM CHANGE BACKUP PASSWORD",
         }
     }
 
@@ -112,7 +136,49 @@ impl fmt::Display for UserStatement {
                 }
                 Ok(())
             }
+            AddBackupPassword {
+                password,
+                existing,
+                at,
+            } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM ADD BACKUP PASSWORD {} IDENTIFIED BY {}",
+                    Literal(password),
+                    Literal(existing)
+                )?;
+                write_at(f, at)
+            }
+            DropBackupPassword { password, at } => {
+                write!(f, "ALTER SYSTEM DROP BACKUP PASSWORD {}", Literal(password))?;
+                write_at(f, at)
+            }
+            ChangeBackupPassword { old, new, at } => {
+                write!(
+                    f,
+                    "ALTER SYSTEM CHANGE BACKUP PASSWORD {} TO {}",
+                    Literal(old),
+                    Literal(new)
+                )?;
+                write_at(f, at)
+            }
         }
+    }
+}
+
+fn write_at(f: &mut fmt::Formatter<'_>, at: &Option<String>) -> fmt::Result {
+    match at {
+        Some(uri) => write!(f, " AT {}", Literal(uri)),
+        None => Ok(()),
+    }
+}
+
+/// An optional trailing `AT 'uri'`.
+fn parse_at(c: &mut Cursor) -> Result<Option<String>> {
+    if c.eat_keyword("AT") {
+        Ok(Some(c.parse_string()?))
+    } else {
+        Ok(None)
     }
 }
 
@@ -139,6 +205,40 @@ pub(super) const HEADS: &[Head] = &[
             Ok(Statement::User(UserStatement::SetEncryption {
                 password: c.parse_string()?,
                 only: c.eat_keyword("ONLY"),
+            }))
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "ADD", "BACKUP", "PASSWORD"],
+        parse: |c| {
+            let password = c.parse_string()?;
+            c.expect_keyword("IDENTIFIED")?;
+            c.expect_keyword("BY")?;
+            Ok(Statement::User(UserStatement::AddBackupPassword {
+                password,
+                existing: c.parse_string()?,
+                at: parse_at(c)?,
+            }))
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "DROP", "BACKUP", "PASSWORD"],
+        parse: |c| {
+            Ok(Statement::User(UserStatement::DropBackupPassword {
+                password: c.parse_string()?,
+                at: parse_at(c)?,
+            }))
+        },
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "CHANGE", "BACKUP", "PASSWORD"],
+        parse: |c| {
+            let old = c.parse_string()?;
+            c.expect_keyword("TO")?;
+            Ok(Statement::User(UserStatement::ChangeBackupPassword {
+                old,
+                new: c.parse_string()?,
+                at: parse_at(c)?,
             }))
         },
     },
@@ -327,6 +427,38 @@ mod tests {
             Statement::User(UserStatement::SetDecryption {
                 passwords: vec!["p1".into(), "p2".into()]
             })
+        );
+    }
+
+    #[test]
+    fn backup_passwords() {
+        assert_eq!(
+            statement("ALTER SYSTEM ADD BACKUP PASSWORD 'n' IDENTIFIED BY 'o' AT 'file:///b'"),
+            Statement::User(UserStatement::AddBackupPassword {
+                password: "n".into(),
+                existing: "o".into(),
+                at: Some("file:///b".into()),
+            })
+        );
+        assert_eq!(
+            statement("alter system drop backup password 'o'"),
+            Statement::User(UserStatement::DropBackupPassword {
+                password: "o".into(),
+                at: None,
+            })
+        );
+        assert_eq!(
+            statement("ALTER SYSTEM CHANGE BACKUP PASSWORD 'o' TO 'n'"),
+            Statement::User(UserStatement::ChangeBackupPassword {
+                old: "o".into(),
+                new: "n".into(),
+                at: None,
+            })
+        );
+        let shown = statement("ALTER SYSTEM CHANGE BACKUP PASSWORD 'o' TO 'n' AT 'file:///x'");
+        assert_eq!(
+            shown.to_string(),
+            "ALTER SYSTEM CHANGE BACKUP PASSWORD 'o' TO 'n' AT 'file:///x'"
         );
     }
 
