@@ -1051,6 +1051,75 @@ mod tests {
     use crate::engine::testkit::*;
     use std::os::unix::fs::MetadataExt;
 
+    /// A set whose manifest a hostile destination rewrote: entries that climb out of the
+    /// target, are absolute, or go through a symlink the restore itself creates are refused
+    /// with XX001 naming the entry, and nothing is written outside the target.
+    #[test]
+    fn crafted_manifests_never_write_outside_the_target() {
+        use crate::engine::manifest::SegmentBuilder;
+        use crate::engine::set::{read_set, write_set};
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir_all(source.join("d")).unwrap();
+        fs::write(source.join("d/f"), text(5, 40_000)).unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let set = read_set(repo.backend(), TENANT, 1).unwrap().unwrap();
+        let entries: Vec<ManifestEntry> = ManifestReader::new(repo.backend(), &set.manifest)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let root = entries[0].clone();
+        let file = entries.iter().find(|e| e.path == b"d/f").unwrap().clone();
+        let at = |path: &[u8]| ManifestEntry {
+            path: path.to_vec(),
+            ..file.clone()
+        };
+        let mut link = at(b"l");
+        link.kind = EntryKind::Symlink;
+        link.extents.clear();
+        link.size = 0;
+        link.symlink_target = outside.as_os_str().as_bytes().to_vec();
+        let escape = format!(
+            "../{}/climbed",
+            outside.file_name().unwrap().to_str().unwrap()
+        );
+        let absolute = outside.join("absolute");
+        let cases: Vec<(Vec<ManifestEntry>, String)> = vec![
+            (vec![root.clone(), at(escape.as_bytes())], escape.clone()),
+            (
+                vec![root.clone(), at(absolute.as_os_str().as_bytes())],
+                absolute.display().to_string(),
+            ),
+            (
+                vec![root.clone(), link, at(b"l/through-link")],
+                "l/through-link".into(),
+            ),
+        ];
+        for (i, (crafted, named)) in cases.into_iter().enumerate() {
+            let mut builder = SegmentBuilder::new();
+            for entry in &crafted {
+                builder.push(entry);
+            }
+            let (reference, stored) = builder.finish(None, 1);
+            repo.backend().put(&reference.object, &stored).unwrap();
+            let mut hostile = set.clone();
+            hostile.set_id = 10 + i as i64;
+            hostile.manifest = vec![reference];
+            write_set(repo.backend(), &hostile).unwrap();
+            let target = dir.path().join(format!("target-{i}"));
+            let err = run_restore(&repo, hostile.set_id, &target, RestoreMethod::Full).unwrap_err();
+            assert_eq!(err.kind().sqlstate().code(), "XX001", "{err}");
+            assert!(err.to_string().contains(&named), "{err}");
+            assert_eq!(
+                fs::read_dir(&outside).unwrap().count(),
+                0,
+                "case {i} wrote outside the target"
+            );
+        }
+    }
+
     #[test]
     fn delta_restore_rewrites_only_differing_files_and_removes_extras() {
         let dir = tempfile::tempdir().unwrap();

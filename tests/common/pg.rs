@@ -2,7 +2,7 @@
 //! scripts/setup-test-env.sh): initdb into a temporary folder, started on a free loopback port,
 //! run as the `postgres` account when the tests run as root (PostgreSQL refuses root).
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -64,15 +64,29 @@ pub fn give_to_postgres(path: &Path) {
 pub fn tool() -> (PathBuf, PathBuf) {
     static TOOL: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     TOOL.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("backstop-tool-{}", std::process::id()));
+        // One folder per build of the executable, shared by every test process of that build:
+        // a folder per process kept a hard link to each replaced build alive, half a gigabyte
+        // of disk apiece. Folders of earlier builds are removed.
+        let built = Path::new(env!("CARGO_BIN_EXE_backstop"));
+        let build = std::fs::metadata(built)
+            .map(|m| m.ino())
+            .unwrap_or_default();
+        let name = format!("backstop-tool-{build}");
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for entry in entries.flatten() {
+                let other = entry.file_name().to_string_lossy().to_string();
+                if other.starts_with("backstop-tool-") && other != name {
+                    // Another build's folder: garbage, and harmless to leave if it will not go.
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let exe = dir.join("backstop");
-        if !exe.exists() {
-            let built = Path::new(env!("CARGO_BIN_EXE_backstop"));
-            if std::fs::hard_link(built, &exe).is_err() {
-                std::fs::copy(built, &exe).unwrap();
-            }
+        if !exe.exists() && std::fs::hard_link(built, &exe).is_err() && !exe.exists() {
+            std::fs::copy(built, &exe).unwrap();
         }
         let password = dir.join("password");
         std::fs::write(&password, format!("{ADMIN_PASSWORD}\n")).unwrap();
