@@ -18,6 +18,10 @@
 # and the physical floor of a restore: `cp -a` of the data set plus `sync`, on the same disk.
 # The tools take turns in an order that rotates each round, so that none always runs first.
 #
+# backstop runs twice in every round, in turn with the others: `backstop` into a plain
+# destination and `backstop-enc` into an encrypted one (SET ENCRYPTION before its full backup,
+# SET DECRYPTION before its restore), since restic always encrypts.
+#
 # Prints, per step and tool, the median wall time with min and max over the rounds, CPU
 # seconds, peak RSS (medians), the repository size after the last incremental, and the ratios
 # backstop/restic and backstop/borg of the medians. Not a test: these machines are shared and
@@ -125,6 +129,8 @@ if [ "$skip_backstop" = 1 ]; then
 else
     echo "backstop: $backstop, ALTER SYSTEM SET backup_compression = '$compression';"
     echo "        ALTER SYSTEM BACKUP [INCREMENTAL] TENANT t WAIT;  ALTER SYSTEM RESTORE r FROM t TO 'dir://DIR' WAIT"
+    echo "backstop-enc: the same into an encrypted destination: SET ENCRYPTION ON IDENTIFIED BY 'bench'"
+    echo "        ONLY before the full backup, SET DECRYPTION IDENTIFIED BY 'bench' before the restore"
 fi
 echo "floor:  cp -a DATA DIR && sync"
 echo "restore steps of every tool: the restore, then sync, in one timed region"
@@ -152,22 +158,26 @@ if [ "$skip_backstop" != 1 ]; then
     port=55433
     start_backstop "$backstop" $port "$bdir"
     trap cleanup EXIT  # start_backstop set its own; cleanup kills the server too
-    sqlb() {
-        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>>"$bdir/psql.log" || {
-            tail -5 "$bdir/psql.log" >&2; echo "backstop statement failed: $1" >&2; exit 1; }
+    sqlb() { # sqlb SQL...: the statements in one session, in order
+        local args=() s
+        for s in "$@"; do args+=(-c "$s"); done
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop "${args[@]}" >/dev/null 2>>"$bdir/psql.log" || {
+            tail -5 "$bdir/psql.log" >&2; echo "backstop statement failed: $*" >&2; exit 1; }
     }
     ticks=$(getconf CLK_TCK)
     cpu_of() { awk -v t="$ticks" '{print ($14 + $15) / t}' /proc/$server/stat; }
-    bstep() { # bstep STEP SQL [sync]: the statement (and a sync after it) timed on this side
-        local c0 t0 c1 t1
+    bstep() { # bstep TOOL STEP SYNC SQL...: the statements (and a sync after them when SYNC=1)
+              # timed on this side
+        local tool=$1 step=$2 dosync=$3 c0 t0 c1 t1
+        shift 3
         sync
         # Peak RSS of this step only: "5" resets the kernel's high-water mark (VmHWM).
         echo 5 > /proc/$server/clear_refs 2>/dev/null || true
         c0=$(cpu_of); t0=$(date +%s.%N)
-        sqlb "$2"
-        [ -z "${3:-}" ] || sync
+        sqlb "$@"
+        [ "$dosync" != 1 ] || sync
         t1=$(date +%s.%N); c1=$(cpu_of)
-        record backstop "$1" "$round" "$(echo "$t1 - $t0" | bc)" "$(echo "$c1 - $c0" | bc)" \
+        record "$tool" "$step" "$round" "$(echo "$t1 - $t0" | bc)" "$(echo "$c1 - $c0" | bc)" \
             "$(awk '/VmHWM/ {print $2}' /proc/$server/status)"
     }
     sqlb "ALTER SYSTEM SET backup_compression = '$compression'"
@@ -178,8 +188,13 @@ warm() { find "$1" -type f -exec cat {} + >/dev/null; }
 backup() { # backup TOOL STEP: one backup of $data into this round's repository
     case $1 in
         backstop)
-            if [ "$2" = full ]; then bstep "$2" "ALTER SYSTEM BACKUP TENANT bench$round WAIT"
-            else bstep "$2" "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench$round WAIT"; fi ;;
+            if [ "$2" = full ]; then bstep backstop "$2" 0 "ALTER SYSTEM BACKUP TENANT bench$round WAIT"
+            else bstep backstop "$2" 0 "ALTER SYSTEM BACKUP INCREMENTAL TENANT bench$round WAIT"; fi ;;
+        backstop-enc)
+            if [ "$2" = full ]; then
+                bstep backstop-enc "$2" 0 "SET ENCRYPTION ON IDENTIFIED BY 'bench' ONLY" \
+                    "ALTER SYSTEM BACKUP TENANT enc$round WAIT"
+            else bstep backstop-enc "$2" 0 "ALTER SYSTEM BACKUP INCREMENTAL TENANT enc$round WAIT"; fi ;;
         restic) timed restic "$2" "$runs" 0 "${restic_backup[@]}" -r "$rdir/restic" "$data" ;;
         borg) timed borg "$2" "$runs" 0 "${borg_create[@]}" "$rdir/borg::$2" "$data" ;;
     esac
@@ -190,7 +205,11 @@ restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync
     case $1 in
         backstop)
             warm "$rdir/backstop"
-            bstep restore "ALTER SYSTEM RESTORE rb$round FROM bench$round TO 'dir://$target' WAIT" sync ;;
+            bstep backstop restore 1 "ALTER SYSTEM RESTORE rb$round FROM bench$round TO 'dir://$target' WAIT" ;;
+        backstop-enc)
+            warm "$rdir/backstop-enc"
+            bstep backstop-enc restore 1 "SET DECRYPTION IDENTIFIED BY 'bench'" \
+                "ALTER SYSTEM RESTORE re$round FROM enc$round TO 'dir://$target' WAIT" ;;
         restic)
             warm "$rdir/restic"; mkdir -p "$target"
             timed restic restore "$runs" 1 "${restic_restore[@]}" -r "$rdir/restic" --target "$target" ;;
@@ -206,6 +225,7 @@ restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync
 restored_tree() { # where each tool put the data set inside its target
     case $1 in
         backstop) echo "$rdir/restore-backstop" ;;
+        backstop-enc) echo "$rdir/restore-backstop-enc" ;;
         restic) echo "$rdir/restore-restic$data" ;;
         borg) echo "$rdir/restore-borg/${data#/}" ;;
     esac
@@ -220,7 +240,7 @@ change_cluster() { # pgbench -T 30 against the copy's cluster, then a clean stop
 }
 
 tools=(restic borg)
-[ "$skip_backstop" = 1 ] || tools=(backstop restic borg)
+[ "$skip_backstop" = 1 ] || tools=(backstop backstop-enc restic borg)
 rotate() { # rotate N WORD...: the words, starting at the Nth (modulo their count)
     local n=$1; shift
     local all=("$@") i
@@ -241,9 +261,11 @@ for round in $(seq 1 "$rounds"); do
     "${restic_init[@]}" -r "$rdir/restic"
     "${borg_init[@]}" "$rdir/borg"
     if [ "$skip_backstop" != 1 ]; then
-        [ "$round" -eq 1 ] || sqlb "DROP TENANT bench$((round - 1))"
-        sqlb "CREATE TENANT bench$round SOURCE = 'dir://$data'"
-        sqlb "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$rdir/backstop' TENANT = bench$round"
+        [ "$round" -eq 1 ] || sqlb "DROP TENANT bench$((round - 1))" "DROP TENANT enc$((round - 1))"
+        sqlb "CREATE TENANT bench$round SOURCE = 'dir://$data'" \
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$rdir/backstop' TENANT = bench$round" \
+            "CREATE TENANT enc$round SOURCE = 'dir://$data'" \
+            "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$rdir/backstop-enc' TENANT = enc$round"
     fi
 
     order=$(rotate $((round - 1)) "${tools[@]}")
@@ -287,30 +309,30 @@ def med(step, tool, i):
 def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "-"
 print(f"{sys.argv[2]} rounds; medians, wall time's min-max in brackets; restore = restore + sync")
-print(f"{'step':<10} {'tool':<9} {'wall s':>8} {'[min - max]':>17} {'cpu s':>8} {'peak RSS MB':>12}"
-      f" {'backstop/restic':>16} {'backstop/borg':>14}")
+print(f"{'step':<10} {'tool':<12} {'wall s':>8} {'[min - max]':>17} {'cpu s':>8} {'peak RSS MB':>12}"
+      f" {'/restic':>8} {'/borg':>8}")
 for step in ["full", "unchanged", "changed", "restore"]:
-    for tool in ["backstop", "restic", "borg", "floor"]:
+    for tool in ["backstop", "backstop-enc", "restic", "borg", "floor"]:
         rows = runs[step].get(tool)
         if not rows:
             continue
         walls = [r[0] for r in rows]
         label = "cp -a" if tool == "floor" else tool
-        b = med(step, "backstop", 0)
-        ratios = (f" {ratio(b, med(step, 'restic', 0)):>16} {ratio(b, med(step, 'borg', 0)):>14}"
-                  if tool == "backstop" else "")
-        print(f"{step:<10} {label:<9} {statistics.median(walls):8.2f} "
+        b = med(step, tool, 0)
+        ratios = (f" {ratio(b, med(step, 'restic', 0)):>8} {ratio(b, med(step, 'borg', 0)):>8}"
+                  if tool.startswith("backstop") else "")
+        print(f"{step:<10} {label:<12} {statistics.median(walls):8.2f} "
               f"{'[' + f'{min(walls):.2f} - {max(walls):.2f}' + ']':>17} {med(step, tool, 1):8.2f} "
               f"{med(step, tool, 2) / 1024:12.0f}{ratios}")
 floor = med("restore", "floor", 0)
 print("restore / physical floor (cp -a + sync): " + ", ".join(
-    f"{t} {ratio(med('restore', t, 0), floor)}" for t in ["backstop", "restic", "borg"] if runs["restore"].get(t)))
+    f"{t} {ratio(med('restore', t, 0), floor)}" for t in ["backstop", "backstop-enc", "restic", "borg"] if runs["restore"].get(t)))
 print()
-for tool in ["backstop", "restic", "borg"]:
+for tool in ["backstop", "backstop-enc", "restic", "borg"]:
     if tool in runs["repo_bytes"]:
         size = med("repo_bytes", tool, 0)
         vs = "" if tool == "backstop" else f"  backstop/{tool} {ratio(med('repo_bytes', 'backstop', 0), size)}"
-        print(f"repository {tool:<9} {size / 2**20:10.1f} MiB (median; after the changed incremental){vs}")
+        print(f"repository {tool:<12} {size / 2**20:10.1f} MiB (median; after the changed incremental){vs}")
 PY
 
 cat <<EOF
@@ -321,6 +343,9 @@ What each tool does that the others do not:
   here is --compression auto (zstd at restic's default speed).
 * borg runs here without encryption (--encryption=none) and with --compression zstd,1; it
   keeps a files cache and a chunks index per repository (in BORG_BASE_DIR, under this run's folder).
+* backstop-enc seals every blob and object with AES-256-GCM (AES-NI here) and names chunks with
+  keyed BLAKE3: the same protection as restic's; its key is unwrapped once per statement that
+  needs it (Argon2id at 64 MiB and 3 passes), which is inside the full and restore timings.
 * backstop is a resident server: its start is not in the timings (restic and borg start a
   process per step, and load their indexes each time). Its CPU seconds and peak RSS are read
   from /proc of the server process (utime + stime; VmHWM reset before each step), and include

@@ -162,6 +162,7 @@ async fn main() {
         admin_password: Some("bench".into()),
         tls_cert: None,
         tls_key: None,
+        tls_required: false,
     })
     .await
     .unwrap();

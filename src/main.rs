@@ -36,6 +36,9 @@ enum Command {
         /// PEM private key for TLS.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Refuse clients that do not use TLS (28000); needs --tls-cert and --tls-key.
+        #[arg(long, requires = "tls_cert", env = "BACKSTOP_TLS_REQUIRED")]
+        tls_required: bool,
         /// Serve Prometheus metrics at http://ADDR/metrics (for example 127.0.0.1:9187).
         #[arg(long, env = "BACKSTOP_METRICS")]
         metrics: Option<SocketAddr>,
@@ -175,6 +178,7 @@ fn main() -> std::process::ExitCode {
             admin_password,
             tls_cert,
             tls_key,
+            tls_required,
             metrics,
         } => {
             let config = backstop::server::ServerConfig {
@@ -183,6 +187,7 @@ fn main() -> std::process::ExitCode {
                 admin_password,
                 tls_cert,
                 tls_key,
+                tls_required,
             };
             runtime.block_on(run_server(config, metrics))
         }

@@ -169,6 +169,7 @@ async fn tls_connections_with_sslmode_require() {
         admin_password: Some(common::ADMIN_PASSWORD.into()),
         tls_cert: Some(cert),
         tls_key: Some(key),
+        tls_required: true,
     };
     let server = backstop::server::start(config).await.unwrap();
     let port = server.addr.port();
@@ -190,4 +191,20 @@ async fn tls_connections_with_sslmode_require() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    // --tls-required: a client that does not negotiate TLS is refused before it logs in.
+    let plain = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("psql")
+            .args(["-X", "-At", "-c", "SELECT 1"])
+            .arg(format!(
+                "host=127.0.0.1 port={port} user=admin dbname=backstop sslmode=disable"
+            ))
+            .env("PGPASSWORD", common::ADMIN_PASSWORD)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!plain.status.success());
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(said.contains("TLS connections only"), "{said}");
 }

@@ -184,6 +184,7 @@ async fn the_first_admin_password_is_generated_once_into_a_private_file() {
         admin_password: None,
         tls_cert: None,
         tls_key: None,
+        tls_required: false,
     };
     let server = backstop::server::start(config.clone()).await.unwrap();
     let file = data_dir.join("admin-password");

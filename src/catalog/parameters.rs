@@ -260,6 +260,43 @@ pub const PARAMETERS: &[ParameterDef] = &[
             BACKSTOP_PASSWORD",
     },
     ParameterDef {
+        name: "max_connections",
+        kind: Kind::Integer {
+            min: 1,
+            max: 10_000,
+        },
+        default: Some("100"),
+        description: "client connections served at once; one more is refused with 53300",
+    },
+    ParameterDef {
+        name: "authentication_timeout",
+        kind: Kind::Duration {
+            min: secs(1),
+            max: secs(600),
+        },
+        default: Some("1m"),
+        description: "a client that has not logged in by then is disconnected",
+    },
+    ParameterDef {
+        name: "idle_session_timeout",
+        kind: Kind::Duration {
+            min: secs(0),
+            max: secs(7 * DAY),
+        },
+        default: Some("0"),
+        description: "a session that sends nothing for this long is disconnected (57P05); 0 = \
+                      never",
+    },
+    ParameterDef {
+        name: "max_statement_size",
+        kind: Kind::Size {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: Some("1MB"),
+        description: "longest statement text accepted; a longer one is refused with 54000",
+    },
+    ParameterDef {
         name: "backup_net_limit",
         kind: Kind::Size { min: 0, max: TB },
         default: Some("0"),

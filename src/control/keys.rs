@@ -91,7 +91,13 @@ fn engine_error(e: crate::engine::EngineError) -> SqlError {
 pub fn prepare_for_writing(catalog: &Catalog, keys: &SessionKeys, uri: &str) -> SqlResult<bool> {
     let root = crate::executor::destination_root(uri)?;
     let raw = LocalBackend::new(root.clone());
-    let format = read_format(&raw).map_err(engine_error)?;
+    let format = match read_format(&raw) {
+        Ok(format) => format,
+        // Without a password to apply, a destination that cannot be read now (gone, damaged)
+        // is the job's to report, as for any backup: it fails with the reason in its COMMENT.
+        Err(_) if keys.encryption.is_none() => return Ok(false),
+        Err(e) => return Err(engine_error(e)),
+    };
     let encryption = format.as_ref().and_then(|f| f.encryption.clone());
     let Some(password) = &keys.encryption else {
         return match encryption {

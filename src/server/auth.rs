@@ -102,6 +102,11 @@ pub fn tls_acceptor(config: &ServerConfig) -> Result<Option<TlsAcceptor>, StartE
                 "--tls-cert and --tls-key go together".into(),
             ));
         }
+        if config.tls_required {
+            return Err(StartError::Tls(
+                "--tls-required needs --tls-cert and --tls-key".into(),
+            ));
+        }
         return Ok(None);
     };
     let open = |p: &std::path::Path| {

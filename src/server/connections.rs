@@ -80,7 +80,7 @@ impl Connections {
 }
 
 /// A protocol-3 ErrorResponse of severity FATAL: `E`, its length, then the fields.
-fn fatal_error(code: &str, message: &str) -> Vec<u8> {
+pub(super) fn fatal_error(code: &str, message: &str) -> Vec<u8> {
     let mut fields = Vec::new();
     for (tag, value) in [
         (b'S', "FATAL"),

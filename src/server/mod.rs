@@ -6,6 +6,7 @@ mod compat;
 mod connections;
 pub(crate) mod encode;
 mod handler;
+pub mod limits;
 pub mod metrics;
 mod psql;
 mod serve;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not negotiate TLS (needs a certificate).
+    pub tls_required: bool,
 }
 
 /// What every connection shares.
@@ -89,6 +92,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// Client connections open now (handshakes in progress included).
+    pub fn open_connections(&self) -> usize {
+        self.connections.count()
+    }
+
     /// Serves Prometheus metrics on `addr` (`--metrics`) until the server stops accepting;
     /// returns the address bound.
     pub async fn serve_metrics(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
@@ -208,6 +216,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let connections = Arc::new(connections::Connections::new(tls.is_some()));
     let tracked = connections.clone();
     let executor_events = executor.clone();
+    let limits_catalog = catalog.clone();
+    let config_tls_required = config.tls_required;
     let done = tokio::spawn(async move {
         let executor_events = executor_events.events();
         loop {
@@ -222,6 +232,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
                     continue;
                 }
             };
+            let limits = limits::Limits::read(&limits_catalog);
+            if tracked.count() >= limits.max_connections {
+                tokio::spawn(serve::refuse(
+                    socket,
+                    "53300",
+                    format!(
+                        "sorry, too many clients already: max_connections is {}",
+                        limits.max_connections
+                    ),
+                ));
+                continue;
+            }
             let (socket, id) = match tracked.track(socket) {
                 Ok(tracked) => tracked,
                 Err(e) => {
@@ -233,8 +255,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             let tls = tls.clone();
             let tracked = tracked.clone();
             let events = executor_events.subscribe();
+            let tls_required = config_tls_required;
             tokio::spawn(async move {
-                if let Err(e) = serve::serve(socket, tls, handlers, events).await {
+                let serving = serve::serve(socket, tls, tls_required, limits, handlers, events);
+                if let Err(e) = serving.await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 tracked.forget(id);

@@ -33,6 +33,7 @@ impl TestServer {
             admin_password: Some(ADMIN_PASSWORD.into()),
             tls_cert: None,
             tls_key: None,
+            tls_required: false,
         };
         let server = backstop::server::start(config)
             .await
