@@ -54,3 +54,10 @@ FROM backstop.parameter_setting;
 
 CREATE VIEW oceanbase."v$ob_parameters" AS
 SELECT * FROM oceanbase."gv$ob_parameters";
+
+-- backstop's own: every statement that changed anything (or tried to), with who, from where,
+-- when and how it ended; passwords replaced by ********, URI credentials masked.
+CREATE VIEW oceanbase.cdb_ob_audit AS
+SELECT audit_id, time, user_name, client_address, statement_type, statement, result,
+       error_code, error_message
+FROM backstop.audit;

@@ -6,6 +6,7 @@
 //! `views` cache what it read until the next change.
 
 pub mod archive;
+pub mod audit;
 pub mod contexts;
 pub mod copies;
 pub mod deletion;

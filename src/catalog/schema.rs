@@ -297,6 +297,16 @@ pub const TABLES: &[TableDef] = &[
         constraints: "PRIMARY KEY (key)",
         queryable: false,
     },
+    // Every statement that changes anything: who, from where, when, what (secrets masked) and
+    // how it ended. CDB_OB_AUDIT reads it.
+    TableDef {
+        name: "audit",
+        columns: cols!(audit_id: Int, time: Time, user_name: Text, client_address: Text,
+            statement_type: Text, statement: Text, result: Text, error_code: Text,
+            error_message: Text),
+        constraints: "PRIMARY KEY (audit_id)",
+        queryable: true,
+    },
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {

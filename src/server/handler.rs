@@ -65,7 +65,11 @@ fn session_of<C: ClientInfo + ?Sized>(shared: &Shared, client: &C) -> Arc<Sessio
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        Session::new(shared.views.session(), user)
+        Session::new(
+            shared.views.session(),
+            user,
+            client.socket_addr().to_string(),
+        )
     })
 }
 
@@ -130,9 +134,36 @@ impl Shared {
         }
         let caller = caller(self, session)?;
         let control = self.control.clone();
-        tokio::task::spawn_blocking(move || control.apply(&caller, &command))
+        let audited = crate::sql::audit::is_audited(&command.statement).then(|| {
+            (
+                command.statement.name(),
+                crate::sql::audit::audit_text(&command.statement),
+            )
+        });
+        let result = tokio::task::spawn_blocking(move || control.apply(&caller, &command))
             .await
-            .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))?
+            .map_err(|e| SqlError::internal(format!("statement task failed: {e}")))
+            .and_then(|applied| applied);
+        if let Some((kind, text)) = audited {
+            self.audit(session, kind, text, result.as_ref().err());
+        }
+        result
+    }
+
+    /// Appends a statement to the audit trail (CDB_OB_AUDIT). A trail that cannot be written is
+    /// logged as an error; the statement has already run.
+    fn audit(&self, session: &Session, kind: &str, text: String, error: Option<&SqlError>) {
+        let entry = crate::catalog::audit::AuditEntry {
+            user: session.user.clone(),
+            client_address: session.client_address.clone(),
+            statement_type: kind.to_string(),
+            statement: text,
+            error: error.map(|e| (e.code.code().to_string(), e.message.clone())),
+        };
+        if let Err(e) = self.catalog.record_audit(&entry) {
+            tracing::error!(user = %entry.user, statement = kind, error = %e,
+                "cannot record a statement in the audit trail");
+        }
     }
 
     /// Answers a backstop statement; waiting statements stream NOTICEs to `client`.
@@ -248,18 +279,19 @@ impl Shared {
             let batches = answered.map_err(from_datafusion)?;
             return query_response(&batches, &schema, format);
         }
-        self.views
-            .execute(&session.ctx, sql, plan)
-            .await
-            .map_err(from_datafusion)?
-            .collect()
-            .await
-            .map_err(from_datafusion)?;
         let tag = if sql.trim_start().to_ascii_uppercase().starts_with("DROP") {
             "DROP VIEW"
         } else {
             "CREATE VIEW"
         };
+        let executed = match self.views.execute(&session.ctx, sql, plan).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+        .map_err(from_datafusion);
+        let text = crate::sql::audit::mask_literals(sql.trim());
+        self.audit(session, tag, text, executed.as_ref().err());
+        executed?;
         Ok(Response::Execution(Tag::new(tag)))
     }
 

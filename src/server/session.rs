@@ -34,6 +34,8 @@ const DEFAULTS: &[(&str, &str)] = &[
 pub struct Session {
     pub ctx: SessionContext,
     pub user: String,
+    /// `ip:port` of the client, for the audit trail.
+    pub client_address: String,
     /// The plans of the queries this session ran, for when it sends them again.
     pub plans: PlanCache,
     vars: Mutex<HashMap<String, String>>,
@@ -44,11 +46,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ctx: SessionContext, user: String) -> Session {
+    pub fn new(ctx: SessionContext, user: String, client_address: String) -> Session {
         ctx.register_udf(crate::views::pg_functions::session_user(&user));
         Session {
             ctx,
             user,
+            client_address,
             plans: PlanCache::default(),
             vars: Mutex::new(HashMap::new()),
             listening: Mutex::new(BTreeSet::new()),

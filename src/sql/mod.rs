@@ -5,6 +5,7 @@
 pub mod ast;
 
 mod archive;
+pub mod audit;
 pub use archive::SegmentBytes;
 mod backup;
 mod backup_backup;
