@@ -747,6 +747,36 @@ async fn validating_a_piece_finds_a_damaged_segment_and_marks_the_piece_broken()
         "BROKEN"
     );
 
+    // A segment gone from the archive: even the basic level names it, and its piece is BROKEN.
+    let piece2 = value(
+        &client,
+        "SELECT piece_id FROM backstop.archive_segment WHERE name = 'seg000002'",
+    )
+    .await;
+    std::fs::remove_file(tmp.path().join("arch/archive/1001/seg000002")).unwrap();
+    let e = client
+        .batch_execute(&format!(
+            "ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE {piece2} WAIT"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "XX001", "{e:?}");
+    let message = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        message.contains("seg000002") && message.contains("missing"),
+        "{message}"
+    );
+    assert_eq!(
+        value(
+            &client,
+            &format!(
+                "SELECT file_status FROM cdb_ob_archivelog_piece_files WHERE piece_id = {piece2}"
+            )
+        )
+        .await,
+        "BROKEN"
+    );
+
     let e = client
         .batch_execute("ALTER SYSTEM VALIDATE ARCHIVELOG_PIECE 9999")
         .await

@@ -124,11 +124,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// The backend of the destination at `root`, carrying its key when this server holds one.
+    /// The backend of the destination at `root`, carrying its key when this server holds one
+    /// and the destination is (or is about to be) encrypted under it: its format file names the
+    /// key, or it has no encrypted format yet and holds a key slot of it. A destination wiped and
+    /// set up again is never encrypted under a key none of its slots can give back.
     pub fn destination_at(&self, root: &Path) -> Result<Arc<dyn Backend>, StorageError> {
         let plain: Arc<dyn Backend> = Arc::new(LocalBackend::new(root.to_path_buf()));
         match self.destination_sealer(root) {
-            Ok(Some(sealer)) => Ok(Arc::new(SealedBackend::new(plain, sealer))),
+            Ok(Some(sealer)) if key_belongs(plain.as_ref(), sealer.key_id()) => {
+                Ok(Arc::new(SealedBackend::new(plain, sealer)))
+            }
+            Ok(Some(_)) => Ok(plain),
             Ok(None) => Ok(plain),
             Err(e) => Err(StorageError::Unsupported {
                 uri: format!("file://{}", root.display()),
@@ -144,5 +150,18 @@ impl Catalog {
             // Refused by the same parse, with its reason.
             Err(_) => crate::storage::open_destination(uri),
         }
+    }
+}
+
+/// Whether the destination is encrypted under `key_id`, or will be: its format file names the
+/// key, or (no encrypted format yet) one of its key slots wraps it. Unreadable means no.
+fn key_belongs(destination: &dyn Backend, key_id: &str) -> bool {
+    match crate::engine::format::read_format(destination) {
+        Ok(Some(format)) if format.encryption.is_some() => {
+            format.encryption.is_some_and(|e| e.key_id == key_id)
+        }
+        Ok(_) => crate::engine::crypto::list_slots(destination)
+            .is_ok_and(|slots| slots.iter().any(|(_, s)| s.key_id == key_id)),
+        Err(_) => true,
     }
 }

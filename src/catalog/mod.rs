@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod parameters;
 pub mod plans;
 pub mod progress;
+pub mod repair;
 pub mod schema;
 pub mod settings;
 pub mod sqlite;
@@ -54,6 +55,14 @@ pub enum CatalogError {
     Closed,
     #[error("{0}")]
     Corrupt(String),
+    #[error(
+        "the catalog {path} is damaged ({detail}). It holds no backup, only what the server \
+         knows of them: move it aside (mv {path} {path}.damaged), start the server again with an \
+         empty catalog, create the tenants again, and run ALTER SYSTEM REPAIR BACKUP DEST 'uri' \
+         for each destination to register its sets; RESTORE ... AT 'uri' restores from a \
+         destination at once, without any of this"
+    )]
+    Damaged { path: String, detail: String },
 }
 
 /// Runs a SQLite call so that it never stalls the async runtime. The catalog is synchronous (a
@@ -105,8 +114,27 @@ impl Catalog {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let store = sqlite::SqliteStore::open(&data_dir.join("catalog.db"))?;
-        Self::with_store(Box::new(store))
+        let path = data_dir.join("catalog.db");
+        let damaged = |e: CatalogError| match e {
+            CatalogError::Sqlite(rusqlite::Error::SqliteFailure(code, message))
+                if matches!(
+                    code.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
+            {
+                CatalogError::Damaged {
+                    path: path.display().to_string(),
+                    detail: message.unwrap_or_else(|| code.to_string()),
+                }
+            }
+            CatalogError::Damaged { detail, .. } => CatalogError::Damaged {
+                path: path.display().to_string(),
+                detail,
+            },
+            other => other,
+        };
+        let store = sqlite::SqliteStore::open(&path).map_err(damaged)?;
+        Self::with_store(Box::new(store)).map_err(damaged)
     }
 
     pub fn with_store(store: Box<dyn Store>) -> Result<Arc<Catalog>, CatalogError> {

@@ -24,6 +24,14 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, CatalogError> {
         let writer = Connection::open(path)?;
+        // A damaged file is named at start, not found by the first statement that reads it.
+        let check: String = writer.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+        if check != "ok" {
+            return Err(CatalogError::Damaged {
+                path: path.display().to_string(),
+                detail: check,
+            });
+        }
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "foreign_keys", "ON")?;

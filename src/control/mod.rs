@@ -9,6 +9,7 @@ mod delete;
 pub mod keys;
 mod paths;
 mod plan;
+mod repair;
 mod restore;
 mod system_set;
 mod tenant;
@@ -226,6 +227,9 @@ pub fn row_schema(statement: &Statement) -> Option<datafusion::arrow::datatypes:
         ) => Some(archive::push_schema()),
         Statement::Archive(crate::sql::ast::ArchiveStatement::SendArchivelog { .. }) => {
             Some(archive::segment_schema())
+        }
+        Statement::Tenant(crate::sql::ast::TenantStatement::RepairBackupDest { .. }) => {
+            Some(repair::schema())
         }
         _ => None,
     }

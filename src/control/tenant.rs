@@ -175,7 +175,7 @@ impl Control {
     /// Applies a statement of this family for `caller`; `wait` is its trailing `WAIT`.
     pub(super) fn apply_tenant(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         statement: &TenantStatement,
         _wait: bool,
     ) -> SqlResult<Outcome> {
@@ -198,6 +198,9 @@ impl Control {
             TenantStatement::DropTenant { name } => drop(&self.catalog, name),
             // Parsed completely, answered honestly: not run by this release.
             TenantStatement::ImportBackup { .. } => Err(not_yet(statement.name())),
+            TenantStatement::RepairBackupDest { uri } => {
+                super::repair::repair(&self.catalog, &caller.keys, uri)
+            }
         }
     }
 }

@@ -229,7 +229,8 @@ fn read_object(backend: &dyn Backend, object_name: &str) -> Result<Vec<u8>, Engi
     }
 }
 
-fn decode_segment(
+/// Decodes a stored archived segment (header, then payload), checked against its checksum.
+pub fn decode_segment(
     sealer: Option<&Sealer>,
     object_name: &str,
     object: &[u8],

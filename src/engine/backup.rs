@@ -1121,6 +1121,64 @@ mod tests {
         assert_eq!(manifest_of(&repo, 1), manifest_of(&repo, 2));
     }
 
+    /// A checkpoint is used only while it reads back intact: garbage, or a checkpoint naming a
+    /// damaged manifest segment, makes the resumed backup read every file anew.
+    #[test]
+    fn a_damaged_checkpoint_is_never_trusted() {
+        use crate::engine::checkpoint::{checkpoint_object_name, encode_checkpoint};
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fidelity_tree(&source);
+        let repo = new_repo(&dir.path().join("repo"));
+        let full = run_backup(&repo, &request(1, &source)).unwrap();
+        let set = repo.find_set(&TenantRef::Id(TENANT), 1).unwrap();
+        let checkpoint = |set_id: i64, manifest: Vec<SegmentRef>| Checkpoint {
+            format_version: FORMAT_VERSION,
+            tenant_id: TENANT,
+            set_id,
+            created: chrono::Utc::now().to_rfc3339(),
+            manifest,
+            index_files: set.index_files.clone(),
+            bytes_done: 0,
+            files_done: 0,
+        };
+        let resume = |set_id: i64| {
+            let mut req = request(set_id, &source);
+            req.resume = true;
+            run_backup(&repo, &req).unwrap()
+        };
+        // An intact checkpoint is used: the test below can fail.
+        let (object, bytes) = encode_checkpoint(None, &checkpoint(2, set.manifest.clone()));
+        repo.backend().put(&object, &bytes).unwrap();
+        assert!(resume(2).files_resumed > 0);
+
+        // A checkpoint naming a damaged segment.
+        let mut damaged = set.manifest[0].clone();
+        let stored = repo.backend().get(&damaged.object).unwrap();
+        damaged.object = format!("manifests/{}.seg", "ab".repeat(32));
+        repo.backend()
+            .put(&damaged.object, &stored[..stored.len() / 2])
+            .unwrap();
+        let (object, bytes) = encode_checkpoint(None, &checkpoint(3, vec![damaged]));
+        repo.backend().put(&object, &bytes).unwrap();
+        let anew = resume(3);
+        assert_eq!(anew.files_resumed, 0);
+        assert_eq!(anew.bytes_read, full.bytes_read);
+        assert_restores_to(&repo, 3, &source, dir.path());
+
+        // A checkpoint that is garbage.
+        repo.backend()
+            .put(
+                &checkpoint_object_name(TENANT, 4),
+                b"{\"format_version\": 1, \"tena",
+            )
+            .unwrap();
+        let anew = resume(4);
+        assert_eq!(anew.files_resumed, 0);
+        assert_eq!(anew.bytes_read, full.bytes_read);
+        assert_restores_to(&repo, 4, &source, dir.path());
+    }
+
     #[test]
     fn a_set_id_is_written_once_and_a_missing_source_is_named() {
         let dir = tempfile::tempdir().unwrap();

@@ -64,10 +64,18 @@ pub fn read_checkpoint(
         Err(StorageError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let plain = open_object(backend.sealer(), &object, &bytes)?;
+    decode_checkpoint(backend.sealer(), &object, &bytes).map(Some)
+}
+
+/// Decodes a stored checkpoint, naming `object` when it is damaged.
+pub fn decode_checkpoint(
+    sealer: Option<&Sealer>,
+    object: &str,
+    bytes: &[u8],
+) -> Result<Checkpoint, EngineError> {
+    let plain = open_object(sealer, object, bytes)?;
     serde_json::from_slice(&plain)
-        .map(Some)
-        .map_err(|e| EngineError::corrupt(&object, format!("unreadable checkpoint: {e}")))
+        .map_err(|e| EngineError::corrupt(object, format!("unreadable checkpoint: {e}")))
 }
 
 /// Encodes a checkpoint for storage (sealed when the repository is encrypted).

@@ -61,7 +61,12 @@ pub fn read_format(backend: &dyn Backend) -> Result<Option<FormatFile>, EngineEr
         Err(StorageError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let format: FormatFile = serde_json::from_slice(&bytes)
+    decode_format(&backend.describe(), &bytes).map(Some)
+}
+
+/// Decodes and checks a format file read from `destination`.
+pub fn decode_format(destination: &str, bytes: &[u8]) -> Result<FormatFile, EngineError> {
+    let format: FormatFile = serde_json::from_slice(bytes)
         .map_err(|e| EngineError::corrupt(FORMAT_FILE, format!("not a format file: {e}")))?;
     if format.format != FORMAT_NAME {
         return Err(EngineError::corrupt(
@@ -90,12 +95,12 @@ pub fn read_format(backend: &dyn Backend) -> Result<Option<FormatFile>, EngineEr
     }
     if !known {
         return Err(EngineError::UnknownFormatVersion {
-            destination: backend.describe(),
+            destination: destination.to_string(),
             found: format.version,
             supported: ENCRYPTED_FORMAT_VERSION,
         });
     }
-    Ok(Some(format))
+    Ok(format)
 }
 
 /// Writes a new format file naming `installation_id` as the owner.
@@ -113,6 +118,18 @@ pub fn stamp_format(
     }
     write_format(backend, &format)?;
     Ok(format)
+}
+
+/// Makes `installation_id` the owner of the destination, keeping everything else of its format
+/// file (`ALTER SYSTEM REPAIR BACKUP DEST` on a server that lost its catalog).
+pub fn adopt(backend: &dyn Backend, installation_id: &str) -> Result<(), EngineError> {
+    let Some(mut format) = read_format(backend)? else {
+        return Err(EngineError::NotARepository {
+            destination: backend.describe(),
+        });
+    };
+    format.installation_id = installation_id.to_string();
+    write_format(backend, &format)
 }
 
 /// Replaces the format file.

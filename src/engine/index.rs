@@ -272,6 +272,11 @@ impl RepositoryIndex {
         self.index_files.iter().any(|(f, _)| f == object)
     }
 
+    /// How many packs the index knows.
+    pub fn pack_count(&self) -> usize {
+        self.packs.len()
+    }
+
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }

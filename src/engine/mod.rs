@@ -23,6 +23,7 @@ pub mod pack;
 mod packer;
 pub mod progress;
 mod reader;
+pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod set;

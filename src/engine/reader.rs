@@ -196,8 +196,20 @@ impl Reader<'_> {
     ) -> Result<Option<ManifestEntry>, EngineError> {
         for (cursor, from_checkpoint) in [(checkpoint, true), (parent, false)] {
             let Some(cursor) = cursor else { continue };
-            let Some(previous) = cursor.find(&walked.path)? else {
-                continue;
+            let previous = match cursor.find(&walked.path) {
+                Ok(Some(previous)) => previous,
+                Ok(None) => continue,
+                // A damaged checkpoint (or parent) is never trusted: the files it would have
+                // given are read anew. Its reader stops at the damage, so this is said once.
+                Err(e) => {
+                    let from = if from_checkpoint {
+                        "checkpoint"
+                    } else {
+                        "parent set"
+                    };
+                    tracing::warn!(error = %e, from, "manifest unreadable; reading the files anew");
+                    continue;
+                }
             };
             if !unchanged(previous, &walked.meta) {
                 continue;

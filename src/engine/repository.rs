@@ -111,6 +111,13 @@ impl Repository {
         Ok(repo)
     }
 
+    /// Opens a repository to repair its index, whatever installation owns it.
+    pub fn open_for_repair(backend: Arc<dyn Backend>) -> Result<Repository, EngineError> {
+        let mut repo = Repository::open_backend(backend)?;
+        repo.writable = true;
+        Ok(repo)
+    }
+
     /// Opens the repository at `root` for reading (restore, validate, listing), whatever
     /// installation owns it.
     pub fn open(root: &Path) -> Result<Repository, EngineError> {
@@ -166,7 +173,15 @@ impl Repository {
     /// Every backup set in the destination, ordered by tenant and set id. Damaged descriptors
     /// are left out with a warning; `validate` names them.
     pub fn list_sets(&self) -> Result<Vec<SetDescriptor>, EngineError> {
+        Ok(self.list_sets_and_damage()?.0)
+    }
+
+    /// Every readable set descriptor, and the error of each unreadable one.
+    pub fn list_sets_and_damage(
+        &self,
+    ) -> Result<(Vec<SetDescriptor>, Vec<EngineError>), EngineError> {
         let mut sets = Vec::new();
+        let mut damaged = Vec::new();
         for object in self.backend.list(SETS_PREFIX)? {
             if !object.name.ends_with(".set") {
                 continue;
@@ -179,12 +194,13 @@ impl Repository {
             match decoded {
                 Ok(set) => sets.push(set),
                 Err(e) => {
-                    tracing::warn!(object = %object.name, error = %e, "skipping unreadable set descriptor")
+                    tracing::warn!(object = %object.name, error = %e, "skipping unreadable set descriptor");
+                    damaged.push(e);
                 }
             }
         }
         sets.sort_by_key(|s| (s.tenant_id, s.set_id));
-        Ok(sets)
+        Ok((sets, damaged))
     }
 
     /// The descriptor of one set.

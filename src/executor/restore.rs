@@ -92,13 +92,37 @@ impl Executor {
         let dest_uri = self.restore_destination(spec)?;
         let root = super::destination_root(&dest_uri)?;
         let repo = super::destination::open(&self.catalog, &root).map_err(|e| from_engine(&e))?;
-        let mut sets: Vec<SetDescriptor> = repo
-            .list_sets()
-            .map_err(|e| from_engine(&e))?
+        let (sets, damaged) = repo.list_sets_and_damage().map_err(|e| from_engine(&e))?;
+        let mut sets: Vec<SetDescriptor> = sets
             .into_iter()
             .filter(|s| s.tenant_name == spec.from)
             .collect();
+        // A set that cannot be found because its descriptor is damaged is reported as damage
+        // (XX001 naming it), never as a set that does not exist: the tenant's own descriptors
+        // when the catalog knows its id, else any.
+        let tenant_id = self.catalog.tenant_by_name(&spec.from)?.map(|t| t.id);
+        let damage = damaged.into_iter().find(|e| match (e, tenant_id) {
+            (EngineError::CorruptObject { object, .. }, Some(id)) => {
+                object.starts_with(&format!("sets/{id}/"))
+            }
+            _ => true,
+        });
         sets.sort_by_key(|s| s.set_id);
+        // Only a set named by its id can be chosen past a damaged descriptor: the newest set,
+        // or the newest before a time, might be the damaged one.
+        if let Some(damage) = &damage {
+            let named_other = match (&spec.until, damage) {
+                (Some(RestorePoint::BackupSet(id)), EngineError::CorruptObject { object, .. }) => {
+                    !object.ends_with(&format!("/{id}.set")) && sets.iter().any(|s| s.set_id == *id)
+                }
+                _ => false,
+            };
+            if !named_other {
+                return Err(from_engine(damage).with_hint(
+                    "VALIDATE the tenant's sets, or restore another one with UNTIL BACKUPSET = n",
+                ));
+            }
+        }
         let chosen = match &spec.until {
             Some(RestorePoint::BackupSet(id)) => {
                 sets.into_iter().find(|s| s.set_id == *id).ok_or_else(|| {

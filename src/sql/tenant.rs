@@ -26,6 +26,11 @@ pub enum TenantStatement {
     ImportBackup {
         uri: String,
     },
+    /// `ALTER SYSTEM REPAIR BACKUP DEST 'uri'`: the index rebuilt from the packs, and the
+    /// catalog's view of the destination from its set descriptors.
+    RepairBackupDest {
+        uri: String,
+    },
 }
 
 impl TenantStatement {
@@ -42,6 +47,7 @@ impl TenantStatement {
             AlterTenantSetLogSource { .. } => "ALTER TENANT",
             DropTenant { .. } => "DROP TENANT",
             ImportBackup { .. } => "ALTER SYSTEM IMPORT BACKUP",
+            RepairBackupDest { .. } => "ALTER SYSTEM REPAIR BACKUP DEST",
         }
     }
 
@@ -78,6 +84,9 @@ impl fmt::Display for TenantStatement {
             ),
             DropTenant { name } => write!(f, "DROP TENANT {}", Ident(name)),
             ImportBackup { uri } => write!(f, "ALTER SYSTEM IMPORT BACKUP FROM {}", Literal(uri)),
+            RepairBackupDest { uri } => {
+                write!(f, "ALTER SYSTEM REPAIR BACKUP DEST {}", Literal(uri))
+            }
         }
     }
 }
@@ -98,6 +107,15 @@ pub(super) const HEADS: &[Head] = &[
     Head {
         words: &["ALTER", "SYSTEM", "IMPORT", "BACKUP", "FROM"],
         parse: import_backup,
+    },
+    Head {
+        words: &["ALTER", "SYSTEM", "REPAIR", "BACKUP", "DEST"],
+        parse: |c| {
+            c.eat_eq();
+            Ok(Statement::Tenant(TenantStatement::RepairBackupDest {
+                uri: c.parse_string()?,
+            }))
+        },
     },
 ];
 
