@@ -4,25 +4,7 @@
 
 mod common;
 
-use common::{ChildServer, connect_as, value};
-use tokio_postgres::SimpleQueryMessage;
-
-async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(
-                (0..r.len())
-                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
+use common::{ChildServer, connect_as, rows, value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_is_audited_masked_and_kept_across_a_kill() {

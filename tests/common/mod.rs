@@ -127,6 +127,24 @@ pub async fn assert_refused(client: &Client, sql: &str, code: &str, mention: &st
     assert!(message.contains(mention), "{sql}: {message}");
 }
 
+/// Every row `sql` answers, each column as text (`NULL` for null).
+pub async fn rows(client: &Client, sql: &str) -> Vec<Vec<String>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The first column of the first row `sql` answers, as text (`NULL` for null).
 pub async fn value(client: &Client, sql: &str) -> String {
     let rows = client
