@@ -20,7 +20,7 @@ all=(parse wire pack_trailer index_file manifest_segment checkpoint set_descript
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --version 0.13.1 --locked
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --version 0.13.1
 export CARGO_TARGET_DIR="$HOME/.cache/backstop-fuzz-target"
 work="$HOME/.cache/backstop-fuzz"
 mkdir -p "$work/corpus"
