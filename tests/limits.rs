@@ -204,3 +204,48 @@ async fn a_thousand_dropped_handshakes_leave_no_connection_or_task_behind() {
     let fresh = connect(server.port()).await.unwrap();
     assert_eq!(value(&fresh, "SELECT 3").await, "3");
 }
+
+/// Found by the `wire` fuzz target: pgwire's decoder panics on a Parse message that declares
+/// more parameter types than it holds, even before the client has logged in. The panic ends
+/// that connection only, and the connection is forgotten: 150 of them (more than
+/// max_connections) leave the server serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_messages_that_panic_the_decoder_do_not_leak_connections() {
+    let server = TestServer::start().await;
+    let admin = server.connect().await;
+    let params = b"user\0admin\0database\0backstop\0\0";
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&((8 + params.len()) as u32).to_be_bytes());
+    startup.extend_from_slice(&196608u32.to_be_bytes());
+    startup.extend_from_slice(params);
+    let body = b"\0SELECT 1\0\0\x05";
+    let mut parse = vec![b'P'];
+    parse.extend_from_slice(&((4 + body.len()) as u32).to_be_bytes());
+    parse.extend_from_slice(body);
+    for _ in 0..150 {
+        let mut tcp = TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .unwrap();
+        tcp.write_all(&startup).await.unwrap();
+        tcp.write_all(&parse).await.unwrap();
+        // The server closes the connection (or answers): it does not keep it.
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) if Instant::now() < deadline => continue,
+                _ => panic!("the server kept a connection a malformed Parse broke"),
+            }
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "every broken connection forgotten",
+        || server.server.open_connections() == 1,
+    )
+    .await;
+    assert_eq!(value(&admin, "SELECT 1").await, "1");
+    let fresh = connect(server.port()).await.unwrap();
+    assert_eq!(value(&fresh, "SELECT 2").await, "2");
+}

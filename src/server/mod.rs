@@ -257,9 +257,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             let events = executor_events.subscribe();
             let tls_required = config_tls_required;
             tokio::spawn(async move {
+                use futures::FutureExt;
                 let serving = serve::serve(socket, tls, tls_required, limits, handlers, events);
-                if let Err(e) = serving.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                // A panic while serving (pgwire's decoder panics on some malformed messages,
+                // before authentication too) ends this connection only, and it is forgotten, so
+                // that malformed messages cannot pile up connections until max_connections.
+                match std::panic::AssertUnwindSafe(serving).catch_unwind().await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error")
+                    }
+                    Err(_) => tracing::error!(
+                        %peer,
+                        "a malformed message broke this connection (a panic in the protocol \
+                         decoder); the connection is closed and the server goes on"
+                    ),
                 }
                 tracked.forget(id);
             });
