@@ -20,6 +20,9 @@ use super::error::EngineError;
 
 const MAGIC: &[u8; 8] = b"BKSTSEG1";
 const HEADER_LEN: usize = 8 + 1 + 8 + 8 + 32;
+/// No log segment is larger (PostgreSQL's WAL segments are at most 1 GiB; a segment is archived
+/// from memory): a header claiming more is damage, never an allocation.
+const MAX_SEGMENT_SIZE: u64 = 4 << 30;
 const RAW: u8 = 0;
 const ZSTD: u8 = 1;
 
@@ -236,6 +239,15 @@ pub fn decode_segment(
     object: &[u8],
 ) -> Result<(SegmentHeader, Vec<u8>), EngineError> {
     let (codec, header) = parse_header(object_name, object)?;
+    if header.size > MAX_SEGMENT_SIZE {
+        return Err(EngineError::corrupt(
+            object_name,
+            format!(
+                "its header claims {} bytes, more than any segment",
+                header.size
+            ),
+        ));
+    }
     let (head, payload) = object.split_at(HEADER_LEN);
     let payload = match sealer {
         Some(sealer) => std::borrow::Cow::Owned(sealer.open(object_name, payload, head)?),
@@ -243,8 +255,17 @@ pub fn decode_segment(
     };
     let data = match codec {
         RAW => payload.into_owned(),
-        _ => zstd::bulk::decompress(&payload, header.size as usize)
-            .map_err(|e| EngineError::corrupt(object_name, format!("cannot decompress: {e}")))?,
+        // Streamed, so memory follows what the frame really holds, never what the header says.
+        _ => {
+            use std::io::Read;
+            let mut data = Vec::new();
+            zstd::stream::read::Decoder::new(&payload[..])
+                .and_then(|d| d.take(header.size + 1).read_to_end(&mut data))
+                .map_err(|e| {
+                    EngineError::corrupt(object_name, format!("cannot decompress: {e}"))
+                })?;
+            data
+        }
     };
     if data.len() as u64 != header.size || chunk_id(sealer, &data).0 != header.hash {
         return Err(EngineError::corrupt(
@@ -327,6 +348,29 @@ fn parse_header(object: &str, bytes: &[u8]) -> Result<(u8, SegmentHeader), Engin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `archived_segment` fuzz target: a header claiming 236 GiB made the decoder
+    /// allocate that much up front, and the allocation failure aborted the whole server.
+    #[test]
+    fn a_header_claiming_a_huge_size_is_damage_not_an_allocation() {
+        let crash: &[u8] = &[
+            66, 75, 83, 84, 83, 69, 71, 49, 1, 0, 0, 0, 0, 59, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 45, 0, 0, 0, 0,
+            0, 87, 0, 0, 10,
+        ];
+        let err = decode_segment(None, "archive/1/seg", crash).unwrap_err();
+        assert!(matches!(err, EngineError::CorruptObject { .. }), "{err}");
+        // A zstd frame that inflates far past its header's size stops one byte past it.
+        let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+        let mut object = b"BKSTSEG1".to_vec();
+        object.push(ZSTD);
+        object.extend_from_slice(&1000u64.to_le_bytes());
+        object.extend_from_slice(&0i64.to_le_bytes());
+        object.extend_from_slice(&[0u8; 32]);
+        object.extend_from_slice(&bomb);
+        let err = decode_segment(None, "archive/1/bomb", &object).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
     use crate::storage::LocalBackend;
 
     #[test]

@@ -179,6 +179,12 @@ pub fn decode_blob_into<'s>(
             format!("chunk {} at offset {}: {what}", entry.id, entry.offset),
         )
     };
+    if entry.raw_length as usize > super::chunker::MAX_CHUNK {
+        return Err(damaged(format!(
+            "{} bytes claimed, more than any chunk",
+            entry.raw_length
+        )));
+    }
     if stored.len() != entry.length as usize {
         return Err(damaged(format!(
             "{} bytes stored, {} expected (pack truncated?)",
