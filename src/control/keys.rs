@@ -135,7 +135,9 @@ pub fn prepare_for_writing(catalog: &Catalog, keys: &SessionKeys, uri: &str) -> 
             }
         }
         None => {
-            if format.is_some() && holds_backups(&raw)? {
+            if format.is_some()
+                && crate::engine::repository::holds_backups(&raw).map_err(engine_error)?
+            {
                 return Err(SqlError::wrong_state(format!(
                     "destination {} holds unencrypted backups; encryption covers a whole \
                      destination",
@@ -170,19 +172,6 @@ pub fn prepare_for_writing(catalog: &Catalog, keys: &SessionKeys, uri: &str) -> 
             Ok(true)
         }
     }
-}
-
-fn holds_backups(raw: &dyn Backend) -> SqlResult<bool> {
-    for prefix in ["sets/", "packs/", "checkpoints/", "archive/"] {
-        if !raw
-            .list(prefix)
-            .map_err(|e| engine_error(e.into()))?
-            .is_empty()
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Requires the session's `SET DECRYPTION` passwords to open the destination at `uri` when it

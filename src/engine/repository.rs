@@ -243,6 +243,17 @@ fn check_key(backend: &dyn Backend, format: &FormatFile) -> Result<(), EngineErr
     }
 }
 
+/// Whether a destination holds anything of a backup yet (a set, a pack, a checkpoint, an
+/// archived segment): only one that holds nothing may become encrypted.
+pub fn holds_backups(backend: &dyn Backend) -> Result<bool, EngineError> {
+    for prefix in [SETS_PREFIX, PACKS_PREFIX, "checkpoints/", "archive/"] {
+        if !backend.list(prefix)?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// A plain repository written to with a key becomes encrypted if it holds nothing yet (no set,
 /// no pack, no checkpoint): only its format file changes.
 fn encrypt_if_empty(backend: &dyn Backend, format: FormatFile) -> Result<FormatFile, EngineError> {
@@ -252,12 +263,10 @@ fn encrypt_if_empty(backend: &dyn Backend, format: FormatFile) -> Result<FormatF
     if format.encryption.is_some() {
         return Ok(format);
     }
-    for prefix in [SETS_PREFIX, PACKS_PREFIX, "checkpoints/", "archive/"] {
-        if !backend.list(prefix)?.is_empty() {
-            return Err(EngineError::PlainDestination {
-                destination: backend.describe(),
-            });
-        }
+    if holds_backups(backend)? {
+        return Err(EngineError::PlainDestination {
+            destination: backend.describe(),
+        });
     }
     let encrypted = FormatFile {
         version: ENCRYPTED_FORMAT_VERSION,
