@@ -88,18 +88,15 @@ pub fn copy_set(
         index_files.push((index.object.clone(), index.size));
     }
     if !skipped.is_empty() {
-        let mut theirs = super::gc::Retired::read(target.backend())?;
-        let before = theirs.clone();
-        for (id, index) in &skipped {
-            theirs
-                .deleted_packs
-                .entry(id.to_hex())
-                .or_default()
-                .insert(index.clone());
-        }
-        if theirs != before {
-            theirs.write(target.backend())?;
-        }
+        super::gc::Retired::update(target.backend(), |theirs| {
+            for (id, index) in &skipped {
+                theirs
+                    .deleted_packs
+                    .entry(id.to_hex())
+                    .or_default()
+                    .insert(index.clone());
+            }
+        })?;
     }
     // Packs first: an index file may only be written once the packs it lists are durable.
     let packs = objects.len();
@@ -173,18 +170,14 @@ fn revive_tombstoned_packs(
     target: &Repository,
     named: &[(ContentId, String)],
 ) -> Result<(), EngineError> {
-    let mut theirs = super::gc::Retired::read(target.backend())?;
-    let before = theirs.clone();
-    for (id, index) in named {
-        if let Some(files) = theirs.deleted_packs.get_mut(&id.to_hex()) {
-            files.remove(index);
+    super::gc::Retired::update(target.backend(), |theirs| {
+        for (id, index) in named {
+            if let Some(files) = theirs.deleted_packs.get_mut(&id.to_hex()) {
+                files.remove(index);
+            }
         }
-    }
-    theirs.deleted_packs.retain(|_, files| !files.is_empty());
-    if theirs != before {
-        theirs.write(target.backend())?;
-    }
-    Ok(())
+        theirs.deleted_packs.retain(|_, files| !files.is_empty());
+    })
 }
 
 /// How many objects are read, checked and written at once. Each thread waits for its own
@@ -330,6 +323,7 @@ fn check(name: &str, bytes: &[u8], size: u64) -> Result<(), EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::index::INDEX_PREFIX;
     use crate::engine::testkit::*;
 
     #[test]
@@ -440,6 +434,86 @@ mod tests {
         );
         // Set 1 is copied again: its packs come back, and so must their index file's view.
         copy(1);
+        physical_ok(&target, 1);
+        assert_restores_to(&target, 1, &first, dir.path());
+        assert_restores_to(&target, 2, &second, dir.path());
+    }
+
+    #[test]
+    fn a_collection_sharing_the_destination_keeps_the_tombstones_a_copy_lifted_meanwhile() {
+        use crate::engine::gc::{Retired, SweepRule, collect};
+        use crate::engine::testkit::FaultyBackend;
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        std::fs::write(first.join("only-in-first"), noise(1, 12 << 20)).unwrap();
+        std::fs::write(first.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("only-in-second"), noise(3, 3 << 20)).unwrap();
+        let source_root = dir.path().join("repo");
+        let source = new_repo(&source_root);
+        run_backup(&source, &request(1, &first)).unwrap();
+        run_backup(&source, &request(2, &second)).unwrap();
+        let target_root = dir.path().join("copy");
+        let target = new_repo(&target_root);
+        let copy = move |target: &Repository, set_id| {
+            copy_set(
+                &new_repo(&source_root),
+                target,
+                &TenantRef::Id(TENANT),
+                set_id,
+                false,
+                &Progress::new(),
+                &Throttle::new(0),
+                &CancellationToken::new(),
+            )
+            .unwrap()
+        };
+        copy(&target, 1);
+        copy(&target, 2);
+        target.backend().delete("sets/1001/1.set").unwrap();
+        let rule = |now, backup_running| SweepRule {
+            now,
+            grace_micros: 0,
+            backup_running,
+            repack_below: 0.0,
+        };
+        let cancel = CancellationToken::new();
+        for now in [1_000, 2_000] {
+            collect(
+                target.backend(),
+                rule(now, false),
+                &Progress::new(),
+                &cancel,
+            )
+            .unwrap();
+        }
+        let tombstones = Retired::read(target.backend()).unwrap().deleted_packs;
+        assert!(!tombstones.is_empty(), "the scenario needs a tombstone");
+        // A collection that shares the destination with a copy (it only marks) reads the
+        // tombstones, then the copy of set 1 lifts them, then the collection writes its state.
+        let racing = FaultyBackend::new(&target_root).on_first_list(INDEX_PREFIX, {
+            let target_root = target_root.clone();
+            move || {
+                copy(&new_repo(&target_root), 1);
+            }
+        });
+        collect(&racing, rule(3_000, true), &Progress::new(), &cancel).unwrap();
+        assert!(
+            read_set(target.backend(), TENANT, 1).unwrap().is_some(),
+            "the copy ran in the middle of the collection"
+        );
+        let after = Retired::read(target.backend()).unwrap();
+        for (pack, files) in &tombstones {
+            assert!(
+                after
+                    .deleted_packs
+                    .get(pack)
+                    .is_none_or(|f| f.is_disjoint(files)),
+                "the tombstone of pack {pack} the copy lifted came back"
+            );
+        }
         physical_ok(&target, 1);
         assert_restores_to(&target, 1, &first, dir.path());
         assert_restores_to(&target, 2, &second, dir.path());

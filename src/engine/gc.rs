@@ -45,6 +45,10 @@ pub const RETIRED_OBJECT: &str = "gc/retired.json";
 const MANIFESTS_PREFIX: &str = "manifests/";
 const CHECKPOINTS_PREFIX: &str = "checkpoints/";
 
+/// Read-modify-writes of a destination's collector state in this process (any destination:
+/// each is a small file, read and written at once).
+static UPDATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The collector's durable state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retired {
@@ -72,10 +76,43 @@ impl Retired {
         }
     }
 
-    pub(super) fn write(&self, backend: &dyn Backend) -> Result<(), EngineError> {
+    fn write(&self, backend: &dyn Backend) -> Result<(), EngineError> {
         let bytes = serde_json::to_vec(self).expect("the collector state serializes");
         backend.put(RETIRED_OBJECT, &bytes)?;
         Ok(())
+    }
+
+    /// Changes the collector's state in a destination as `change` says, one change at a time
+    /// in this process: a copy lifts and adds tombstones while a collection that shares the
+    /// destination with it computes its marks, and neither may write back what it read
+    /// before the other's change.
+    pub fn update(
+        backend: &dyn Backend,
+        change: impl FnOnce(&mut Retired),
+    ) -> Result<(), EngineError> {
+        let _one = UPDATING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retired = Retired::read(backend)?;
+        let before = retired.clone();
+        change(&mut retired);
+        if retired != before {
+            retired.write(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what a collection decided. A collection with the destination to itself (no
+    /// backup or copy writing there, none starting) owns the whole state. One that shares it
+    /// sweeps nothing and so owns only the marks: it keeps the tombstones as they are now, since
+    /// a copy may have lifted or added some after the collection read them. (Writing back its
+    /// own stale copy lost a lifted tombstone: a copied set then restored with "listed in none
+    /// of the set's index files", found by the delete-and-copy kill test.)
+    fn save(&self, backend: &dyn Backend, rule: &SweepRule) -> Result<(), EngineError> {
+        if rule.backup_running {
+            Retired::update(backend, |now| now.marked.clone_from(&self.marked))
+        } else {
+            let _one = UPDATING.lock().unwrap_or_else(|p| p.into_inner());
+            self.write(backend)
+        }
     }
 
     /// Whether index file `index` names a pack that is gone.
@@ -493,7 +530,7 @@ fn repack(
             rule.now,
         );
     }
-    retired.write(backend)?;
+    retired.save(backend, rule)?;
     Ok((sparse.len() as u64, bytes_written))
 }
 
@@ -691,7 +728,7 @@ pub fn collect(
         files.retain(|f| remaining.contains(f.as_str()));
     }
     retired.deleted_packs.retain(|_, files| !files.is_empty());
-    retired.write(backend)?;
+    retired.save(backend, &rule)?;
 
     // Manifests and index files first: nothing may name a pack that is already gone unless
     // its tombstone is durable, which it is now.
@@ -701,7 +738,7 @@ pub fn collect(
         .fetch_add(sweep.iter().map(|(_, s)| s).sum::<u64>(), Ordering::Relaxed);
     for (object, size) in sweep {
         if cancel.is_cancelled() {
-            retired.write(backend)?;
+            retired.save(backend, &rule)?;
             return Err(EngineError::Cancelled);
         }
         backend.delete(&object)?;
@@ -710,7 +747,7 @@ pub fn collect(
         report.deleted_bytes += size;
         progress.input_bytes.fetch_add(size, Ordering::Relaxed);
     }
-    retired.write(backend)?;
+    retired.save(backend, &rule)?;
     Ok(report)
 }
 

@@ -286,7 +286,6 @@ mod tests {
     use crate::engine::restore::RestoreMethod;
     use crate::engine::testkit::*;
     use std::fs;
-    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn leftovers_of_interrupted_writes_do_not_hurt_the_repository() {
@@ -342,10 +341,7 @@ mod tests {
         for i in 0..3 {
             fs::write(source.join(format!("big-{i}")), noise(300 + i, 12 << 20)).unwrap();
         }
-        let filling = Arc::new(FillingBackend {
-            inner: LocalBackend::new(root.clone()),
-            budget: AtomicU64::new(5 << 20),
-        });
+        let filling = Arc::new(FaultyBackend::new(&root).filling_after(5 << 20));
         let repo = Repository::create_or_open_backend(filling, "test-installation").unwrap();
         let err = run_backup(&repo, &request(2, &source)).unwrap_err();
         assert!(matches!(err, EngineError::DestinationFull { .. }), "{err}");

@@ -218,6 +218,26 @@ struct RangeJob {
     blobs: Vec<(ContentId, ChunkLocation)>,
 }
 
+/// Where a manifest entry's path lies under `target`: refused (XX001) unless every name in it is
+/// plain, so that nothing is written outside the target. The manifest reader refuses such
+/// entries first, and entries under a symlink too; this is the second check, where paths are
+/// joined.
+fn inside(target: &Path, relative: &[u8]) -> Result<PathBuf, EngineError> {
+    if relative.is_empty() {
+        return Ok(target.to_path_buf());
+    }
+    let plain = relative
+        .split(|&b| b == b'/')
+        .all(|name| !name.is_empty() && name != b"." && name != b".." && !name.contains(&0));
+    if !plain {
+        return Err(EngineError::corrupt(
+            &String::from_utf8_lossy(relative),
+            "a manifest entry whose path leaves the restore's target; nothing written there",
+        ));
+    }
+    Ok(target.join(OsStr::from_bytes(relative)))
+}
+
 struct Restorer<'a> {
     repo: &'a Repository,
     index: &'a RepositoryIndex,
@@ -236,18 +256,14 @@ struct Restorer<'a> {
 }
 
 impl Restorer<'_> {
-    fn path_of(&self, relative: &[u8]) -> PathBuf {
-        if relative.is_empty() {
-            self.target.to_path_buf()
-        } else {
-            self.target.join(OsStr::from_bytes(relative))
-        }
+    fn path_of(&self, relative: &[u8]) -> Result<PathBuf, EngineError> {
+        inside(self.target, relative)
     }
 
     /// First pass: creates one entry, or queues its contents.
     fn place(&mut self, entry: ManifestEntry) -> Result<(), EngineError> {
         self.summary.entries += 1;
-        let path = self.path_of(&entry.path);
+        let path = self.path_of(&entry.path)?;
         match entry.kind {
             EntryKind::Directory => {
                 if !entry.path.is_empty() {
@@ -673,7 +689,7 @@ impl Restorer<'_> {
         entry: ManifestEntry,
         children: HashSet<Vec<u8>>,
     ) -> Result<(), EngineError> {
-        let path = self.path_of(&relative);
+        let path = self.path_of(&relative)?;
         if self.method == RestoreMethod::Delta {
             let listing =
                 fs::read_dir(&path).map_err(|e| EngineError::io("list directory", &path, e))?;
@@ -1054,6 +1070,31 @@ mod tests {
     /// A set whose manifest a hostile destination rewrote: entries that climb out of the
     /// target, are absolute, or go through a symlink the restore itself creates are refused
     /// with XX001 naming the entry, and nothing is written outside the target.
+    #[test]
+    fn a_path_is_joined_to_the_target_only_when_every_name_in_it_is_plain() {
+        let target = Path::new("/restore/here");
+        assert_eq!(inside(target, b"").unwrap(), target);
+        assert_eq!(
+            inside(target, b"a/b.c/..d").unwrap(),
+            target.join("a/b.c/..d")
+        );
+        for hostile in [
+            &b"../up"[..],
+            b"a/../../up",
+            b"/etc/passwd",
+            b"a//b",
+            b"a/./b",
+            b"a/",
+        ] {
+            let err = inside(target, hostile).unwrap_err();
+            assert_eq!(err.kind().sqlstate().code(), "XX001", "{err}");
+            assert!(
+                err.to_string().contains(&*String::from_utf8_lossy(hostile)),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn crafted_manifests_never_write_outside_the_target() {
         use crate::engine::manifest::SegmentBuilder;

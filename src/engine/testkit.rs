@@ -288,15 +288,52 @@ pub fn objects(repo_root: &Path, folder: &str) -> Vec<PathBuf> {
     found
 }
 
-/// A destination that runs out of space after `budget` bytes, leaving a partial temporary
-/// file behind as a real full disk would.
-#[derive(Debug)]
-pub struct FillingBackend {
+/// A local destination with faults a test injects: it runs out of space after `budget` bytes,
+/// leaving a partial temporary file behind as a real full disk would; and it runs an action
+/// once, at the first listing of a prefix and before answering it, the seam for racing another
+/// writer against a reader in the middle of its work.
+pub struct FaultyBackend {
     pub inner: crate::storage::LocalBackend,
     pub budget: std::sync::atomic::AtomicU64,
+    #[allow(clippy::type_complexity)]
+    on_list: std::sync::Mutex<Option<(String, Box<dyn FnOnce() + Send>)>>,
 }
 
-impl crate::storage::Backend for FillingBackend {
+impl FaultyBackend {
+    /// The local destination at `root`, with no fault yet.
+    pub fn new(root: &Path) -> FaultyBackend {
+        FaultyBackend {
+            inner: crate::storage::LocalBackend::new(root.to_path_buf()),
+            budget: std::sync::atomic::AtomicU64::new(u64::MAX),
+            on_list: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Full once `budget` more bytes are written.
+    pub fn filling_after(self, budget: u64) -> FaultyBackend {
+        self.budget
+            .store(budget, std::sync::atomic::Ordering::SeqCst);
+        self
+    }
+
+    /// Runs `action` when `prefix` is first listed, before the listing is read.
+    pub fn on_first_list(self, prefix: &str, action: impl FnOnce() + Send + 'static) -> Self {
+        *self.on_list.lock().unwrap() = Some((prefix.to_string(), Box::new(action)));
+        self
+    }
+}
+
+impl std::fmt::Debug for FaultyBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FaultyBackend({})",
+            crate::storage::Backend::describe(&self.inner)
+        )
+    }
+}
+
+impl crate::storage::Backend for FaultyBackend {
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -337,6 +374,16 @@ impl crate::storage::Backend for FillingBackend {
         &self,
         prefix: &str,
     ) -> Result<Vec<crate::storage::ObjectInfo>, crate::storage::StorageError> {
+        let action = {
+            let mut hook = self.on_list.lock().unwrap();
+            match hook.as_ref() {
+                Some((on, _)) if on == prefix => hook.take().map(|(_, action)| action),
+                _ => None,
+            }
+        };
+        if let Some(action) = action {
+            action();
+        }
         self.inner.list(prefix)
     }
 
