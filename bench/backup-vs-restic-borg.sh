@@ -17,6 +17,9 @@
 #               region for every tool: restores are compared durable with durable
 # and the physical floor of a restore: `cp -a` of the data set plus `sync`, on the same disk.
 # The tools take turns in an order that rotates each round, so that none always runs first.
+# Before every step the page cache is emptied and the step's inputs are read into it (the
+# data set before a backup, the repository before a restore, and the tool's own cache or
+# catalog), so that every tool and every round starts from the same memory (needs root).
 #
 # backstop runs twice in every round, in turn with the others: `backstop` into a plain
 # destination and `backstop-enc` into an encrypted one (SET ENCRYPTION before its full backup,
@@ -183,9 +186,29 @@ if [ "$skip_backstop" != 1 ]; then
     sqlb "ALTER SYSTEM SET backup_compression = '$compression'"
 fi
 
-warm() { find "$1" -type f -exec cat {} + >/dev/null; }
+warm() { # warm DIR...: read every file of the DIRs that exist into the page cache
+    local d
+    for d in "$@"; do [ ! -e "$d" ] || find "$d" -type f -exec cat {} + >/dev/null; done
+}
+
+# Every step starts from the same memory: the page cache emptied (what earlier steps wrote
+# and read, restored trees above all, would otherwise fill it, and every later write would pay
+# for reclaiming it: the CPU of `cp -a` doubled from round 1 to round 3 in an earlier run), then
+# the step's inputs read into it. Needs root; without it the rounds drift, and the script says so.
+if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; else can_drop=
+    echo "note: not root, the page cache is not emptied between steps: later rounds may be slower"; fi
+prepare() { # prepare DIR...: sync, empty the page cache, read DIR... into it
+    sync
+    [ -z "$can_drop" ] || echo 3 > /proc/sys/vm/drop_caches
+    warm "$@"
+}
 
 backup() { # backup TOOL STEP: one backup of $data into this round's repository
+    case $1 in
+        backstop*) prepare "$data" "$bdir/catalog" ;;
+        restic) prepare "$data" "$RESTIC_CACHE_DIR" ;;
+        borg) prepare "$data" "$BORG_BASE_DIR" ;;
+    esac
     case $1 in
         backstop)
             if [ "$2" = full ]; then bstep backstop "$2" 0 "ALTER SYSTEM BACKUP TENANT bench$round WAIT"
@@ -204,20 +227,20 @@ restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync
     local target=$rdir/restore-$1
     case $1 in
         backstop)
-            warm "$rdir/backstop"
+            prepare "$rdir/backstop" "$bdir/catalog"
             bstep backstop restore 1 "ALTER SYSTEM RESTORE rb$round FROM bench$round TO 'dir://$target' WAIT" ;;
         backstop-enc)
-            warm "$rdir/backstop-enc"
+            prepare "$rdir/backstop-enc" "$bdir/catalog"
             bstep backstop-enc restore 1 "SET DECRYPTION IDENTIFIED BY 'bench'" \
                 "ALTER SYSTEM RESTORE re$round FROM enc$round TO 'dir://$target' WAIT" ;;
         restic)
-            warm "$rdir/restic"; mkdir -p "$target"
+            prepare "$rdir/restic" "$RESTIC_CACHE_DIR"; mkdir -p "$target"
             timed restic restore "$runs" 1 "${restic_restore[@]}" -r "$rdir/restic" --target "$target" ;;
         borg)
-            warm "$rdir/borg"; mkdir -p "$target"
+            prepare "$rdir/borg" "$BORG_BASE_DIR"; mkdir -p "$target"
             timed borg restore "$target" 1 "${borg_extract[@]}" "$rdir/borg::changed" ;;
         floor)
-            warm "$data"
+            prepare "$data"
             timed floor restore "$runs" 1 cp -a "$data" "$target" ;;
     esac
 }
@@ -254,8 +277,6 @@ for round in $(seq 1 "$rounds"); do
         rm -rf "$data/pgdata"
         cp -a "$src/pgdata" "$data/pgdata"
     fi
-    # Every tool reads a warm page cache, as a source in use would be.
-    warm "$data"
 
     # Fresh repositories for this round.
     "${restic_init[@]}" -r "$rdir/restic"
@@ -273,15 +294,14 @@ for round in $(seq 1 "$rounds"); do
         for tool in $order; do backup "$tool" $step; done
     done
     change_cluster
-    warm "$data"
     for tool in $order; do backup "$tool" changed; done
 
     for tool in "${tools[@]}"; do
         record "$tool" repo_bytes "$round" "$(du -sb "$rdir/$tool" | cut -f1)" 0 0
     done
 
-    # Each repository is read into the page cache before its restore, as the source is before a
-    # backup; the floor reads the data set.
+    # Each repository is read into the page cache before its restore (prepare), as the source
+    # is before a backup; the floor reads the data set.
     for tool in $(rotate $((round - 1)) "${tools[@]}" floor); do restore "$tool"; done
 
     for tool in "${tools[@]}"; do

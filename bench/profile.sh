@@ -7,7 +7,12 @@
 #   THREADS=1 bench/profile.sh full    # and per-thread CPU every 100 ms (which stage waits)
 #   MEMORY=1 bench/profile.sh changed  # and the peaks of RssAnon and RssFile, sampled every 5 ms
 #   bench/profile.sh changed           # the incremental after 5% of the files changed
+#   bench/profile.sh validate          # VALIDATE BACKUPSET 1 LEVEL = 'physical' of the full
+#                                      # backup (every chunk read, decoded and checked)
 #   BACKSTOP=/tmp/old bench/profile.sh full   # a given binary instead of building (A/B runs)
+#   ENCRYPTED=1 bench/profile.sh restore  # into an encrypted destination (SET ENCRYPTION, and
+#                                         # SET DECRYPTION before the restore)
+#   DATA=bench/work/realdata bench/profile.sh full   # another data set (the comparison's)
 #
 # Not a test. Restores go to a new folder each time and are left for you to delete: ext4
 # without a journal avoids reusing inodes freed in the last minutes, so creating files right
@@ -19,30 +24,58 @@ step=${1:-full}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backstop-target}"
 build_backstop
 work=$(pwd)/bench/work/profile
-data=$(pwd)/bench/work/data
+data=$(realpath -m "${DATA:-bench/work/data}")
 [ -d "$data" ] || bench/make-dataset.sh "$data"
 rm -rf "$work/catalog" "$work/repo"
 mkdir -p "$work"
 port=55477
 start_backstop "$backstop" $port "$work"
-q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop -c "$1" >/dev/null 2>&1; }
+q() { # q SQL...: the statements in one session
+    local args=() s
+    for s in "$@"; do args+=(-c "$s"); done
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $port -U admin -d backstop "${args[@]}" >/dev/null
+}
+# The session state a backup or a restore needs first (encryption keys).
+if [ -n "${ENCRYPTED:-}" ]; then
+    writing="SET ENCRYPTION ON IDENTIFIED BY 'bench' ONLY"
+    reading="SET DECRYPTION IDENTIFIED BY 'bench'"
+else
+    writing="SELECT 1"
+    reading="SELECT 1"
+fi
 q "CREATE TENANT bench SOURCE = 'dir://$data'"
 q "ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://$work/repo'"
 find "$data" -type f -exec cat {} + >/dev/null
+# Before a restore or a validation: the repository warm, as the source is for a backup (its
+# packs left the cache once durable), and nothing else cached. ext4 without a journal checks,
+# for every free inode it considers for a new file, whether the inode was deleted recently,
+# reading its inode table block when that block is cached, under the directory's lock: the
+# blocks of files deleted before the run (earlier restores) made creating files several times
+# slower (perf: find_inode_bit, recently_deleted, rwsem_spin_on_owner).
+only_repo_cached() {
+    sync
+    [ ! -w /proc/sys/vm/drop_caches ] || echo 3 > /proc/sys/vm/drop_caches
+    find "$work/repo" -type f -exec cat {} + >/dev/null
+}
 cpu() { awk '{print ($14 + $15) / 100}' /proc/$server/stat; }
 
 case $step in
-    full) sql="ALTER SYSTEM BACKUP TENANT bench WAIT" ;;
+    full) first=$writing; sql="ALTER SYSTEM BACKUP TENANT bench WAIT" ;;
     restore)
-        q "ALTER SYSTEM BACKUP TENANT bench WAIT"
-        # The repository warm, as the source is for a backup (its packs left the cache once
-        # durable).
-        find "$work/repo" -type f -exec cat {} + >/dev/null
-        sync
+        q "$writing" "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        first=$reading
+        only_repo_cached
         sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/r-$(date +%s%N)' WAIT" ;;
+    validate)
+        q "$writing" "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        only_repo_cached
+        first=$reading
+        sql="ALTER SYSTEM VALIDATE BACKUPSET 1 LEVEL = 'physical' WAIT" ;;
     changed)
         # As the comparison's third step: after a full backup, every 20th file grows a line.
-        q "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        [ -z "${DATA:-}" ] || { echo "changed edits its data set: run it on the default one" >&2; exit 2; }
+        q "$writing" "ALTER SYSTEM BACKUP TENANT bench WAIT"
+        first="SELECT 1"
         python3 - "$data" <<'PY'
 import os, sys
 files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs)
@@ -51,7 +84,7 @@ for path in files[::20]:
         f.write(b"changed by the benchmark\n")
 PY
         sql="ALTER SYSTEM BACKUP INCREMENTAL TENANT bench WAIT" ;;
-    *) echo "usage: $0 full|restore|changed" >&2; exit 2 ;;
+    *) echo "usage: $0 full|restore|changed|validate" >&2; exit 2 ;;
 esac
 
 echo "$step: RSS before $(awk '/VmRSS/ {print $2}' /proc/$server/status) kB"
@@ -94,7 +127,7 @@ while os.path.exists(f"/proc/{pid}"):
 PY
 threads=$!; }
 c0=$(cpu); t0=$(date +%s.%N)
-q "$sql"
+q "$first" "$sql"
 t1=$(date +%s.%N); c1=$(cpu)
 [ -z "${THREADS:-}" ] || kill $threads
 [ -z "${MEMORY:-}" ] || { kill $memory; echo "$step: peaks sampled every 5 ms: $(tail -1 "$work/memory.txt" | cut -d'|' -f1)"; }
