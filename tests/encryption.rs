@@ -284,3 +284,94 @@ async fn a_destination_with_plain_backups_is_not_encrypted_under_them() {
     restore(&c, "r", None, &target).await;
     assert_same_tree(&source, &target);
 }
+
+/// A copy of an encrypted set is sealed under its source's key and opened by the source's
+/// passwords; a password added, changed or dropped at the source is added, changed or dropped
+/// at its copies too, so that a leaked password rotated away opens none of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_share_their_source_key_and_follow_its_password_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    fidelity_tree(&source);
+    std::fs::write(source.join("marker.txt"), MARKER.repeat(3000)).unwrap();
+    let (dest, copies) = (dir.path().join("dest"), dir.path().join("copies"));
+    let server = ChildServer::start(&dir.path().join("data"));
+    let c = admin(server.port).await;
+    c.batch_execute(&format!(
+        "CREATE TENANT app SOURCE = 'dir://{}'; \
+         ALTER SYSTEM SET DATA_BACKUP_DEST = 'file://{}'; \
+         ALTER SYSTEM SET BACKUP_BACKUP_DEST = 'file://{}'; \
+         SET ENCRYPTION ON IDENTIFIED BY 'leaked' ONLY; \
+         ALTER SYSTEM BACKUP DATABASE WAIT; \
+         ALTER SYSTEM BACKUP BACKUPSET ALL WAIT",
+        source.display(),
+        dest.display(),
+        copies.display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        value(
+            &c,
+            "SELECT string_agg(CAST(copy_id AS VARCHAR) || ' ' || encryption_mode || ' ' || status, \
+             ',' ORDER BY copy_id) FROM oceanbase.CDB_OB_BACKUP_SET_FILES"
+        )
+        .await,
+        "0 PASSWORD COMPLETED,1 PASSWORD COMPLETED"
+    );
+    // The copy holds none of the source's plaintext.
+    for (path, bytes) in files_outside_keys(&copies) {
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER),
+            "{} holds plaintext",
+            path.display()
+        );
+    }
+    let restore_copy = |name: &str| {
+        format!(
+            "ALTER SYSTEM RESTORE {name} FROM app AT 'file://{}' TO 'dir://{}' WAIT",
+            copies.display(),
+            dir.path().join(name).display()
+        )
+    };
+    c.batch_execute("SET DECRYPTION IDENTIFIED BY 'leaked'")
+        .await
+        .unwrap();
+    c.batch_execute(&restore_copy("before")).await.unwrap();
+    assert_same_tree(&source, &dir.path().join("before"));
+
+    // Rotated at the source, without AT: the copy follows.
+    c.batch_execute("ALTER SYSTEM CHANGE BACKUP PASSWORD 'leaked' TO 'rotated'")
+        .await
+        .unwrap();
+    assert_refused(&c, &restore_copy("with_leaked"), "28P01", "no password").await;
+    c.batch_execute("SET DECRYPTION IDENTIFIED BY 'rotated'")
+        .await
+        .unwrap();
+    c.batch_execute(&restore_copy("after")).await.unwrap();
+    assert_same_tree(&source, &dir.path().join("after"));
+
+    // Added at the source: it opens the copy too; dropped there: it opens neither.
+    c.batch_execute("ALTER SYSTEM ADD BACKUP PASSWORD 'spare' IDENTIFIED BY 'rotated'")
+        .await
+        .unwrap();
+    c.batch_execute("SET DECRYPTION IDENTIFIED BY 'spare'")
+        .await
+        .unwrap();
+    c.batch_execute(&restore_copy("spare")).await.unwrap();
+    c.batch_execute("ALTER SYSTEM DROP BACKUP PASSWORD 'rotated'")
+        .await
+        .unwrap();
+    c.batch_execute("SET DECRYPTION IDENTIFIED BY 'rotated'")
+        .await
+        .unwrap();
+    assert_refused(&c, &restore_copy("dropped"), "28P01", "no password").await;
+    for root in [&dest, &copies] {
+        assert_eq!(
+            std::fs::read_dir(root.join("keys")).unwrap().count(),
+            1,
+            "{}: only the spare password's slot is left",
+            root.display()
+        );
+    }
+}

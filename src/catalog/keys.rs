@@ -89,6 +89,18 @@ impl Catalog {
         }))
     }
 
+    /// The destinations this server keeps key `key_id` for (a source and its copies).
+    pub fn destinations_of_key(&self, key_id: &str) -> Result<Vec<PathBuf>, CatalogError> {
+        let rows = self.read(
+            "SELECT root FROM destination_key WHERE key_id = ? ORDER BY root",
+            &[key_id.into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| row[0].as_str().map(PathBuf::from))
+            .collect())
+    }
+
     /// Keeps the master key of the destination at `root`.
     pub fn remember_destination_key(
         &self,

@@ -267,32 +267,126 @@ pub fn add_password(catalog: &Catalog, uri: &str, existing: &str, password: &str
     let root = crate::executor::destination_root(uri)?;
     catalog.remember_destination_key(&root, &master, held.cipher)?;
     tracing::info!(destination = %crate::catalog::mask_secrets(uri), slot = %slot, "backup password added");
-    Ok(())
+    let object = crypto::slot_object(&slot);
+    let bytes = raw.get(&object).map_err(|e| engine_error(e.into()))?;
+    for_each_sharing_key(
+        catalog,
+        &root,
+        &held.key_id,
+        "added",
+        |copy| match crypto::unlock(copy, &held.key_id, &[password.to_string()]) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => copy.put(&object, &bytes).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
+/// Applies a password change made at the destination at `root` to every other destination
+/// this server keeps the same key for (the copies of a source, or the source of a copy): a
+/// copy is sealed under its source's key, so a password dropped at the source must open none
+/// of its copies, and one added there opens them too. A destination that cannot be changed
+/// now (unreachable, or holding that password's only slot) is named in the error, after the
+/// change was made everywhere else.
+fn for_each_sharing_key(
+    catalog: &Catalog,
+    root: &std::path::Path,
+    key_id: &str,
+    done: &str,
+    change: impl Fn(&LocalBackend) -> Result<(), String>,
+) -> SqlResult<()> {
+    let mut missed = Vec::new();
+    for other in catalog.destinations_of_key(key_id)? {
+        if other == root {
+            continue;
+        }
+        let copy = LocalBackend::new(other.clone());
+        let shares = matches!(
+            read_format(&copy),
+            Ok(Some(format)) if format.encryption.as_ref().is_some_and(|e| e.key_id == key_id)
+        );
+        if !shares {
+            continue;
+        }
+        match change(&copy) {
+            Ok(()) => {
+                tracing::info!(destination = %copy.describe(), "backup password {done} here too: it holds the same key")
+            }
+            Err(e) => missed.push(format!("{}: {e}", copy.describe())),
+        }
+    }
+    if missed.is_empty() {
+        return Ok(());
+    }
+    Err(SqlError::new(
+        sqlstate::IO_ERROR,
+        format!(
+            "the password was {done} at {}, but not at {}, which holds the same key",
+            root.display(),
+            missed.join("; ")
+        ),
+    )
+    .with_hint("run the statement again with AT that destination once it is reachable"))
 }
 
 /// `ALTER SYSTEM DROP BACKUP PASSWORD`: removes the key slot `password` opens; the last one
 /// stays, or nobody could restore.
-pub fn drop_password(uri: &str, password: &str) -> SqlResult<()> {
+pub fn drop_password(catalog: &Catalog, uri: &str, password: &str) -> SqlResult<()> {
     let (raw, held) = encrypted_destination(uri)?;
-    let slots = crypto::list_slots(&raw).map_err(engine_error)?;
-    let (_, slot) = crypto::unlock(&raw, &held.key_id, &[password.to_string()])
-        .map_err(engine_error)?
-        .ok_or_else(|| wrong_password(uri, &held.key_id))?;
+    match drop_slot(&raw, &held.key_id, password).map_err(engine_error)? {
+        Dropped::Slot(slot) => {
+            tracing::info!(destination = %crate::catalog::mask_secrets(uri), slot = %slot, "backup password removed");
+        }
+        Dropped::NotOpened => return Err(wrong_password(uri, &held.key_id)),
+        Dropped::Last => {
+            return Err(SqlError::wrong_state(format!(
+                "that is the last password of destination {}; without it nobody could restore",
+                crate::catalog::mask_secrets(uri)
+            ))
+            .with_hint("add another one first with ALTER SYSTEM ADD BACKUP PASSWORD"));
+        }
+    }
+    let root = crate::executor::destination_root(uri)?;
+    for_each_sharing_key(
+        catalog,
+        &root,
+        &held.key_id,
+        "removed",
+        |copy| match drop_slot(copy, &held.key_id, password) {
+            Ok(Dropped::Slot(_) | Dropped::NotOpened) => Ok(()),
+            Ok(Dropped::Last) => Err(
+                "that password opens its only key slot; add another password there first".into(),
+            ),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
+enum Dropped {
+    Slot(String),
+    NotOpened,
+    Last,
+}
+
+/// Removes the slot of key `key_id` that `password` opens, unless it is the last one.
+fn drop_slot(
+    destination: &dyn crate::storage::Backend,
+    key_id: &str,
+    password: &str,
+) -> Result<Dropped, crate::engine::EngineError> {
+    let slots = crypto::list_slots(destination)?;
+    let Some((_, slot)) = crypto::unlock(destination, key_id, &[password.to_string()])? else {
+        return Ok(Dropped::NotOpened);
+    };
     let others = slots
         .iter()
-        .filter(|(name, s)| *name != slot && s.key_id == held.key_id)
+        .filter(|(name, s)| *name != slot && s.key_id == key_id)
         .count();
     if others == 0 {
-        return Err(SqlError::wrong_state(format!(
-            "that is the last password of destination {}; without it nobody could restore",
-            crate::catalog::mask_secrets(uri)
-        ))
-        .with_hint("add another one first with ALTER SYSTEM ADD BACKUP PASSWORD"));
+        return Ok(Dropped::Last);
     }
-    raw.delete(&crypto::slot_object(&slot))
-        .map_err(|e| engine_error(e.into()))?;
-    tracing::info!(destination = %crate::catalog::mask_secrets(uri), slot = %slot, "backup password removed");
-    Ok(())
+    destination.delete(&crypto::slot_object(&slot))?;
+    Ok(Dropped::Slot(slot))
 }
 
 fn wrong_password(uri: &str, key_id: &str) -> SqlError {

@@ -114,13 +114,13 @@ impl Control {
             }
             UserStatement::DropBackupPassword { password, at } => {
                 let uri = self.password_destination(at.as_deref())?;
-                super::keys::drop_password(&uri, password)?;
+                super::keys::drop_password(&self.catalog, &uri, password)?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
             UserStatement::ChangeBackupPassword { old, new, at } => {
                 let uri = self.password_destination(at.as_deref())?;
                 super::keys::add_password(&self.catalog, &uri, old, new)?;
-                super::keys::drop_password(&uri, old)?;
+                super::keys::drop_password(&self.catalog, &uri, old)?;
                 Ok(Outcome::Done("ALTER SYSTEM"))
             }
         }
