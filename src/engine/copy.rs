@@ -382,108 +382,64 @@ mod tests {
         assert_restores_to(&second, 2, &source, dir.path());
     }
 
-    #[test]
-    fn a_set_copied_again_after_its_copy_was_collected_restores() {
-        use crate::engine::gc::{SweepRule, collect};
-        let dir = tempfile::tempdir().unwrap();
-        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
-        std::fs::create_dir_all(&first).unwrap();
-        std::fs::create_dir_all(&second).unwrap();
-        std::fs::write(first.join("only-in-first"), noise(1, 12 << 20)).unwrap();
-        std::fs::write(first.join("shared"), noise(2, 6 << 20)).unwrap();
-        std::fs::write(second.join("shared"), noise(2, 6 << 20)).unwrap();
-        std::fs::write(second.join("only-in-second"), noise(3, 3 << 20)).unwrap();
-        let source = new_repo(&dir.path().join("repo"));
-        run_backup(&source, &request(1, &first)).unwrap();
-        run_backup(&source, &request(2, &second)).unwrap();
-        let target = new_repo(&dir.path().join("copy"));
-        let cancel = CancellationToken::new();
-        let copy = |set_id| {
-            copy_set(
-                &source,
-                &target,
-                &TenantRef::Id(TENANT),
-                set_id,
-                false,
-                &Progress::new(),
-                &Throttle::new(0),
-                &cancel,
-            )
-            .unwrap()
-        };
-        copy(1);
-        copy(2);
-        // The copy of set 1 is deleted and collected: its own packs are swept, and tombstoned
-        // for the index file set 2's copy keeps.
-        target.backend().delete("sets/1001/1.set").unwrap();
-        for now in [1_000, 2_000] {
-            let rule = SweepRule {
-                now,
-                grace_micros: 0,
-                backup_running: false,
-                repack_below: 0.0,
-            };
-            collect(target.backend(), rule, &Progress::new(), &cancel).unwrap();
-        }
-        assert!(
-            !crate::engine::gc::Retired::read(target.backend())
-                .unwrap()
-                .deleted_packs
-                .is_empty(),
-            "the scenario needs a tombstone"
-        );
-        // Set 1 is copied again: its packs come back, and so must their index file's view.
-        copy(1);
-        physical_ok(&target, 1);
-        assert_restores_to(&target, 1, &first, dir.path());
-        assert_restores_to(&target, 2, &second, dir.path());
+    /// What [`copy_of_set_one_collected`] leaves: the two trees, both repositories, and the
+    /// target's tombstones.
+    struct CollectedCopy {
+        first: std::path::PathBuf,
+        second: std::path::PathBuf,
+        source_root: std::path::PathBuf,
+        target_root: std::path::PathBuf,
+        tombstones: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     }
 
-    #[test]
-    fn a_collection_sharing_the_destination_keeps_the_tombstones_a_copy_lifted_meanwhile() {
-        use crate::engine::gc::{Retired, SweepRule, collect};
-        use crate::engine::testkit::FaultyBackend;
-        let dir = tempfile::tempdir().unwrap();
-        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
-        std::fs::create_dir_all(&first).unwrap();
-        std::fs::create_dir_all(&second).unwrap();
-        std::fs::write(first.join("only-in-first"), noise(1, 12 << 20)).unwrap();
-        std::fs::write(first.join("shared"), noise(2, 6 << 20)).unwrap();
-        std::fs::write(second.join("shared"), noise(2, 6 << 20)).unwrap();
-        std::fs::write(second.join("only-in-second"), noise(3, 3 << 20)).unwrap();
-        let source_root = dir.path().join("repo");
-        let source = new_repo(&source_root);
-        run_backup(&source, &request(1, &first)).unwrap();
-        run_backup(&source, &request(2, &second)).unwrap();
-        let target_root = dir.path().join("copy");
-        let target = new_repo(&target_root);
-        let copy = move |target: &Repository, set_id| {
-            copy_set(
-                &new_repo(&source_root),
-                target,
-                &TenantRef::Id(TENANT),
-                set_id,
-                false,
-                &Progress::new(),
-                &Throttle::new(0),
-                &CancellationToken::new(),
-            )
-            .unwrap()
-        };
-        copy(&target, 1);
-        copy(&target, 2);
-        target.backend().delete("sets/1001/1.set").unwrap();
-        let rule = |now, backup_running| SweepRule {
+    fn copy_set_of(source_root: &std::path::Path, target: &Repository, set_id: i64) {
+        copy_set(
+            &new_repo(source_root),
+            target,
+            &TenantRef::Id(TENANT),
+            set_id,
+            false,
+            &Progress::new(),
+            &Throttle::new(0),
+            &CancellationToken::new(),
+        )
+        .unwrap();
+    }
+
+    fn sweep_rule(now: i64, backup_running: bool) -> crate::engine::gc::SweepRule {
+        crate::engine::gc::SweepRule {
             now,
             grace_micros: 0,
             backup_running,
             repack_below: 0.0,
-        };
-        let cancel = CancellationToken::new();
+        }
+    }
+
+    /// Two trees sharing a file, backed up as sets 1 and 2 into `dir/repo` and copied into
+    /// `dir/copy`; then the copy of set 1 is deleted and collected (no grace period), so its
+    /// own packs are swept and tombstoned for the index file the copy of set 2 keeps.
+    fn copy_of_set_one_collected(dir: &std::path::Path) -> CollectedCopy {
+        use crate::engine::gc::{Retired, collect};
+        let (first, second) = (dir.join("first"), dir.join("second"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        std::fs::write(first.join("only-in-first"), noise(1, 12 << 20)).unwrap();
+        std::fs::write(first.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("shared"), noise(2, 6 << 20)).unwrap();
+        std::fs::write(second.join("only-in-second"), noise(3, 3 << 20)).unwrap();
+        let (source_root, target_root) = (dir.join("repo"), dir.join("copy"));
+        let source = new_repo(&source_root);
+        run_backup(&source, &request(1, &first)).unwrap();
+        run_backup(&source, &request(2, &second)).unwrap();
+        let target = new_repo(&target_root);
+        copy_set_of(&source_root, &target, 1);
+        copy_set_of(&source_root, &target, 2);
+        target.backend().delete("sets/1001/1.set").unwrap();
         for now in [1_000, 2_000] {
+            let cancel = CancellationToken::new();
             collect(
                 target.backend(),
-                rule(now, false),
+                sweep_rule(now, false),
                 &Progress::new(),
                 &cancel,
             )
@@ -491,21 +447,48 @@ mod tests {
         }
         let tombstones = Retired::read(target.backend()).unwrap().deleted_packs;
         assert!(!tombstones.is_empty(), "the scenario needs a tombstone");
+        CollectedCopy {
+            first,
+            second,
+            source_root,
+            target_root,
+            tombstones,
+        }
+    }
+
+    #[test]
+    fn a_set_copied_again_after_its_copy_was_collected_restores() {
+        let dir = tempfile::tempdir().unwrap();
+        let scene = copy_of_set_one_collected(dir.path());
+        // Set 1 is copied again: its packs come back, and so must their index file's view.
+        let target = new_repo(&scene.target_root);
+        copy_set_of(&scene.source_root, &target, 1);
+        physical_ok(&target, 1);
+        assert_restores_to(&target, 1, &scene.first, dir.path());
+        assert_restores_to(&target, 2, &scene.second, dir.path());
+    }
+
+    #[test]
+    fn a_collection_sharing_the_destination_keeps_the_tombstones_a_copy_lifted_meanwhile() {
+        use crate::engine::gc::{Retired, collect};
+        use crate::engine::testkit::FaultyBackend;
+        let dir = tempfile::tempdir().unwrap();
+        let scene = copy_of_set_one_collected(dir.path());
         // A collection that shares the destination with a copy (it only marks) reads the
         // tombstones, then the copy of set 1 lifts them, then the collection writes its state.
-        let racing = FaultyBackend::new(&target_root).on_first_list(INDEX_PREFIX, {
-            let target_root = target_root.clone();
-            move || {
-                copy(&new_repo(&target_root), 1);
-            }
+        let racing = FaultyBackend::new(&scene.target_root).on_first_list(INDEX_PREFIX, {
+            let (source_root, target_root) = (scene.source_root.clone(), scene.target_root.clone());
+            move || copy_set_of(&source_root, &new_repo(&target_root), 1)
         });
-        collect(&racing, rule(3_000, true), &Progress::new(), &cancel).unwrap();
+        let cancel = CancellationToken::new();
+        collect(&racing, sweep_rule(3_000, true), &Progress::new(), &cancel).unwrap();
+        let target = new_repo(&scene.target_root);
         assert!(
             read_set(target.backend(), TENANT, 1).unwrap().is_some(),
             "the copy ran in the middle of the collection"
         );
         let after = Retired::read(target.backend()).unwrap();
-        for (pack, files) in &tombstones {
+        for (pack, files) in &scene.tombstones {
             assert!(
                 after
                     .deleted_packs
@@ -515,8 +498,8 @@ mod tests {
             );
         }
         physical_ok(&target, 1);
-        assert_restores_to(&target, 1, &first, dir.path());
-        assert_restores_to(&target, 2, &second, dir.path());
+        assert_restores_to(&target, 1, &scene.first, dir.path());
+        assert_restores_to(&target, 2, &scene.second, dir.path());
     }
 
     #[test]
