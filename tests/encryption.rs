@@ -374,4 +374,24 @@ async fn copies_share_their_source_key_and_follow_its_password_changes() {
             root.display()
         );
     }
+
+    // A copy that cannot be read is named, after the change was made at the source.
+    let format = copies.join("backstop.format");
+    let kept = std::fs::read(&format).unwrap();
+    std::fs::remove_file(&format).unwrap();
+    std::fs::create_dir(&format).unwrap();
+    assert_refused(
+        &c,
+        "ALTER SYSTEM ADD BACKUP PASSWORD 'later' IDENTIFIED BY 'spare'",
+        "58030",
+        &format!(
+            "not at the copies that share its key: file://{}",
+            copies.display()
+        ),
+    )
+    .await;
+    std::fs::remove_dir(&format).unwrap();
+    std::fs::write(&format, kept).unwrap();
+    assert_eq!(std::fs::read_dir(dest.join("keys")).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(copies.join("keys")).unwrap().count(), 1);
 }

@@ -301,18 +301,25 @@ fn for_each_sharing_key(
             continue;
         }
         let copy = LocalBackend::new(other.clone());
-        let shares = matches!(
-            read_format(&copy),
-            Ok(Some(format)) if format.encryption.as_ref().is_some_and(|e| e.key_id == key_id)
-        );
-        if !shares {
-            continue;
-        }
-        match change(&copy) {
+        // One that no longer holds this key (wiped, set up again) is not changed; one that
+        // cannot be read is named.
+        let done_here = match read_format(&copy) {
+            Ok(Some(format))
+                if format
+                    .encryption
+                    .as_ref()
+                    .is_some_and(|e| e.key_id == key_id) =>
+            {
+                change(&copy)
+            }
+            Ok(_) => continue,
+            Err(e) => Err(e.to_string()),
+        };
+        match done_here {
             Ok(()) => {
                 tracing::info!(destination = %copy.describe(), "backup password {done} here too: it holds the same key")
             }
-            Err(e) => missed.push(format!("{}: {e}", copy.describe())),
+            Err(e) => missed.push(format!("{} ({e})", copy.describe())),
         }
     }
     if missed.is_empty() {
@@ -321,7 +328,7 @@ fn for_each_sharing_key(
     Err(SqlError::new(
         sqlstate::IO_ERROR,
         format!(
-            "the password was {done} at {}, but not at {}, which holds the same key",
+            "the password was {done} at file://{} but not at the copies that share its key: {}",
             root.display(),
             missed.join("; ")
         ),
