@@ -267,8 +267,6 @@ pub fn add_password(catalog: &Catalog, uri: &str, existing: &str, password: &str
     let root = crate::executor::destination_root(uri)?;
     catalog.remember_destination_key(&root, &master, held.cipher)?;
     tracing::info!(destination = %crate::catalog::mask_secrets(uri), slot = %slot, "backup password added");
-    let object = crypto::slot_object(&slot);
-    let bytes = raw.get(&object).map_err(|e| engine_error(e.into()))?;
     for_each_sharing_key(
         catalog,
         &root,
@@ -276,7 +274,9 @@ pub fn add_password(catalog: &Catalog, uri: &str, existing: &str, password: &str
         "added",
         |copy| match crypto::unlock(copy, &held.key_id, &[password.to_string()]) {
             Ok(Some(_)) => Ok(()),
-            Ok(None) => copy.put(&object, &bytes).map_err(|e| e.to_string()),
+            Ok(None) => crypto::share_slot(&raw, copy, &slot)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
     )

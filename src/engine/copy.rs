@@ -392,6 +392,15 @@ mod tests {
         tombstones: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     }
 
+    impl CollectedCopy {
+        /// Both copied sets validate (the first physically) and restore byte for byte.
+        fn assert_both_restore(&self, target: &Repository, scratch: &std::path::Path) {
+            physical_ok(target, 1);
+            assert_restores_to(target, 1, &self.first, scratch);
+            assert_restores_to(target, 2, &self.second, scratch);
+        }
+    }
+
     fn copy_set_of(source_root: &std::path::Path, target: &Repository, set_id: i64) {
         copy_set(
             &new_repo(source_root),
@@ -463,9 +472,7 @@ mod tests {
         // Set 1 is copied again: its packs come back, and so must their index file's view.
         let target = new_repo(&scene.target_root);
         copy_set_of(&scene.source_root, &target, 1);
-        physical_ok(&target, 1);
-        assert_restores_to(&target, 1, &scene.first, dir.path());
-        assert_restores_to(&target, 2, &scene.second, dir.path());
+        scene.assert_both_restore(&target, dir.path());
     }
 
     #[test]
@@ -497,9 +504,7 @@ mod tests {
                 "the tombstone of pack {pack} the copy lifted came back"
             );
         }
-        physical_ok(&target, 1);
-        assert_restores_to(&target, 1, &scene.first, dir.path());
-        assert_restores_to(&target, 2, &scene.second, dir.path());
+        scene.assert_both_restore(&target, dir.path());
     }
 
     #[test]

@@ -462,6 +462,18 @@ pub fn add_slot(
     Ok(name)
 }
 
+/// Gives destination `to` the key slot `slot` of destination `from`, as stored, unless `to`
+/// holds a slot of that name already; returns whether it wrote one. Destinations sealed under
+/// one key (a source and its copies) share their slots this way.
+pub fn share_slot(from: &dyn Backend, to: &dyn Backend, slot: &str) -> Result<bool, EngineError> {
+    let object = slot_object(slot);
+    if to.size(&object)?.is_some() {
+        return Ok(false);
+    }
+    to.put(&object, &from.get(&object)?)?;
+    Ok(true)
+}
+
 /// A destination's backend with the key that opens its sealed objects.
 #[derive(Debug)]
 pub struct SealedBackend {

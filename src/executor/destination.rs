@@ -122,12 +122,8 @@ pub fn copy_target(
             destination: source.backend().describe(),
             key_id: wanted.key_id.clone(),
         })?;
-    for (name, slot) in crate::engine::crypto::list_slots(source.backend())? {
-        let object = crate::engine::crypto::slot_object(&name);
-        if raw.size(&object)?.is_none() {
-            let bytes = serde_json::to_vec_pretty(&slot).expect("a key slot always serializes");
-            raw.put(&object, &bytes)?;
-        }
+    for (name, _) in crate::engine::crypto::list_slots(source.backend())? {
+        crate::engine::crypto::share_slot(source.backend(), &raw, &name)?;
     }
     catalog
         .remember_destination_key(target_root, &master, cipher)
