@@ -4,7 +4,10 @@
 #
 #   bench/profile.sh full              # wall, CPU-seconds, peak RSS of the step
 #   PERF=1 bench/profile.sh restore    # and `perf record` of the server (report printed)
-#   THREADS=1 bench/profile.sh full    # and per-thread CPU every 100 ms (which stage waits)
+#   THREADS=1 bench/profile.sh full    # and CPU every 100 ms, the process's and per thread
+#                                      # (which stage waits; a restore's tail on the disk)
+#   PERF=1 PERF_CMD="sched record" bench/profile.sh restore   # scheduler events instead
+#                                      # (`perf sched timehist -s -i bench/work/profile/perf.data`)
 #   MEMORY=1 bench/profile.sh changed  # and the peaks of RssAnon and RssFile, sampled every 5 ms
 #   bench/profile.sh changed           # the incremental after 5% of the files changed
 #   bench/profile.sh validate          # VALIDATE BACKUPSET 1 LEVEL = 'physical' of the full
@@ -89,7 +92,7 @@ esac
 
 echo "$step: RSS before $(awk '/VmRSS/ {print $2}' /proc/$server/status) kB"
 echo 5 > /proc/$server/clear_refs 2>/dev/null || true
-[ -z "${PERF:-}" ] || { perf record ${PERF_ARGS:-} -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
+[ -z "${PERF:-}" ] || { perf ${PERF_CMD:-record} ${PERF_ARGS:-} -F 1999 -o "$work/perf.data" -p $server 2>/dev/null & perf=$!; sleep 0.5; }
 [ -z "${MEMORY:-}" ] || { python3 - "$server" > "$work/memory.txt" <<'PY' &
 import os, sys, time
 pid, peak = sys.argv[1], {}
@@ -109,7 +112,7 @@ PY
 memory=$!; }
 [ -z "${THREADS:-}" ] || { python3 - "$server" > "$work/threads.txt" <<'PY' &
 import os, sys, time
-pid, prev, t0 = sys.argv[1], {}, time.time()
+pid, prev, t0, total = sys.argv[1], {}, time.time(), None
 while os.path.exists(f"/proc/{pid}"):
     time.sleep(0.1)
     cur, busy = {}, []
@@ -123,7 +126,16 @@ while os.path.exists(f"/proc/{pid}"):
         if cur[tid] > prev.get(tid, cur[tid]):
             busy.append(f"{tid}={cur[tid] - prev[tid]}")
     prev = cur
-    print(f"{time.time() - t0:5.1f}s ticks={sum(int(b.split('=')[1]) for b in busy):3d} " + " ".join(sorted(busy)), flush=True)
+    # The process's own figure counts threads that lived less than a sample too (a restore's
+    # workers live one batch).
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        break
+    fields = stat[stat.rindex(")") + 2:].split()
+    now = int(fields[11]) + int(fields[12])
+    whole, total = now - (total if total is not None else now), now
+    print(f"{time.time() - t0:5.1f}s process={whole:3d} threads={sum(int(b.split('=')[1]) for b in busy):3d} " + " ".join(sorted(busy)), flush=True)
 PY
 threads=$!; }
 c0=$(cpu); t0=$(date +%s.%N)
