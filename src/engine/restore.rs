@@ -19,6 +19,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use tokio_util::sync::CancellationToken;
 use zstd::bulk::Decompressor;
@@ -37,8 +38,10 @@ use crate::source::{EntryKind, SourceFile};
 
 /// Name of the file that marks a target whose restore has not finished.
 pub const INCOMPLETE_MARKER: &str = ".backstop-restore-incomplete";
-const BATCH_FILES: usize = 1024;
-const BATCH_BYTES: u64 = 512 << 20;
+/// A batch ends at this many files or bytes restored. Unit tests use small batches, so that
+/// every restore they make spans several, written while the next is planned.
+const BATCH_FILES: usize = if cfg!(test) { 8 } else { 1024 };
+const BATCH_BYTES: u64 = if cfg!(test) { 8 << 20 } else { 512 << 20 };
 /// Blobs closer than this in a pack are read with one ranged get.
 const COALESCE_GAP: u64 = 256 * 1024;
 const MAX_RANGE: u64 = 16 << 20;
@@ -106,29 +109,59 @@ pub fn restore(
         concurrency
     };
     let (written_back, write_back) = writeback::channel();
+    let is_root = effective_uid() == 0;
+    // Stops the writer when the first pass fails (a cancel stops it too).
+    let stop = cancel.child_token();
     std::thread::scope(|scope| {
         scope.spawn(write_back);
+        // No capacity: the first pass plans the next batch while the writer writes one, and
+        // waits for it then, so that at most two batches are held.
+        let (batches, planned) = mpsc::sync_channel(0);
+        let writer = BatchWriter {
+            repo,
+            index: &index,
+            workers,
+            progress,
+            stop: &stop,
+            is_root,
+            scratches: Mutex::new(Vec::new()),
+            written_back,
+        };
+        let writing = scope.spawn(move || writer.write_all(planned));
         let mut restorer = Restorer {
             repo,
             index: &index,
             target,
             method,
-            workers,
             progress,
             cancel,
             batch: Batch::default(),
+            batches: Some(batches),
             summary: RestoreSummary::default(),
-            is_root: effective_uid() == 0,
-            scratches: Mutex::new(Vec::new()),
-            written_back,
+            is_root,
         };
-        for entry in ManifestReader::new(repo.backend(), &set.manifest) {
-            if cancel.is_cancelled() {
-                return Err(EngineError::Cancelled);
-            }
-            restorer.place(entry?)?;
+        let placed = restorer.place_all(&set);
+        if placed.is_err() {
+            stop.cancel();
         }
-        restorer.run_batch()?;
+        // Hanging up lets the writer end once it has written what it was given.
+        restorer.batches = None;
+        let written = writing.join().unwrap_or_else(|_| {
+            Err(EngineError::Io {
+                operation: "run",
+                path: "restore writer".into(),
+                source: io::Error::other("the restore's writer thread panicked"),
+            })
+        });
+        match (placed, written) {
+            // The writer's failure is the cause when the first pass only found it gone.
+            (Err(EngineError::Cancelled) | Ok(()), Err(e)) => return Err(e),
+            (Err(e), _) => return Err(e),
+            (Ok(()), Ok(())) => {}
+        }
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
         restorer.finish_directories(&set)?;
         Ok(restorer.summary)
     })
@@ -238,26 +271,42 @@ fn inside(target: &Path, relative: &[u8]) -> Result<PathBuf, EngineError> {
     Ok(target.join(OsStr::from_bytes(relative)))
 }
 
+/// The first pass: creates directories and symlinks, and plans the batches of file contents
+/// that the [`BatchWriter`] writes meanwhile.
 struct Restorer<'a> {
     repo: &'a Repository,
     index: &'a RepositoryIndex,
     target: &'a Path,
     method: RestoreMethod,
-    workers: usize,
     progress: &'a Progress,
     cancel: &'a CancellationToken,
     batch: Batch,
+    /// Where planned batches go to be written; `None` once the first pass is over.
+    batches: Option<SyncSender<PlannedBatch>>,
     summary: RestoreSummary,
     is_root: bool,
-    /// One per restore thread, handed from batch to batch.
-    scratches: Mutex<Vec<RangeScratch>>,
-    /// Where written regions go to be written back and leave the page cache.
-    written_back: Regions,
+}
+
+/// A batch with its ranged reads, in the order they are taken.
+struct PlannedBatch {
+    batch: Batch,
+    jobs: Vec<RangeJob>,
 }
 
 impl Restorer<'_> {
     fn path_of(&self, relative: &[u8]) -> Result<PathBuf, EngineError> {
         inside(self.target, relative)
+    }
+
+    /// Places every entry of the set, then hands over the last batch.
+    fn place_all(&mut self, set: &SetDescriptor) -> Result<(), EngineError> {
+        for entry in ManifestReader::new(self.repo.backend(), &set.manifest) {
+            if self.cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            self.place(entry?)?;
+        }
+        self.run_batch()
     }
 
     /// First pass: creates one entry, or queues its contents.
@@ -437,111 +486,38 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    /// Writes the queued chunks, creating new files as it goes; the thread that writes a
-    /// complete file's last chunk sizes it and sets its metadata through the open descriptor.
-    /// Then the files with nothing to write in this batch are created or finished. Each step is
-    /// spread over the workers.
+    /// Hands the batch over to the writer, and starts the next one with the file still being
+    /// placed, if any: that file's writes in this batch create it, so it counts as created.
     fn run_batch(&mut self) -> Result<(), EngineError> {
-        let jobs = self.plan_ranges()?;
-        let stop = self.cancel.child_token();
-        let failure: Mutex<Option<EngineError>> = Mutex::new(None);
-        let fail = |e: EngineError| {
-            failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(e);
-            stop.cancel();
-        };
-        let batch = &self.batch;
-        let (repo, index, progress, is_root) = (self.repo, self.index, self.progress, self.is_root);
-        // Chunks still to be written into each file in this batch.
-        let unwritten: Vec<AtomicUsize> = batch.files.iter().map(|_| AtomicUsize::new(0)).collect();
-        for placement in batch.chunks.values().flatten() {
-            unwritten[placement.file].fetch_add(1, Ordering::Relaxed);
+        if self.batch.files.is_empty() {
+            return Ok(());
         }
-        let idle: Vec<&BatchFile> = batch
+        let jobs = self.plan_ranges()?;
+        let carried: Vec<BatchFile> = self
+            .batch
             .files
             .iter()
-            .zip(&unwritten)
-            .filter(|(f, n)| n.load(Ordering::Relaxed) == 0 && (!f.created || f.complete))
-            .map(|(f, _)| f)
+            .filter(|f| !f.complete)
+            .map(|f| BatchFile {
+                path: f.path.clone(),
+                entry: f.entry.clone(),
+                complete: false,
+                created: true,
+            })
             .collect();
-        let next = AtomicUsize::new(0);
-        let run_step = |count: usize, work: &(dyn Fn(usize) -> Result<(), EngineError> + Sync)| {
-            next.store(0, Ordering::Relaxed);
-            std::thread::scope(|scope| {
-                for _ in 0..self.workers.min(count) {
-                    scope.spawn(|| {
-                        loop {
-                            if stop.is_cancelled() {
-                                return;
-                            }
-                            let at = next.fetch_add(1, Ordering::Relaxed);
-                            if at >= count {
-                                return;
-                            }
-                            if let Err(e) = work(at) {
-                                fail(e);
-                                return;
-                            }
-                        }
-                    });
-                }
-            });
-        };
-        let written = Written {
-            batch,
-            unwritten: &unwritten,
-            is_root,
-            written_back: &self.written_back,
-        };
-        let scratches = &self.scratches;
-        run_step(jobs.len(), &|at| {
-            let taken = scratches.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut scratch = match taken {
-                Some(scratch) => scratch,
-                None => RangeScratch::new()?,
-            };
-            let done = write_range(
-                repo,
-                index,
-                &written,
-                &jobs[at],
-                &mut scratch,
-                progress,
-                &stop,
-            );
-            scratches
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(scratch);
-            done
-        });
-        run_step(idle.len(), &|at| {
-            let file = idle[at];
-            if !file.created {
-                create_file(&file.path, file.entry.size)?;
-            }
-            if file.complete {
-                apply_metadata(&file.path, &file.entry, is_root)?;
-                progress.finish_file();
-            }
-            Ok(())
-        });
-        if let Some(err) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(err);
-        }
-        if self.cancel.is_cancelled() {
-            return Err(EngineError::Cancelled);
-        }
-        self.summary.bytes_written += self.batch.bytes;
-        self.batch.files.retain(|f| !f.complete);
-        for file in &mut self.batch.files {
-            file.created = true;
-        }
-        self.batch.chunks.clear();
-        self.batch.bytes = 0;
-        Ok(())
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch {
+                files: carried,
+                ..Batch::default()
+            },
+        );
+        self.summary.bytes_written += batch.bytes;
+        let batches = self.batches.as_ref().ok_or(EngineError::Cancelled)?;
+        // The writer hangs up only when it stops: its error is the restore's.
+        batches
+            .send(PlannedBatch { batch, jobs })
+            .map_err(|_| EngineError::Cancelled)
     }
 
     /// Groups the batch's chunks by pack and merges neighbours into ranged reads.
@@ -718,6 +694,139 @@ impl Restorer<'_> {
                 .map_err(|e| EngineError::io("fsync restore target", &path, e));
         }
         apply_metadata(&path, &entry, self.is_root)
+    }
+}
+
+/// Writes the batches the first pass plans, one at a time, with `workers` threads.
+struct BatchWriter<'a> {
+    repo: &'a Repository,
+    index: &'a RepositoryIndex,
+    workers: usize,
+    progress: &'a Progress,
+    /// Cancelled by the restore's cancel, or when the first pass fails.
+    stop: &'a CancellationToken,
+    is_root: bool,
+    /// One per restore thread, handed from batch to batch.
+    scratches: Mutex<Vec<RangeScratch>>,
+    /// Where written regions go to be written back and leave the page cache.
+    written_back: Regions,
+}
+
+impl BatchWriter<'_> {
+    /// Writes every batch handed over until the first pass hangs up; stops at the first failure
+    /// (the first pass then finds the writer gone).
+    fn write_all(self, planned: Receiver<PlannedBatch>) -> Result<(), EngineError> {
+        for PlannedBatch { batch, jobs } in planned {
+            self.write(&batch, &jobs)?;
+            if self.stop.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's chunks, creating new files as it goes; the thread that writes a
+    /// complete file's last chunk sizes it and sets its metadata through the open descriptor.
+    /// Then the files with nothing to write in this batch are created or finished. Each step is
+    /// spread over the workers.
+    fn write(&self, batch: &Batch, jobs: &[RangeJob]) -> Result<(), EngineError> {
+        let failed = self.stop.child_token();
+        let failure: Mutex<Option<EngineError>> = Mutex::new(None);
+        let fail = |e: EngineError| {
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+            failed.cancel();
+        };
+        let (repo, index, progress, is_root) = (self.repo, self.index, self.progress, self.is_root);
+        // Chunks still to be written into each file in this batch.
+        let unwritten: Vec<AtomicUsize> = batch.files.iter().map(|_| AtomicUsize::new(0)).collect();
+        for placement in batch.chunks.values().flatten() {
+            unwritten[placement.file].fetch_add(1, Ordering::Relaxed);
+        }
+        let idle: Vec<&BatchFile> = batch
+            .files
+            .iter()
+            .zip(&unwritten)
+            .filter(|(f, n)| n.load(Ordering::Relaxed) == 0 && (!f.created || f.complete))
+            .map(|(f, _)| f)
+            .collect();
+        let next = AtomicUsize::new(0);
+        let run_step = |count: usize, work: &(dyn Fn(usize) -> Result<(), EngineError> + Sync)| {
+            next.store(0, Ordering::Relaxed);
+            std::thread::scope(|scope| {
+                for _ in 0..self.workers.min(count) {
+                    scope.spawn(|| {
+                        loop {
+                            if failed.is_cancelled() {
+                                return;
+                            }
+                            let at = next.fetch_add(1, Ordering::Relaxed);
+                            if at >= count {
+                                return;
+                            }
+                            if let Err(e) = work(at) {
+                                fail(e);
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        };
+        let written = Written {
+            batch,
+            unwritten: &unwritten,
+            is_root,
+            written_back: &self.written_back,
+        };
+        let scratches = &self.scratches;
+        run_step(jobs.len(), &|at| {
+            let taken = scratches.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut scratch = match taken {
+                Some(scratch) => scratch,
+                None => RangeScratch::new()?,
+            };
+            let done = write_range(
+                repo,
+                index,
+                &written,
+                &jobs[at],
+                &mut scratch,
+                progress,
+                &failed,
+            );
+            scratches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(scratch);
+            done
+        });
+        run_step(idle.len(), &|at| {
+            let file = idle[at];
+            if !file.created {
+                create_file(&file.path, file.entry.size)?;
+            } else if file.complete {
+                // Placed over two batches, its last chunk written by the one before: the size
+                // its trailing hole gives it is set here.
+                OpenOptions::new()
+                    .write(true)
+                    .open(&file.path)
+                    .and_then(|f| f.set_len(file.entry.size))
+                    .map_err(|e| EngineError::io("size file", &file.path, e))?;
+            }
+            if file.complete {
+                apply_metadata(&file.path, &file.entry, is_root)?;
+                progress.finish_file();
+            }
+            Ok(())
+        });
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(err) => Err(err),
+            None if self.stop.is_cancelled() => Err(EngineError::Cancelled),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1159,6 +1268,40 @@ mod tests {
                 "case {i} wrote outside the target"
             );
         }
+    }
+
+    /// A file whose last chunk ends a batch and which ends in a hole is finished by the next
+    /// batch, which must give it its full size: the thread that wrote that chunk could not (the
+    /// file was still being placed). Files in several folders make the batches many.
+    #[test]
+    fn a_file_whose_last_chunk_ends_a_batch_keeps_its_trailing_hole() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir_all(source.join("z")).unwrap();
+        let first = source.join("a.bin");
+        fs::write(&first, noise(7, BATCH_BYTES as usize)).unwrap();
+        File::options()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_len(BATCH_BYTES + (3 << 20))
+            .unwrap();
+        for i in 0..30u64 {
+            let folder = source.join(format!("z/{}", i % 4));
+            fs::create_dir_all(&folder).unwrap();
+            fs::write(
+                folder.join(format!("f{i}")),
+                text(i, 1000 + i as usize * 4000),
+            )
+            .unwrap();
+        }
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let target = assert_restores_to(&repo, 1, &source, dir.path());
+        assert_eq!(
+            fs::metadata(target.join("a.bin")).unwrap().len(),
+            BATCH_BYTES + (3 << 20)
+        );
     }
 
     #[test]
