@@ -34,7 +34,7 @@ use super::error::EngineError;
 use super::format::FORMAT_VERSION;
 use super::index::{RepositoryIndex, encode_index};
 use super::manifest::{ManifestCursor, ManifestEntry, ManifestReader, SegmentRef};
-use super::pack::{Compression, blob_compressor, compress_chunk_into};
+use super::pack::{ChunkStream, Compression, blob_compressor};
 use super::packer::Packer;
 use super::progress::Progress;
 use super::reader::{Reader, ReaderOutcome};
@@ -708,6 +708,7 @@ fn compress_worker(
             return;
         }
     };
+    let mut stream = ChunkStream::default();
     loop {
         let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(batch) = job else { return };
@@ -730,7 +731,7 @@ fn compress_worker(
                 let start = output.len();
                 // Level 0 is `backup_compression = none`: every blob is stored as it is.
                 let compressed = if level > 0 {
-                    compress_chunk_into(&mut compressor, raw, &mut output)
+                    stream.compress_into(&mut compressor, raw, &mut output)
                 } else {
                     Compression::Raw
                 };
