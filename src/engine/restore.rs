@@ -846,9 +846,15 @@ impl Written<'_> {
         if self.unwritten[at].fetch_sub(1, Ordering::AcqRel) != 1 || !entry.complete {
             return Ok(false);
         }
-        file.set_len(entry.entry.size)
-            .map_err(|e| EngineError::io("size file", &entry.path, e))?;
-        apply_file_metadata(file, &entry.path, &entry.entry, self.is_root)?;
+        let now = file
+            .metadata()
+            .map_err(|e| EngineError::io("stat restored file", &entry.path, e))?;
+        // Only a file that ends in a hole is shorter than it should be.
+        if now.len() != entry.entry.size {
+            file.set_len(entry.entry.size)
+                .map_err(|e| EngineError::io("size file", &entry.path, e))?;
+        }
+        apply_file_metadata(file, &entry.path, &entry.entry, self.is_root, &now)?;
         Ok(true)
     }
 }
@@ -1068,24 +1074,34 @@ fn remove_any(path: &Path) -> Result<(), EngineError> {
 }
 
 /// [`apply_metadata`] for a regular file, through a descriptor open on it.
+/// Sets a written file's owner (as root), mode and mtime through its descriptor; `now` is its
+/// status after the writes. An owner or mode it already has is not set again: on a file system
+/// without a journal every such change reads and rewrites the inode's table block, and most
+/// files of a software tree are created with the owner and mode they need.
 fn apply_file_metadata(
     file: &File,
     path: &Path,
     entry: &ManifestEntry,
     is_root: bool,
+    now: &fs::Metadata,
 ) -> Result<(), EngineError> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
     let fd = file.as_raw_fd();
+    let chown = is_root && (now.uid() != entry.uid || now.gid() != entry.gid);
     // SAFETY: fd is a valid open descriptor for the duration of each call.
-    if is_root && unsafe { libc::fchown(fd, entry.uid, entry.gid) } != 0 {
+    if chown && unsafe { libc::fchown(fd, entry.uid, entry.gid) } != 0 {
         return Err(EngineError::io(
             "set owner of",
             path,
             io::Error::last_os_error(),
         ));
     }
-    file.set_permissions(fs::Permissions::from_mode(entry.mode))
-        .map_err(|e| EngineError::io("set permissions of", path, e))?;
+    // A change of owner clears the set-user-ID and set-group-ID bits: the mode is set after it.
+    if chown || now.mode() & 0o7777 != entry.mode & 0o7777 {
+        file.set_permissions(fs::Permissions::from_mode(entry.mode))
+            .map_err(|e| EngineError::io("set permissions of", path, e))?;
+    }
     let times = mtime_only(entry);
     // SAFETY: fd is valid and `times` holds exactly the two timespecs futimens reads.
     if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
@@ -1302,6 +1318,48 @@ mod tests {
             fs::metadata(target.join("a.bin")).unwrap().len(),
             BATCH_BYTES + (3 << 20)
         );
+    }
+
+    /// Owner and mode are set only where the created file differs: a file of another owner
+    /// (as root) with a set-user-ID bit, a set-group-ID one, and files created as they should
+    /// be, all come back as they were, in full and in delta restores.
+    #[test]
+    fn owners_and_modes_come_back_whether_or_not_the_created_file_had_them() {
+        use std::os::unix::fs::chown;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::create_dir_all(&source).unwrap();
+        let files = [
+            ("suid", 0o4755, Some((65534, 65534))),
+            ("sgid", 0o2750, Some((0, 65534))),
+            ("plain", 0o644, None),
+            ("private", 0o600, None),
+        ];
+        for (name, mode, owner) in files {
+            let path = source.join(name);
+            fs::write(&path, text(mode as u64, 3000)).unwrap();
+            if let (Some((uid, gid)), 0) = (owner, effective_uid()) {
+                chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let repo = new_repo(&dir.path().join("repo"));
+        run_backup(&repo, &request(1, &source)).unwrap();
+        let target = assert_restores_to(&repo, 1, &source, dir.path());
+        for (name, mode, _) in files {
+            let meta = fs::metadata(target.join(name)).unwrap();
+            assert_eq!(meta.mode() & 0o7777, mode, "{name}");
+        }
+        // Delta over a tree whose owners and modes were changed puts them back.
+        for (name, _, _) in files {
+            let path = target.join(name);
+            if effective_uid() == 0 {
+                chown(&path, Some(0), Some(0)).unwrap();
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        run_restore(&repo, 1, &target, RestoreMethod::Delta).unwrap();
+        assert_same_tree(&source, &target);
     }
 
     #[test]
