@@ -1,10 +1,11 @@
 //! Restore of a backup set into a target directory.
 //!
 //! The manifest is streamed twice. The first pass creates directories, symlinks and files in
-//! walk order and gathers file contents into batches (bounded in files and bytes); a batch's
+//! walk order and gathers file contents into batches (bounded in files and bytes), which a
+//! writer thread writes one after another while the first pass plans the next; a batch's
 //! chunks are grouped by pack, neighbouring blobs are read with one ranged get, and `concurrency`
 //! threads decode, verify and `pwrite` them, creating each file on its first write; the thread
-//! that writes a file's last chunk sets its size (so trailing zero extents stay holes) and its
+//! that writes a file's last chunk sizes it when it ends in zero extents (they stay holes) and sets its
 //! metadata through the same descriptor. Zero extents are never written: they stay holes. The second pass walks the same order with a stack of open directories to
 //! set directory metadata once their children are done and, for `method=delta`, to delete what
 //! the set does not have. A marker file says the target is incomplete until the very end, so a
