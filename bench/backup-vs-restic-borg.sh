@@ -59,6 +59,7 @@ pg_owned "$pgsock"
 pgport=55439
 pg_running=
 cleanup() {
+    drop_restore_fs || true
     [ -z "$pg_running" ] || as_pg "$pgbin/pg_ctl" -D "$pg_running" -m immediate -w stop >/dev/null 2>&1 || true
     [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true
     rm -rf "$pgsock"
@@ -109,6 +110,37 @@ results=$runs/results.tsv
 avail=$(df -B1 --output=avail "$work" | tail -1)
 need=$((src_bytes * (rounds * 6 + 2)))
 if [ "$avail" -gt "$need" ]; then keep_restores=1; else keep_restores=; fi
+
+# Better still, and the default where the machine allows it (root, a free loop device): every
+# round's restores go to a file system made for that round, ext4 without a journal like this
+# machine's disk, on a loop device over an image in bench/work with direct I/O, so that no
+# restore follows a delete on the file system it writes to and every round starts alike. The
+# floor (cp -a + sync) is measured there too. FRESH_FS=0 restores into bench/work/runs instead.
+fresh_fs=
+if [ "${FRESH_FS:-1}" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v mkfs.ext4 >/dev/null &&
+    losetup -f >/dev/null 2>&1; then
+    fresh_fs=1
+    image=$work/restores.img
+    restores=$work/restores
+    loopdev=
+fi
+new_restore_fs() { # sets $restores: where this round's restores go
+    if [ -z "$fresh_fs" ]; then restores=$rdir; return; fi
+    drop_restore_fs
+    # Five trees of the data set, with room for the file system's own tables.
+    truncate -s $(((src_bytes * 6 >> 20) + 1))M "$image"
+    loopdev=$(losetup --direct-io=on -f --show "$image")
+    mkfs.ext4 -q -F -O ^has_journal -E lazy_itable_init=0,lazy_journal_init=0 "$loopdev"
+    mkdir -p "$restores"
+    mount "$loopdev" "$restores"
+}
+drop_restore_fs() {
+    [ -n "${fresh_fs:-}" ] || return 0
+    ! mountpoint -q "$restores" || umount "$restores"
+    [ -z "$loopdev" ] || losetup -d "$loopdev"
+    loopdev=
+    rm -f "$image"
+}
 
 # --- The tools, with their exact flags.
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$runs/restic-cache
@@ -223,8 +255,8 @@ backup() { # backup TOOL STEP: one backup of $data into this round's repository
     esac
 }
 
-restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync, timed together
-    local target=$rdir/restore-$1
+restore() { # restore TOOL: the newest backup into $restores/restore-TOOL, then sync, timed together
+    local target=$restores/restore-$1
     case $1 in
         backstop)
             prepare "$rdir/backstop" "$bdir/catalog"
@@ -247,10 +279,10 @@ restore() { # restore TOOL: the newest backup into $rdir/restore-TOOL, then sync
 
 restored_tree() { # where each tool put the data set inside its target
     case $1 in
-        backstop) echo "$rdir/restore-backstop" ;;
-        backstop-enc) echo "$rdir/restore-backstop-enc" ;;
-        restic) echo "$rdir/restore-restic$data" ;;
-        borg) echo "$rdir/restore-borg/${data#/}" ;;
+        backstop) echo "$restores/restore-backstop" ;;
+        backstop-enc) echo "$restores/restore-backstop-enc" ;;
+        restic) echo "$restores/restore-restic$data" ;;
+        borg) echo "$restores/restore-borg/${data#/}" ;;
     esac
 }
 
@@ -302,6 +334,7 @@ for round in $(seq 1 "$rounds"); do
 
     # Each repository is read into the page cache before its restore (prepare), as the source
     # is before a backup; the floor reads the data set.
+    new_restore_fs
     for tool in $(rotate $((round - 1)) "${tools[@]}" floor); do restore "$tool"; done
 
     for tool in "${tools[@]}"; do
@@ -313,8 +346,11 @@ for round in $(seq 1 "$rounds"); do
         fi
     done
     [ -n "$keep_restores" ] || rm -rf "$rdir"/restore-*
+    # The next round's image needs the room: a round's repositories go once measured.
+    [ -z "$fresh_fs" ] || [ -n "$keep_restores" ] || rm -rf "${rdir:?}"/{backstop,backstop-enc,restic,borg}
 done
 rm -rf "$runs"/r*/restore-*
+drop_restore_fs
 
 echo
 python3 - "$results" "$rounds" <<'PY'
