@@ -15,7 +15,8 @@
 #               it, then stopped cleanly, so the tree is static while it is read)
 #   restore     the newest backup into an empty folder, followed by `sync` INSIDE the timed
 #               region for every tool: restores are compared durable with durable
-# and the physical floor of a restore: `cp -a` of the data set plus `sync`, on the same disk.
+# and the physical floor of a restore: `cp -a` of the data set plus `sync`, on the file system the
+# restores go to (one made for each round where possible: see new_restore_fs).
 # The tools take turns in an order that rotates each round, so that none always runs first.
 # Before every step the page cache is emptied and the step's inputs are read into it (the
 # data set before a backup, the repository before a restore, and the tool's own cache or
