@@ -113,35 +113,18 @@ need=$((src_bytes * (rounds * 6 + 2)))
 if [ "$avail" -gt "$need" ]; then keep_restores=1; else keep_restores=; fi
 
 # Better still, and the default where the machine allows it (root, a free loop device): every
-# round's restores go to a file system made for that round, ext4 without a journal like this
-# machine's disk, on a loop device over an image in bench/work with direct I/O, so that no
+# round's restores go to a file system made for that round (fresh_fs_* in lib.sh), so that no
 # restore follows a delete on the file system it writes to and every round starts alike. The
 # floor (cp -a + sync) is measured there too. FRESH_FS=0 restores into bench/work/runs instead.
 fresh_fs=
-if [ "${FRESH_FS:-1}" = 1 ] && [ "$(id -u)" -eq 0 ] && command -v mkfs.ext4 >/dev/null &&
-    losetup -f >/dev/null 2>&1; then
-    fresh_fs=1
-    image=$work/restores.img
-    restores=$work/restores
-    loopdev=
-fi
+if [ "${FRESH_FS:-1}" = 1 ] && fresh_fs_possible; then fresh_fs=1; fi
 new_restore_fs() { # sets $restores: where this round's restores go
     if [ -z "$fresh_fs" ]; then restores=$rdir; return; fi
-    drop_restore_fs
     # Five trees of the data set, with room for the file system's own tables.
-    truncate -s $(((src_bytes * 6 >> 20) + 1))M "$image"
-    loopdev=$(losetup --direct-io=on -f --show "$image")
-    mkfs.ext4 -q -F -O ^has_journal -E lazy_itable_init=0,lazy_journal_init=0 "$loopdev"
-    mkdir -p "$restores"
-    mount "$loopdev" "$restores"
+    restores=$work/restores
+    fresh_fs_mount "$work/restores.img" $(((src_bytes * 6 >> 20) + 1)) "$restores"
 }
-drop_restore_fs() {
-    [ -n "${fresh_fs:-}" ] || return 0
-    ! mountpoint -q "$restores" || umount "$restores"
-    [ -z "$loopdev" ] || losetup -d "$loopdev"
-    loopdev=
-    rm -f "$image"
-}
+drop_restore_fs() { [ -z "${fresh_fs:-}" ] || fresh_fs_drop; }
 
 # --- The tools, with their exact flags.
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$runs/restic-cache

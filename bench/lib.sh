@@ -29,3 +29,33 @@ start_backstop() {
     echo "backstop did not answer on port $port; see $dir/log" >&2
     exit 1
 }
+
+# A file system made for one measurement's restores: ext4 without a journal (like this
+# machine's disk) on a loop device with direct I/O over an image file, so that no restore
+# follows a large delete on the file system it writes to (ext4 without a journal then checks,
+# for each file it creates, whether a free inode was deleted recently) and every round starts
+# alike. Needs root and a free loop device.
+#
+#   fresh_fs_possible                 # whether this machine can
+#   fresh_fs_mount IMAGE MIB DIR      # a new file system of MIB MiB in IMAGE, mounted on DIR
+#   fresh_fs_drop                     # unmounts it, frees the loop device, deletes the image
+fresh_fs_possible() {
+    [ "$(id -u)" -eq 0 ] && command -v mkfs.ext4 >/dev/null && losetup -f >/dev/null 2>&1
+}
+fresh_fs_mount() {
+    local image=$1 mib=$2 dir=$3
+    fresh_fs_drop
+    truncate -s "${mib}M" "$image"
+    fresh_fs_dev=$(losetup --direct-io=on -f --show "$image")
+    fresh_fs_image=$image fresh_fs_dir=$dir
+    mkfs.ext4 -q -F -O ^has_journal -E lazy_itable_init=0,lazy_journal_init=0 "$fresh_fs_dev"
+    mkdir -p "$dir"
+    mount "$fresh_fs_dev" "$dir"
+}
+fresh_fs_drop() {
+    [ -n "${fresh_fs_dev:-}" ] || return 0
+    ! mountpoint -q "$fresh_fs_dir" || umount "$fresh_fs_dir"
+    losetup -d "$fresh_fs_dev"
+    rm -f "$fresh_fs_image"
+    fresh_fs_dev=
+}

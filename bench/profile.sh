@@ -16,6 +16,8 @@
 #   ENCRYPTED=1 bench/profile.sh restore  # into an encrypted destination (SET ENCRYPTION, and
 #                                         # SET DECRYPTION before the restore)
 #   DATA=bench/work/realdata bench/profile.sh full   # another data set (the comparison's)
+#   FRESH_FS=1 bench/profile.sh restore   # into a file system made for it, as the comparison
+#                                         # restores (fresh_fs_mount in lib.sh); dropped after
 #
 # Not a test. Restores go to a new folder each time and are left for you to delete: ext4
 # without a journal avoids reusing inodes freed in the last minutes, so creating files right
@@ -33,6 +35,13 @@ rm -rf "$work/catalog" "$work/repo"
 mkdir -p "$work"
 port=55477
 start_backstop "$backstop" $port "$work"
+targets=$work
+if [ -n "${FRESH_FS:-}" ] && [ "$step" = restore ]; then
+    fresh_fs_possible || { echo "FRESH_FS=1 needs root and a free loop device" >&2; exit 2; }
+    trap 'kill $server 2>/dev/null || true; fresh_fs_drop' EXIT
+    targets=$work/fresh
+    fresh_fs_mount "$work/restores.img" $(($(du -sm "$data" | cut -f1) * 2 + 256)) "$targets"
+fi
 q() { # q SQL...: the statements in one session
     local args=() s
     for s in "$@"; do args+=(-c "$s"); done
@@ -68,7 +77,7 @@ case $step in
         q "$writing" "ALTER SYSTEM BACKUP TENANT bench WAIT"
         first=$reading
         only_repo_cached
-        sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$work/r-$(date +%s%N)' WAIT" ;;
+        sql="ALTER SYSTEM RESTORE r FROM bench TO 'dir://$targets/r-$(date +%s%N)' WAIT" ;;
     validate)
         q "$writing" "ALTER SYSTEM BACKUP TENANT bench WAIT"
         only_repo_cached
