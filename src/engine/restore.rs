@@ -960,9 +960,9 @@ fn write_range(
             }
         }
     }
-    for region in open_files.into_values() {
-        written.written_back.hand_over(region);
-    }
+    written
+        .written_back
+        .hand_over(open_files.into_values().collect());
     Ok(())
 }
 
