@@ -385,7 +385,7 @@ What each tool does that the others do not:
   keeps a files cache and a chunks index per repository (in BORG_BASE_DIR, under this run's folder).
 * backstop-enc seals every blob and object with AES-256-GCM (AES-NI here) and names chunks with
   keyed BLAKE3: the same protection as restic's; its key is unwrapped once per statement that
-  needs it (Argon2id at 64 MiB and 3 passes), which is inside the full and restore timings.
+  needs it (Argon2id at 64 MiB, 3 passes, 4 lanes on two threads), inside the full and restore timings.
 * backstop is a resident server: its start is not in the timings (restic and borg start a
   process per step, and load their indexes each time). Its CPU seconds and peak RSS are read
   from /proc of the server process (utime + stime; VmHWM reset before each step), and include
