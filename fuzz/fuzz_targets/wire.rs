@@ -57,13 +57,21 @@ fn server_port() -> u16 {
     })
 }
 
-/// Reads backend messages until `done` says so, the server closes, or 5 s pass.
+/// How long a new session may take to log in. Runs on a new machine (2026-12-08, a fresh
+/// corpus) twice found a login unanswered for 5 s after about a thousand inputs, and could
+/// not make it happen again on purpose; the cause is not known yet. A server that is only
+/// slow for a while gets this long; one that stops accepting still fails the run, naming how
+/// many descriptors this process (client and server) holds then.
+const LOGIN_WAIT: Duration = Duration::from_secs(25);
+
+/// Reads backend messages until `done` says so, the server closes, or `wait` passes.
 fn read_until(
     tcp: &mut TcpStream,
     buf: &mut BytesMut,
+    wait: Duration,
     mut done: impl FnMut(backend::Message, &mut TcpStream) -> bool,
 ) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + wait;
     let mut chunk = [0u8; 8192];
     while Instant::now() < deadline {
         loop {
@@ -97,7 +105,7 @@ fn logged_in() -> TcpStream {
     tcp.write_all(&out).unwrap();
     let mut scram: Option<ScramSha256> = None;
     let mut buf = BytesMut::new();
-    let ready = read_until(&mut tcp, &mut buf, |message, tcp| {
+    let ready = read_until(&mut tcp, &mut buf, LOGIN_WAIT, |message, tcp| {
         let mut out = BytesMut::new();
         match message {
             backend::Message::AuthenticationSasl(_) => {
@@ -122,7 +130,12 @@ fn logged_in() -> TcpStream {
         }
         false
     });
-    assert!(ready, "the server did not let the fuzz session in");
+    assert!(
+        ready,
+        "the server did not let the fuzz session in within {LOGIN_WAIT:?} ({} descriptors open \
+         in this process)",
+        std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    );
     tcp
 }
 
@@ -132,7 +145,7 @@ fn still_serves() {
     frontend::query("SELECT 1", &mut out).unwrap();
     tcp.write_all(&out).unwrap();
     let mut buf = BytesMut::new();
-    let answered = read_until(&mut tcp, &mut buf, |message, _| {
+    let answered = read_until(&mut tcp, &mut buf, Duration::from_secs(5), |message, _| {
         matches!(message, backend::Message::ReadyForQuery(_))
     });
     assert!(answered, "the server stopped answering after the fuzz input");
