@@ -627,7 +627,7 @@ mod tests {
         let master = MasterKey::generate();
         let new = KeySlot::wrap(&master, "pw");
         assert_eq!(new.lanes, 4);
-        // As every slot written before slots had four lanes.
+        // Written as every slot was before new slots had four lanes.
         let old = KeySlot::wrap_with(&master, "pw", 1);
         assert_eq!(old.lanes, 1);
         for slot in [&new, &old] {
